@@ -1,0 +1,263 @@
+//! The command line as clap sees it: subcommands, flags, their help and examples, and the old script's
+//! command names with their word order (`update_profile "1 hour ago" AKIA…`). Only flags live here; turning
+//! them into checked settings is `config.rs`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keywatcher",
+    version,
+    about = "Learn how each long-term AWS access key is used, from CloudTrail, and flag the calls that do not fit",
+    long_about = "Learn how each long-term AWS access key (AKIA…) is used, from CloudTrail records: from which source \
+IPs, with which user agents, in which regions, for which API calls. Then score new calls against that profile and \
+flag those that do not fit.\n\nReads CloudTrail as log files ({\"Records\":[…]}), NDJSON, JSON arrays or \
+pretty-printed records, gzipped or not, from stdin, files or directory trees. Writes scored NDJSON on stdout; \
+diagnostics and a summary go to stderr.",
+    after_help = "Examples:\n  \
+$ keywatcher learn archive/2026/10/\n  \
+$ aws s3 cp s3://trail/AWSLogs/…/x.json.gz - | keywatcher score --only-suspicious\n  \
+$ keywatcher score --baseline archive/2026/10 archive/2026/11/01\n  \
+$ keywatcher profile show AKIA\n\n\
+Exit status: 0 done; 1 with --exit-code when a call was suspicious; 2 usage, input or store error.\n\
+The old script's commands still work: update_profile, score_request (score_requst), show_profile, \
+delete_profile, export_profile, import_profile."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Learn profiles from CloudTrail records and merge them into the store
+    #[command(after_help = "Examples:\n  \
+$ keywatcher learn archive/2026/10/                      # a whole tree, gzipped or not\n  \
+$ zcat *.json.gz | keywatcher learn --since 2026-10-01 --until 2026-11-01\n  \
+$ keywatcher learn --store /srv/kw/profiles --key AKIAEXAMPLEKEY1 records.ndjson")]
+    Learn(LearnArgs),
+    /// Score CloudTrail records against the profiles; one JSON line per call on stdout
+    #[command(after_help = "Examples:\n  \
+$ aws s3 cp s3://trail/AWSLogs/…/x.json.gz - | keywatcher score\n  \
+$ keywatcher score --only-suspicious --since \"1 hour ago\" /var/log/cloudtrail/\n  \
+$ keywatcher score --baseline archive/2026/10 archive/2026/11/0[1-3]   # no store touched\n  \
+$ keywatcher score --weights ip=50,agent=20,region=20,event=10 --threshold 80 records.json\n\n\
+Each output line has CloudTrail's fields (eventTime, eventID, accessKeyId, accountId, userType, userName, \
+awsRegion, sourceIPAddress, userAgent, eventSource, eventName) and score, threshold, suspicious, profile \
+(known|unknown), matched {ip, agent, region, event} and reasons.")]
+    Score(ScoreArgs),
+    /// Show, delete, export or import stored profiles
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+
+    /// The old script's `update_profile [PERIOD] [KEY]`: learn records from stdin (default period "1 day ago")
+    #[command(name = "update_profile", hide = true)]
+    UpdateProfile(LegacyLearnArgs),
+    /// The old script's `score_request [PERIOD] [KEY]`: score records from stdin (default period "10 min ago")
+    #[command(name = "score_request", alias = "score_requst", hide = true)]
+    ScoreRequest(LegacyScoreArgs),
+    /// The old script's `show_profile`: `profile show`
+    #[command(name = "show_profile", hide = true)]
+    ShowProfile(ShowArgs),
+    /// The old script's `delete_profile`: `profile delete`
+    #[command(name = "delete_profile", hide = true)]
+    DeleteProfile(DeleteArgs),
+    /// The old script's `export_profile`: `profile export`
+    #[command(name = "export_profile", hide = true)]
+    ExportProfile(ExportArgs),
+    /// The old script's `import_profile`: `profile import`
+    #[command(name = "import_profile", hide = true)]
+    ImportProfile(ImportArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// List the stored keys and their profiles (alias: show_profile)
+    #[command(after_help = "Examples:\n  \
+$ keywatcher profile show\n  \
+$ keywatcher profile show ci-deploy          # keys whose key, user or account contains it\n  \
+$ keywatcher profile show --json AKIAEXAMPLEKEY1 | jq .ips")]
+    Show(ShowArgs),
+    /// Delete the profiles of some keys, or of all (alias: delete_profile)
+    #[command(after_help = "Examples:\n  \
+$ keywatcher profile delete AKIAEXAMPLEKEY1 AKIAEXAMPLEKEY2\n  \
+$ keywatcher profile delete --all")]
+    Delete(DeleteArgs),
+    /// Write every profile as JSON Lines, one key per line (alias: export_profile)
+    #[command(after_help = "Examples:\n  \
+$ keywatcher profile export -o profiles.jsonl\n  \
+$ keywatcher profile export --store old/profiles | keywatcher profile import --store new/profiles")]
+    Export(ExportArgs),
+    /// Merge profiles from JSON Lines, or from the old script's export or listing (alias: import_profile)
+    #[command(after_help = "Examples:\n  \
+$ keywatcher profile import profiles.jsonl\n  \
+$ keywatcher profile import --replace profiles.jsonl\n  \
+$ keywatcher profile import profile-2016-09-09-10:00     # the old script's export, read as data, never run")]
+    Import(ImportArgs),
+}
+
+/// Flags every command that reads records takes.
+#[derive(Debug, Args, Clone, Default)]
+pub struct CommonArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Only records whose eventTime is at or after T (RFC 3339, a date, @EPOCH, or "1 hour ago", 2h, 7d)
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+    /// Only records whose eventTime is before T (same forms as --since)
+    #[arg(long, value_name = "T")]
+    pub until: Option<String>,
+    /// The time that "1 hour ago" and the like count back from (default: the clock)
+    #[arg(long, value_name = "T")]
+    pub now: Option<String>,
+    /// Only calls made with this access key (repeatable)
+    #[arg(long = "key", value_name = "KEY")]
+    pub keys: Vec<String>,
+    /// Stop with exit status 2 at the first record or input that cannot be read, instead of skipping it
+    #[arg(long)]
+    pub strict: bool,
+    /// Print no summary and no per-record warnings on stderr (errors are still printed)
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Where profiles are kept.
+#[derive(Debug, Args, Clone, Default)]
+pub struct StoreArgs {
+    /// Profile store: a snapshot file PATH (or file:PATH) [default: $XDG_STATE_HOME/keywatcher/profiles]
+    #[arg(long = "store", value_name = "URL", env = "KEYWATCHER_STORE", hide_env_values = true)]
+    pub store: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LearnArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Files or directories of CloudTrail records, gzipped or not; `-` or none for stdin
+    #[arg(value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ScoreOptions {
+    /// A call scoring below N is suspicious
+    #[arg(long, value_name = "N", default_value_t = 70)]
+    pub threshold: u32,
+    /// Weight of each factor that matches the profile
+    #[arg(long, value_name = "W", default_value = "ip=40,agent=25,region=25,event=10")]
+    pub weights: String,
+    /// Write only the suspicious calls
+    #[arg(long)]
+    pub only_suspicious: bool,
+    /// Learn these inputs into an in-memory profile first and score against it; no store is read or written
+    /// (repeatable; --since/--until do not apply to them)
+    #[arg(long = "baseline", value_name = "INPUT")]
+    pub baseline: Vec<PathBuf>,
+    /// Exit with status 1 when at least one call was suspicious
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub options: ScoreOptions,
+    /// Files or directories of CloudTrail records, gzipped or not; `-` or none for stdin
+    #[arg(value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LegacyLearnArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// How far back to read, e.g. "1 hour ago" [default: "1 day ago"]
+    pub period: Option<String>,
+    /// Only this access key
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LegacyScoreArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub options: ScoreOptions,
+    /// How far back to read, e.g. "15 min ago" [default: "10 min ago"]
+    pub period: Option<String>,
+    /// Only this access key
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Write the profiles as JSON Lines instead of a table
+    #[arg(long)]
+    pub json: bool,
+    /// Only keys whose access key, user name or account contains PATTERN
+    pub pattern: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Delete every profile
+    #[arg(long, conflicts_with = "keys")]
+    pub all: bool,
+    /// Access keys whose profiles to delete
+    #[arg(value_name = "KEY", required_unless_present = "all")]
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Write to FILE instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Replace every stored profile with the imported ones instead of merging them in
+    #[arg(long)]
+    pub replace: bool,
+    /// JSON Lines, or the old script's export or listing; `-` or none for stdin
+    pub file: Option<PathBuf>,
+}
+
+impl LegacyLearnArgs {
+    /// The same run in today's words: `learn --since PERIOD --key KEY`, records on stdin.
+    pub fn into_learn(self) -> LearnArgs {
+        LearnArgs { common: legacy_common(self.common, self.period, self.key, "1 day ago"), inputs: Vec::new() }
+    }
+}
+
+impl LegacyScoreArgs {
+    /// The same run in today's words: `score --since PERIOD --key KEY`, records on stdin.
+    pub fn into_score(self) -> ScoreArgs {
+        ScoreArgs {
+            common: legacy_common(self.common, self.period, self.key, "10 min ago"),
+            options: self.options,
+            inputs: Vec::new(),
+        }
+    }
+}
+
+fn legacy_common(mut common: CommonArgs, period: Option<String>, key: Option<String>, default: &str) -> CommonArgs {
+    if common.since.is_none() {
+        common.since = Some(period.unwrap_or_else(|| default.to_string()));
+    }
+    common.keys.extend(key.filter(|k| !k.is_empty()));
+    common
+}

@@ -1,0 +1,34 @@
+//! `keywatcher learn [INPUT]...` (old name `update_profile`): read records, learn a profile delta in
+//! memory, merge it into the store once at the end. What was learned before a failed input is kept.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::cli::LearnArgs;
+use crate::learn::Learner;
+use crate::report::Report;
+use crate::{config, pipeline, store};
+
+pub fn run(args: LearnArgs) -> Result<ExitCode> {
+    let filter = config::filter(&args.common)?;
+    let inputs = config::inputs(&args.inputs)?;
+    let mut store = store::open(args.common.store.store.as_deref())?;
+    let mut report = Report::new(args.common.quiet);
+    let mut learner = Learner::default();
+    let outcome = pipeline::run(&inputs, &filter, args.common.strict, &mut report, &mut |calls, report| {
+        for call in calls {
+            learner.observe(call);
+        }
+        report.summary.learned += calls.len() as u64;
+        Ok(())
+    });
+    let keys = learner.profiles.len();
+    store
+        .merge(learner.profiles)
+        .with_context(|| format!("cannot save the learned profiles to {}", store.location()))?;
+    report.finish("learn");
+    report.note(&format!("{keys} key(s) learned into {}", store.location()));
+    outcome?;
+    Ok(super::status(&report))
+}

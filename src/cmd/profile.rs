@@ -1,0 +1,97 @@
+//! `keywatcher profile show|delete|export|import` (old names `show_profile`, `delete_profile`,
+//! `export_profile`, `import_profile`): look at and move stored profiles. Import reads its file as data,
+//! whatever it holds, and writes nothing unless every line of it could be read.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::cli::{DeleteArgs, ExportArgs, ImportArgs, ShowArgs};
+use crate::emit;
+use crate::profile::Profile;
+use crate::store;
+
+pub fn show(args: ShowArgs) -> Result<ExitCode> {
+    let mut store = store::open(args.store.store.as_deref())?;
+    let all = store.all()?;
+    let pattern = args.pattern.unwrap_or_default();
+    let wanted = |p: &&Profile| {
+        [&p.access_key_id, &p.user_name, &p.account_id].iter().any(|field| field.contains(pattern.as_str()))
+    };
+    let shown: Vec<&Profile> = all.values().filter(wanted).collect();
+    if shown.is_empty() {
+        eprintln!("keywatcher: no profiles{} in {}", if pattern.is_empty() { String::new() } else { format!(" matching '{pattern}'") }, store.location());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = emit::stdout();
+    if args.json {
+        store::write_jsonl(&mut out, shown)?;
+    } else {
+        emit::profile_table(&mut out, shown)?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn delete(args: DeleteArgs) -> Result<ExitCode> {
+    let mut store = store::open(args.store.store.as_deref())?;
+    let keys = (!args.all).then_some(args.keys.as_slice());
+    let deleted = store.delete(keys)?;
+    eprintln!("keywatcher: deleted {deleted} profile(s) from {}", store.location());
+    if let Some(keys) = keys {
+        if deleted < keys.len() {
+            eprintln!("keywatcher: {} of the given key(s) had no profile", keys.len() - deleted);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn export(args: ExportArgs) -> Result<ExitCode> {
+    let mut store = store::open(args.store.store.as_deref())?;
+    let all = store.all()?;
+    match &args.output {
+        Some(path) => {
+            let mut file = io::BufWriter::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?);
+            store::write_jsonl(&mut file, all.values())
+                .and_then(|()| file.flush())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("keywatcher: exported {} profile(s) to {}", all.len(), path.display());
+        }
+        None => {
+            let mut out = emit::stdout();
+            store::write_jsonl(&mut out, all.values())?;
+            out.flush()?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn import(args: ImportArgs) -> Result<ExitCode> {
+    let (name, mut source): (String, Box<dyn Read>) = match &args.file {
+        None => ("<stdin>".into(), Box::new(io::stdin())),
+        Some(path) if path.as_os_str() == "-" => ("<stdin>".into(), Box::new(io::stdin())),
+        Some(path) => {
+            let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            (path.display().to_string(), Box::new(file))
+        }
+    };
+    let mut text = String::new();
+    source.read_to_string(&mut text).with_context(|| format!("cannot read {name} as UTF-8 text"))?;
+    let profiles = store::parse_import(&text)
+        .map_err(|why| anyhow::anyhow!("{name}: {why}; nothing was imported"))?;
+    let count = profiles.len();
+    let mut store = store::open(args.store.store.as_deref())?;
+    if args.replace {
+        store.replace(profiles)?;
+    } else {
+        store.merge(profiles)?;
+    }
+    eprintln!(
+        "keywatcher: imported {count} profile(s) from {name} into {}{}",
+        store.location(),
+        if args.replace { ", replacing what was there" } else { "" }
+    );
+    Ok(ExitCode::SUCCESS)
+}

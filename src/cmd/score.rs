@@ -1,0 +1,99 @@
+//! `keywatcher score [INPUT]...` (old names `score_request`, `score_requst`): read records, load the
+//! profiles of each chunk's keys from the store (or learn `--baseline` inputs in memory first), score every
+//! call and write one JSON line per call, in input order.
+
+use std::collections::HashSet;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::cli::ScoreArgs;
+use crate::emit::{self, Emitter};
+use crate::extract::Filter;
+use crate::learn::Learner;
+use crate::profile::Profiles;
+use crate::report::Report;
+use crate::store::{self, Store};
+use crate::{config, pipeline};
+
+pub fn run(args: ScoreArgs) -> Result<ExitCode> {
+    let common = &args.common;
+    let options = &args.options;
+    let filter = config::filter(common)?;
+    let mut scorer = config::scorer(options)?;
+    let inputs = config::inputs(&args.inputs)?;
+    let (mut profiles, mut store) = if options.baseline.is_empty() {
+        let mut store = store::open(common.store.store.as_deref())?;
+        if store.is_empty()? && !common.quiet {
+            eprintln!(
+                "keywatcher: no profiles in {}: every call will score 0 as an unknown key. Learn first \
+                 (keywatcher learn RECORDS), point --store at the profiles, or score with --baseline RECORDS",
+                store.location()
+            );
+        }
+        (Profiles::new(), Some(store))
+    } else {
+        (baseline(&args)?, None)
+    };
+    let mut missing = HashSet::new();
+    let mut report = Report::new(common.quiet);
+    let mut out = Emitter::new(emit::stdout());
+    let outcome = pipeline::run(&inputs, &filter, common.strict, &mut report, &mut |calls, report| {
+        if let Some(store) = store.as_deref_mut() {
+            fetch(store, calls.iter().map(|c| c.access_key), &mut profiles, &mut missing)?;
+        }
+        for call in calls {
+            let verdict = scorer.score(call, profiles.get(call.access_key));
+            report.summary.scored += 1;
+            report.summary.suspicious += u64::from(verdict.suspicious);
+            if verdict.suspicious || !options.only_suspicious {
+                out.verdict(call, &verdict)?;
+            }
+        }
+        Ok(())
+    });
+    out.flush()?;
+    report.finish("score");
+    outcome?;
+    let status = super::status(&report);
+    if status == ExitCode::SUCCESS && options.exit_code && report.summary.suspicious > 0 {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(status)
+}
+
+/// Loads, in one request, the profiles of the keys not yet seen in this run.
+fn fetch<'k>(
+    store: &mut dyn Store,
+    keys: impl Iterator<Item = &'k str>,
+    profiles: &mut Profiles,
+    missing: &mut HashSet<String>,
+) -> Result<()> {
+    let mut wanted: Vec<&str> = keys.filter(|k| !profiles.contains_key(*k) && !missing.contains(*k)).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let found = store.load(&wanted).with_context(|| format!("cannot load profiles from {}", store.location()))?;
+    missing.extend(wanted.iter().filter(|k| !found.contains_key(**k)).map(|k| k.to_string()));
+    profiles.extend(found);
+    Ok(())
+}
+
+/// Learns the `--baseline` inputs in memory (every record of them: --since/--until do not apply).
+fn baseline(args: &ScoreArgs) -> Result<Profiles> {
+    let common = &args.common;
+    let inputs = config::inputs(&args.options.baseline).context("invalid --baseline")?;
+    let filter = Filter { keys: common.keys.clone(), ..Filter::default() };
+    let mut report = Report::new(common.quiet);
+    let mut learner = Learner::default();
+    pipeline::run(&inputs, &filter, common.strict, &mut report, &mut |calls, report| {
+        calls.iter().for_each(|call| learner.observe(call));
+        report.summary.learned += calls.len() as u64;
+        Ok(())
+    })?;
+    report.finish("baseline");
+    anyhow::ensure!(report.summary.failed_inputs == 0, "a --baseline input could not be read; not scoring against a partial baseline");
+    Ok(learner.profiles)
+}

@@ -1,0 +1,68 @@
+//! Flags → checked settings. Takes what clap parsed (`cli.rs`) and gives the values the commands run with:
+//! the record [`Filter`] (times resolved against `--now`), the [`Scorer`] (weights and threshold checked)
+//! and the list of inputs. Every mistake a user can make in a flag is reported here, naming the flag.
+
+use anyhow::{Context, Result};
+use jiff::Timestamp;
+
+use crate::cli::{CommonArgs, ScoreOptions};
+use crate::extract::Filter;
+use crate::read::{self, Input};
+use crate::score::{Scorer, Weights};
+use crate::when;
+
+/// The record filter of `--since`, `--until`, `--now` and `--key`.
+pub fn filter(common: &CommonArgs) -> Result<Filter> {
+    let now = match &common.now {
+        Some(text) => when::parse(text, Timestamp::now()).map_err(anyhow::Error::msg).context("invalid --now")?,
+        None => Timestamp::now(),
+    };
+    let at = |flag: &str, text: &Option<String>| -> Result<Option<Timestamp>> {
+        text.as_deref()
+            .map(|text| when::parse(text, now).map_err(anyhow::Error::msg).with_context(|| format!("invalid {flag}")))
+            .transpose()
+    };
+    let since = at("--since", &common.since)?;
+    let until = at("--until", &common.until)?;
+    if let (Some(since), Some(until)) = (since, until) {
+        anyhow::ensure!(since < until, "--since ({since}) is not before --until ({until}): no record could match");
+    }
+    Ok(Filter { since, until, keys: common.keys.clone() })
+}
+
+/// The scorer of `--weights` and `--threshold`.
+pub fn scorer(options: &ScoreOptions) -> Result<Scorer> {
+    let weights: Weights = options.weights.parse().map_err(anyhow::Error::msg).context("invalid --weights")?;
+    Ok(Scorer::new(weights, options.threshold))
+}
+
+/// The inputs named on the command line, directories expanded.
+pub fn inputs(args: &[std::path::PathBuf]) -> Result<Vec<Input>> {
+    read::expand(args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_count_back_from_now() {
+        let common = CommonArgs {
+            since: Some("1 hour ago".into()),
+            now: Some("2026-11-02T10:00:00Z".into()),
+            ..CommonArgs::default()
+        };
+        let f = filter(&common).unwrap();
+        assert_eq!(f.since, Some("2026-11-02T09:00:00Z".parse().unwrap()));
+        assert_eq!(f.until, None);
+    }
+
+    #[test]
+    fn a_bad_flag_is_named() {
+        let common = CommonArgs { until: Some("whenever".into()), ..CommonArgs::default() };
+        let err = format!("{:#}", filter(&common).unwrap_err());
+        assert!(err.starts_with("invalid --until: 'whenever' is not a time"), "{err}");
+        let backwards = CommonArgs { since: Some("2026-11-02".into()), until: Some("2026-11-01".into()), ..CommonArgs::default() };
+        assert!(filter(&backwards).is_err());
+    }
+}

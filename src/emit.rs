@@ -1,0 +1,254 @@
+//! Verdicts → NDJSON on stdout. Takes each scored [`Call`] with its [`Verdict`] and writes one JSON object
+//! on one line, with CloudTrail's field names where the value is CloudTrail's, so jq, Vector and SIEMs
+//! recognise them. Every string is escaped here, whatever it holds (quotes, newlines, control characters,
+//! escape sequences), so no record can break a line or the JSON. The only file that writes stdout; it never
+//! decides a score. `profile show` tables are written here too, with control characters shown as escapes
+//! so that a value from a record cannot drive the terminal.
+
+use std::borrow::Cow;
+use std::io::{self, BufWriter, Write};
+
+use crate::extract::Call;
+use crate::profile::Profile;
+use crate::score::Verdict;
+
+/// Standard output, block-buffered (Rust's own stdout flushes every line, even into a pipe).
+pub fn stdout() -> BufWriter<io::StdoutLock<'static>> {
+    BufWriter::with_capacity(64 << 10, io::stdout().lock())
+}
+
+/// Writes one row per profile: key, user, account, type, how many values of each kind, last seen.
+pub fn profile_table<'p>(out: &mut impl Write, profiles: impl IntoIterator<Item = &'p Profile>) -> io::Result<()> {
+    let header = ["KEY", "USER", "ACCOUNT", "TYPE", "IPS", "AGENTS", "REGIONS", "EVENTS", "LAST SEEN"];
+    let mut rows = vec![header.map(|h| h.to_string())];
+    for p in profiles {
+        let last = p.last_seen.map_or_else(|| "-".to_string(), |t| t.to_string());
+        rows.push([
+            terminal(&p.access_key_id).into_owned(),
+            terminal(&p.user_name).into_owned(),
+            terminal(&p.account_id).into_owned(),
+            terminal(&p.user_type).into_owned(),
+            p.ips.len().to_string(),
+            p.agents.len().to_string(),
+            p.regions.len().to_string(),
+            p.events.len().to_string(),
+            last,
+        ]);
+    }
+    let mut widths = [0; 9];
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in &rows {
+        let mut line = String::new();
+        for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.extend(std::iter::repeat_n(' ', width - cell.chars().count() + 2));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+/// `s` with control characters (escape sequences among them) written as visible escapes.
+pub fn terminal(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect())
+}
+
+/// Writes verdict lines into a buffered writer; one reused line buffer.
+pub struct Emitter<W: Write> {
+    out: W,
+    line: Vec<u8>,
+}
+
+impl<W: Write> Emitter<W> {
+    pub fn new(out: W) -> Emitter<W> {
+        Emitter { out, line: Vec::with_capacity(1024) }
+    }
+
+    /// Writes the line for one scored call.
+    pub fn verdict(&mut self, call: &Call, verdict: &Verdict) -> io::Result<()> {
+        let line = &mut self.line;
+        line.clear();
+        let fields = [
+            ("eventTime", call.event_time),
+            ("eventID", call.event_id),
+            ("accessKeyId", call.access_key),
+            ("accountId", call.account),
+            ("userType", call.user_type),
+            ("userName", call.user_name),
+            ("awsRegion", call.region),
+            ("sourceIPAddress", call.ip),
+            ("userAgent", call.agent),
+            ("eventSource", call.event_source),
+            ("eventName", call.event_name),
+        ];
+        for (i, (name, value)) in fields.iter().enumerate() {
+            line.push(if i == 0 { b'{' } else { b',' });
+            string(line, name);
+            line.push(b':');
+            string(line, value);
+        }
+        let m = verdict.matched;
+        write!(
+            line,
+            r#","score":{},"threshold":{},"suspicious":{},"profile":"{}","matched":{{"ip":{},"agent":{},"region":{},"event":{}}},"reasons":["#,
+            verdict.score,
+            verdict.threshold,
+            verdict.suspicious,
+            if verdict.known { "known" } else { "unknown" },
+            m.ip,
+            m.agent,
+            m.region,
+            m.event
+        )?;
+        let mut first = true;
+        let mut reason = |line: &mut Vec<u8>, parts: &[&str]| {
+            if !first {
+                line.push(b',');
+            }
+            first = false;
+            strings(line, parts);
+        };
+        if !verdict.known {
+            reason(line, &["no profile for this key"]);
+        } else {
+            let short = service(call.event_source);
+            let factors = [
+                (m.ip, "ip ", call.ip, "", "sourceIPAddress"),
+                (m.agent, "agent ", call.agent, "", "userAgent"),
+                (m.region, "region ", call.region, "", "awsRegion"),
+                (m.event, "event ", short, call.event_name, "eventName"),
+            ];
+            for (hit, label, value, name, field) in factors {
+                if hit {
+                    continue;
+                }
+                match (value, name) {
+                    ("", "") => reason(line, &["no ", field, " in the record"]),
+                    (_, "") => reason(line, &[label, value, " not seen for this key"]),
+                    ("", _) => reason(line, &[label, name, " not seen for this key"]),
+                    (_, _) => reason(line, &[label, value, ":", name, " not seen for this key"]),
+                }
+            }
+        }
+        line.extend_from_slice(b"]}\n");
+        self.out.write_all(line)
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// `ec2.amazonaws.com` → `ec2`, as the reasons name a service.
+fn service(event_source: &str) -> &str {
+    event_source.split_once(".amazonaws.com").map_or(event_source, |(name, _)| name)
+}
+
+/// Appends `s` as a JSON string.
+pub fn string(out: &mut Vec<u8>, s: &str) {
+    strings(out, &[s]);
+}
+
+/// Appends the concatenation of `parts` as one JSON string.
+fn strings(out: &mut Vec<u8>, parts: &[&str]) {
+    out.push(b'"');
+    for part in parts {
+        escape(out, part);
+    }
+    out.push(b'"');
+}
+
+fn escape(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escaped: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x00..=0x1f | 0x7f => &[],
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if escaped.is_empty() {
+            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]]);
+        } else {
+            out.extend_from_slice(escaped);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::score::Matched;
+
+    #[test]
+    fn strings_are_escaped_so_a_line_stays_one_json_object() {
+        let mut out = Vec::new();
+        string(&mut out, "a\"b\\c\nd\u{1b}[31m\u{7f}é");
+        assert_eq!(String::from_utf8(out).unwrap(), r#""a\"b\\c\nd\u001b[31m\u007fé""#);
+    }
+
+    #[test]
+    fn terminal_text_shows_escape_sequences_harmlessly() {
+        assert_eq!(terminal("plain"), "plain");
+        assert_eq!(terminal("red\u{1b}[31m\n"), "red\\u{1b}[31m\\n");
+    }
+
+    #[test]
+    fn a_verdict_line_has_the_contract_fields() {
+        let call = Call {
+            time: "2026-11-02T10:00:00Z".parse().unwrap(),
+            event_time: "2026-11-02T10:00:00Z",
+            event_id: "e-1",
+            access_key: "AKIAEXAMPLE1",
+            account: "123456789012",
+            user_type: "IAMUser",
+            user_name: "ci-deploy",
+            region: "us-east-1",
+            ip: "203.0.113.9",
+            agent: "aws-cli/2.13.5",
+            event_source: "ec2.amazonaws.com",
+            event_name: "RunInstances",
+        };
+        let verdict = Verdict {
+            score: 50,
+            threshold: 70,
+            suspicious: true,
+            known: true,
+            matched: Matched { ip: false, agent: true, region: true, event: false },
+        };
+        let mut emitter = Emitter::new(Vec::new());
+        emitter.verdict(&call, &verdict).unwrap();
+        let line = String::from_utf8(emitter.out).unwrap();
+        assert_eq!(
+            line,
+            concat!(
+                r#"{"eventTime":"2026-11-02T10:00:00Z","eventID":"e-1","accessKeyId":"AKIAEXAMPLE1","accountId":"123456789012","#,
+                r#""userType":"IAMUser","userName":"ci-deploy","awsRegion":"us-east-1","sourceIPAddress":"203.0.113.9","#,
+                r#""userAgent":"aws-cli/2.13.5","eventSource":"ec2.amazonaws.com","eventName":"RunInstances","#,
+                r#""score":50,"threshold":70,"suspicious":true,"profile":"known","#,
+                r#""matched":{"ip":false,"agent":true,"region":true,"event":false},"#,
+                r#""reasons":["ip 203.0.113.9 not seen for this key","event ec2:RunInstances not seen for this key"]}"#,
+                "\n"
+            )
+        );
+    }
+}

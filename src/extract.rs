@@ -1,0 +1,257 @@
+//! Record → Call. Takes a parsed CloudTrail [`Record`] and decides whether it is a call made with a long-term
+//! access key that keywatcher profiles and scores; if so it gives a [`Call`], the facts that are learned and
+//! scored, borrowed from the record. Otherwise it says why not: an [`Exclusion`] (counted by reason in the
+//! summary) or a problem with the record itself. It never looks at profiles or decides a score.
+
+use jiff::Timestamp;
+
+use crate::parse::{Record, Text};
+use crate::when;
+
+/// The facts of one call, borrowed from its record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call<'a> {
+    pub time: Timestamp,
+    /// `eventTime` as the record wrote it.
+    pub event_time: &'a str,
+    pub event_id: &'a str,
+    pub access_key: &'a str,
+    pub account: &'a str,
+    pub user_type: &'a str,
+    pub user_name: &'a str,
+    pub region: &'a str,
+    pub ip: &'a str,
+    pub agent: &'a str,
+    pub event_source: &'a str,
+    pub event_name: &'a str,
+}
+
+/// Why a well-formed record is not profiled or scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Exclusion {
+    NoAccessKey,
+    TemporaryKey,
+    Identity(Identity),
+    AwsService,
+    OtherKey,
+    OutsideWindow,
+}
+
+/// The identity types whose calls never use a long-term key of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Identity {
+    AssumedRole,
+    SamlUser,
+    WebIdentityUser,
+    FederatedUser,
+    AwsService,
+    AwsAccount,
+}
+
+impl Exclusion {
+    /// The reason as the run summary and `--passthrough` name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Exclusion::NoAccessKey => "no accessKeyId",
+            Exclusion::TemporaryKey => "temporary key (ASIA)",
+            Exclusion::Identity(Identity::AssumedRole) => "AssumedRole",
+            Exclusion::Identity(Identity::SamlUser) => "SAMLUser",
+            Exclusion::Identity(Identity::WebIdentityUser) => "WebIdentityUser",
+            Exclusion::Identity(Identity::FederatedUser) => "FederatedUser",
+            Exclusion::Identity(Identity::AwsService) => "AWSService",
+            Exclusion::Identity(Identity::AwsAccount) => "AWSAccount",
+            Exclusion::AwsService => "call by an AWS service",
+            Exclusion::OtherKey => "other key (--key)",
+            Exclusion::OutsideWindow => "outside --since/--until",
+        }
+    }
+}
+
+/// Which records to keep, besides the fixed exclusions.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    /// Only these access keys, when not empty.
+    pub keys: Vec<String>,
+}
+
+/// What a record is to keywatcher.
+#[derive(Debug, PartialEq)]
+pub enum Outcome<'a> {
+    Call(Call<'a>),
+    Excluded(Exclusion),
+    /// The record cannot be used, and why.
+    Unusable(String),
+}
+
+/// Decides what `record` is. The exclusions come first, so a record that would be excluded anyway is never
+/// reported as unusable for a field keywatcher would not have read.
+pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
+    let id = &record.user_identity;
+    let access_key = match &id.access_key_id {
+        Text::Str(key) if !key.trim().is_empty() => key.as_ref(),
+        Text::Wrong(kind) => return Outcome::Unusable(format!("userIdentity.accessKeyId is a {kind}, not a string")),
+        _ => return Outcome::Excluded(Exclusion::NoAccessKey),
+    };
+    if access_key.starts_with("ASIA") {
+        return Outcome::Excluded(Exclusion::TemporaryKey);
+    }
+    if let Some(identity) = excluded_identity(id.kind.as_str()) {
+        return Outcome::Excluded(Exclusion::Identity(identity));
+    }
+    let ip = record.source_ip_address.as_str();
+    if !id.invoked_by.as_str().is_empty() || is_service_origin(ip) {
+        return Outcome::Excluded(Exclusion::AwsService);
+    }
+    if !filter.keys.is_empty() && !filter.keys.iter().any(|k| k == access_key) {
+        return Outcome::Excluded(Exclusion::OtherKey);
+    }
+    let fields = [
+        ("eventTime", &record.event_time),
+        ("eventID", &record.event_id),
+        ("eventSource", &record.event_source),
+        ("eventName", &record.event_name),
+        ("awsRegion", &record.aws_region),
+        ("sourceIPAddress", &record.source_ip_address),
+        ("userAgent", &record.user_agent),
+        ("recipientAccountId", &record.recipient_account_id),
+        ("userIdentity.type", &id.kind),
+        ("userIdentity.accountId", &id.account_id),
+        ("userIdentity.userName", &id.user_name),
+    ];
+    if let Some((name, Text::Wrong(kind))) = fields.iter().find(|(_, text)| matches!(text, Text::Wrong(_))) {
+        return Outcome::Unusable(format!("{name} is a {kind}, not a string"));
+    }
+    let event_time = record.event_time.as_str();
+    if event_time.is_empty() {
+        return Outcome::Unusable("no eventTime".to_string());
+    }
+    let Some(time) = when::event_time(event_time) else {
+        return Outcome::Unusable(format!("eventTime '{event_time}' is not a time"));
+    };
+    if filter.since.is_some_and(|since| time < since) || filter.until.is_some_and(|until| time >= until) {
+        return Outcome::Excluded(Exclusion::OutsideWindow);
+    }
+    let user_type = id.kind.as_str();
+    let user_name = match id.user_name.as_str() {
+        "" if user_type == "Root" => "root",
+        name => name,
+    };
+    let account = match id.account_id.as_str() {
+        "" => record.recipient_account_id.as_str(),
+        account => account,
+    };
+    Outcome::Call(Call {
+        time,
+        event_time,
+        event_id: record.event_id.as_str(),
+        access_key,
+        account,
+        user_type,
+        user_name,
+        region: record.aws_region.as_str(),
+        ip,
+        agent: record.user_agent.as_str(),
+        event_source: record.event_source.as_str(),
+        event_name: record.event_name.as_str(),
+    })
+}
+
+fn excluded_identity(kind: &str) -> Option<Identity> {
+    Some(match kind {
+        "AssumedRole" => Identity::AssumedRole,
+        "SAMLUser" => Identity::SamlUser,
+        "WebIdentityUser" => Identity::WebIdentityUser,
+        "FederatedUser" => Identity::FederatedUser,
+        "AWSService" => Identity::AwsService,
+        "AWSAccount" => Identity::AwsAccount,
+        _ => return None,
+    })
+}
+
+/// True for a `sourceIPAddress` that names an AWS service instead of an address: `AWS Internal`, or a
+/// service host name such as `ec2.amazonaws.com` (`.amazonaws.com.cn` in China).
+pub fn is_service_origin(ip: &str) -> bool {
+    ip == "AWS Internal"
+        || ((ip.ends_with(".amazonaws.com") || ip.ends_with(".amazonaws.com.cn")) && ip.parse::<std::net::IpAddr>().is_err())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{self, Item};
+
+    fn outcome(json: &str, filter: &Filter) -> String {
+        let mut result = String::new();
+        parse::chunk(json.as_bytes(), false, &mut |item| {
+            if let Item::Record(record, _) = item {
+                result = match extract(&record, filter) {
+                    Outcome::Call(call) => format!("call {} {} {}", call.access_key, call.user_name, call.account),
+                    Outcome::Excluded(why) => format!("excluded {}", why.label()),
+                    Outcome::Unusable(why) => format!("unusable {why}"),
+                };
+            }
+        });
+        result
+    }
+
+    fn record(identity: &str, extra: &str) -> String {
+        format!(
+            r#"{{"eventTime":"2026-11-02T10:00:00Z","eventSource":"ec2.amazonaws.com","eventName":"RunInstances","awsRegion":"us-east-1","sourceIPAddress":"203.0.113.9","userAgent":"aws-cli/2.13.5","recipientAccountId":"123456789012","userIdentity":{{{identity}}}{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn long_term_keys_are_calls_and_root_is_kept() {
+        let all = Filter::default();
+        let user = record(r#""type":"IAMUser","accessKeyId":"AKIAEXAMPLE1","accountId":"111122223333","userName":"ci""#, "");
+        assert_eq!(outcome(&user, &all), "call AKIAEXAMPLE1 ci 111122223333");
+        let root = record(r#""type":"Root","accessKeyId":"AKIAROOTKEY1""#, "");
+        assert_eq!(outcome(&root, &all), "call AKIAROOTKEY1 root 123456789012");
+    }
+
+    #[test]
+    fn each_exclusion_has_its_reason() {
+        let all = Filter::default();
+        let cases = [
+            (record(r#""type":"IAMUser""#, ""), "excluded no accessKeyId"),
+            (record(r#""type":"IAMUser","accessKeyId":"  ""#, ""), "excluded no accessKeyId"),
+            (record(r#""type":"IAMUser","accessKeyId":"ASIAEXAMPLE1""#, ""), "excluded temporary key (ASIA)"),
+            (record(r#""type":"AssumedRole","accessKeyId":"AKIAEXAMPLE1""#, ""), "excluded AssumedRole"),
+            (record(r#""type":"SAMLUser","accessKeyId":"AKIAEXAMPLE1""#, ""), "excluded SAMLUser"),
+            (record(r#""type":"WebIdentityUser","accessKeyId":"AKIAEXAMPLE1""#, ""), "excluded WebIdentityUser"),
+            (record(r#""type":"FederatedUser","accessKeyId":"AKIAEXAMPLE1""#, ""), "excluded FederatedUser"),
+            (record(r#""type":"AWSService","accessKeyId":"AKIAEXAMPLE1""#, ""), "excluded AWSService"),
+            (record(r#""type":"AWSAccount","accessKeyId":"AKIAEXAMPLE1""#, ""), "excluded AWSAccount"),
+            (
+                record(r#""type":"IAMUser","accessKeyId":"AKIAEXAMPLE1","invokedBy":"cloudformation.amazonaws.com""#, ""),
+                "excluded call by an AWS service",
+            ),
+        ];
+        for (json, want) in cases {
+            assert_eq!(outcome(&json, &all), want, "{json}");
+        }
+        let by_service = record(r#""type":"IAMUser","accessKeyId":"AKIAEXAMPLE1""#, "")
+            .replace("203.0.113.9", "AWS Internal");
+        assert_eq!(outcome(&by_service, &all), "excluded call by an AWS service");
+        let by_host = record(r#""type":"IAMUser","accessKeyId":"AKIAEXAMPLE1""#, "")
+            .replace("203.0.113.9", "ec2.amazonaws.com");
+        assert_eq!(outcome(&by_host, &all), "excluded call by an AWS service");
+    }
+
+    #[test]
+    fn filters_and_bad_fields() {
+        let json = record(r#""type":"IAMUser","accessKeyId":"AKIAEXAMPLE1""#, "");
+        let other = Filter { keys: vec!["AKIAOTHER".into()], ..Filter::default() };
+        assert_eq!(outcome(&json, &other), "excluded other key (--key)");
+        let late = Filter { since: Some("2026-11-03T00:00:00Z".parse().unwrap()), ..Filter::default() };
+        assert_eq!(outcome(&json, &late), "excluded outside --since/--until");
+        let early = Filter { until: Some("2026-11-02T10:00:00Z".parse().unwrap()), ..Filter::default() };
+        assert_eq!(outcome(&json, &early), "excluded outside --since/--until");
+        let numeric = json.replace(r#""aws-cli/2.13.5""#, "42");
+        assert_eq!(outcome(&numeric, &Filter::default()), "unusable userAgent is a number, not a string");
+        let timeless = json.replace("2026-11-02T10:00:00Z", "soon");
+        assert_eq!(outcome(&timeless, &Filter::default()), "unusable eventTime 'soon' is not a time");
+    }
+}

@@ -1,0 +1,106 @@
+//! The data path, driven: inputs → chunks (`read`) → records (`parse`) → calls (`extract`) → the caller's
+//! handler, one chunk's calls at a time, in input order. It counts what it excludes and reports what it
+//! cannot use, with input name and line; with `strict` it stops at the first such record, after handing
+//! over the calls before it. One thread for now; this is the only file that may start threads.
+
+use anyhow::{bail, Result};
+
+use crate::extract::{self, Call, Filter, Outcome};
+use crate::parse::{self, Item};
+use crate::read::{Chunk, ChunkReader, Input};
+use crate::report::{Place, Report};
+
+/// Reads every input in order and gives the calls of each chunk to `handle`. An input that cannot be read
+/// is reported and the run goes on with the next (with `strict`, it stops).
+pub fn run(
+    inputs: &[Input],
+    filter: &Filter,
+    strict: bool,
+    report: &mut Report,
+    handle: &mut dyn FnMut(&[Call], &mut Report) -> Result<()>,
+) -> Result<()> {
+    for input in inputs {
+        report.summary.inputs += 1;
+        let name = input.name();
+        let mut reader = match ChunkReader::open(input) {
+            Ok(reader) => reader,
+            Err(err) => {
+                report.failed_input(&name, &format!("cannot open: {err}"));
+                if strict {
+                    bail!("stopped at {name} (--strict)");
+                }
+                continue;
+            }
+        };
+        let mut chunk = Chunk { first_line: 1, ..Chunk::default() };
+        let mut consumed = 0;
+        while reader.refill(&mut chunk, consumed) {
+            consumed = one_chunk(&chunk, &name, filter, strict, report, handle)?;
+        }
+        if let Err(err) = reader.finish() {
+            let line = chunk.line_at(chunk.bytes.len());
+            report.failed_input(
+                &name,
+                &format!("cannot read past line {line}: {err}; the records before it were used (is the file truncated?)"),
+            );
+            if strict {
+                bail!("stopped at {name} (--strict)");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parses and extracts one chunk, hands its calls over, and returns how many bytes were consumed.
+fn one_chunk(
+    chunk: &Chunk,
+    input: &str,
+    filter: &Filter,
+    strict: bool,
+    report: &mut Report,
+    handle: &mut dyn FnMut(&[Call], &mut Report) -> Result<()>,
+) -> Result<usize> {
+    let mut items = Vec::new();
+    let consumed = parse::chunk(&chunk.bytes, !chunk.last, &mut |item| items.push(item));
+    let mut calls = Vec::with_capacity(items.len());
+    let mut stop = None;
+    for item in &items {
+        let problem = match item {
+            Item::Record(record, pos) => {
+                report.summary.records += 1;
+                match extract::extract(record, filter) {
+                    Outcome::Call(call) => {
+                        calls.push(call);
+                        continue;
+                    }
+                    Outcome::Excluded(why) => {
+                        *report.summary.excluded.entry(why).or_default() += 1;
+                        continue;
+                    }
+                    Outcome::Unusable(why) => (pos, 1, why.clone()),
+                }
+            }
+            Item::Skipped(skip, _) => {
+                *report.summary.skipped.entry(*skip).or_default() += 1;
+                continue;
+            }
+            Item::Malformed(bad) => {
+                report.summary.records += 1;
+                (&bad.pos, bad.line_in_doc, bad.why.clone())
+            }
+        };
+        let (pos, line_in_doc, why) = problem;
+        let place = || Place { input, line: chunk.line_at(pos.offset) + line_in_doc as u64 - 1, index: pos.index };
+        if strict {
+            stop = Some(format!("{}: {why} (--strict)", place()));
+            report.summary.unusable += 1;
+            break;
+        }
+        report.unusable(|| format!("{}: {why}", place()));
+    }
+    handle(&calls, report)?;
+    if let Some(message) = stop {
+        bail!("stopped at {message}");
+    }
+    Ok(consumed)
+}

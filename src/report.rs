@@ -1,0 +1,153 @@
+//! Diagnostics on stderr. Counts what a run read, scored, learned, excluded (by reason), skipped and could
+//! not use, and prints a problem with its input and place (file and line, record index), at most
+//! [`MAX_MESSAGES`] of them so that a broken feed cannot flood the terminal; the summary at the end
+//! gives the full counts. Never writes stdout, and never prints a secret: messages name inputs and stores by
+//! the names the caller gives.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::extract::Exclusion;
+use crate::parse::Skip;
+
+/// How many problem messages a run prints before it only counts them.
+pub const MAX_MESSAGES: u64 = 20;
+
+/// Where a problem is: an input name, a line, and a record index within the document on that line.
+#[derive(Debug, Clone, Copy)]
+pub struct Place<'a> {
+    pub input: &'a str,
+    pub line: u64,
+    pub index: Option<usize>,
+}
+
+impl std::fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{}:{}", self.input, self.line)?;
+        if let Some(index) = self.index {
+            write!(f, " (record {index})")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a run has seen so far.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub inputs: u64,
+    pub records: u64,
+    pub learned: u64,
+    pub scored: u64,
+    pub suspicious: u64,
+    pub excluded: BTreeMap<Exclusion, u64>,
+    pub skipped: BTreeMap<Skip, u64>,
+    pub unusable: u64,
+    pub failed_inputs: u64,
+}
+
+/// Counts and messages of one run.
+#[derive(Debug)]
+pub struct Report {
+    pub summary: Summary,
+    quiet: bool,
+    printed: u64,
+}
+
+impl Report {
+    pub fn new(quiet: bool) -> Report {
+        Report { summary: Summary::default(), quiet, printed: 0 }
+    }
+
+    /// A record or document that could not be used; `message` (place and reason) is only built when it
+    /// will be printed.
+    pub fn unusable(&mut self, message: impl FnOnce() -> String) {
+        self.summary.unusable += 1;
+        self.problem(|| format!("skipped {}", message()));
+    }
+
+    /// An input that could not be read to its end.
+    pub fn failed_input(&mut self, input: &str, why: &str) {
+        self.summary.failed_inputs += 1;
+        // Always printed: a lost file matters more than a lost record.
+        eprintln!("keywatcher: {input}: {why}");
+    }
+
+    /// A note that is not about one record (e.g. an empty store).
+    pub fn note(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("keywatcher: {text}");
+        }
+    }
+
+    fn problem(&mut self, message: impl FnOnce() -> String) {
+        self.printed += 1;
+        if self.quiet || self.printed > MAX_MESSAGES + 1 {
+            return;
+        }
+        if self.printed == MAX_MESSAGES + 1 {
+            eprintln!("keywatcher: more records were skipped; the summary at the end counts them all");
+        } else {
+            eprintln!("keywatcher: {}", message());
+        }
+    }
+
+    /// Prints the summary line, unless quiet.
+    pub fn finish(&self, verb: &str) {
+        if !self.quiet {
+            eprintln!("keywatcher: {}", self.summary.line(verb));
+        }
+    }
+}
+
+impl Summary {
+    /// One line: what was read and what became of it. `verb` is "scored" or "learned".
+    pub fn line(&self, verb: &str) -> String {
+        let mut line = format!("{verb}: read {} record(s) from {} input(s)", self.records, self.inputs);
+        match verb {
+            "learn" => {
+                let _ = write!(line, "; learned {}", self.learned);
+            }
+            _ => {
+                let _ = write!(line, "; scored {} ({} suspicious)", self.scored, self.suspicious);
+            }
+        }
+        let excluded: u64 = self.excluded.values().sum();
+        if excluded > 0 {
+            let reasons: Vec<String> = self.excluded.iter().map(|(why, n)| format!("{} {n}", why.label())).collect();
+            let _ = write!(line, "; excluded {excluded} ({})", reasons.join(", "));
+        }
+        for (skip, n) in &self.skipped {
+            let what = match skip {
+                Skip::Digest => "digest file(s)",
+                Skip::Insight => "Insights event(s)",
+            };
+            let _ = write!(line, "; skipped {n} {what}");
+        }
+        if self.unusable > 0 {
+            let _ = write!(line, "; {} unreadable record(s) skipped", self.unusable);
+        }
+        if self.failed_inputs > 0 {
+            let _ = write!(line, "; {} input(s) could not be read to the end", self.failed_inputs);
+        }
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_names_every_count() {
+        let mut s = Summary { inputs: 2, records: 10, scored: 5, suspicious: 2, unusable: 1, ..Summary::default() };
+        s.excluded.insert(Exclusion::TemporaryKey, 3);
+        s.excluded.insert(Exclusion::NoAccessKey, 1);
+        s.skipped.insert(Skip::Digest, 1);
+        assert_eq!(
+            s.line("score"),
+            "score: read 10 record(s) from 2 input(s); scored 5 (2 suspicious); \
+             excluded 4 (no accessKeyId 1, temporary key (ASIA) 3); skipped 1 digest file(s); \
+             1 unreadable record(s) skipped"
+        );
+    }
+}

@@ -1,0 +1,89 @@
+//! The portable form of profiles: JSON Lines, one profile per line with the fields of [`Profile`]
+//! (`accessKeyId`, `accountId`, `userName`, `userType`, `firstSeen`, `lastSeen`, and `ips`, `agents`,
+//! `regions`, `events`, each value → `{count, first, last}`). `profile export` writes it, the snapshot's body
+//! is it, and `profile import` reads it, line by line together with the old script's lines (`legacy.rs`).
+
+use std::io::{self, Write};
+
+use crate::profile::{self, Profile, Profiles};
+
+use super::legacy;
+
+/// Writes one line per profile.
+pub fn write_jsonl<'p>(out: &mut impl Write, profiles: impl IntoIterator<Item = &'p Profile>) -> io::Result<()> {
+    for profile in profiles {
+        serde_json::to_writer(&mut *out, profile)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// Reads JSON Lines; blank lines are allowed. On error, the 0-based line and why.
+pub fn parse_jsonl(text: &str) -> Result<Profiles, (usize, String)> {
+    let mut profiles = Profiles::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let profile = one_jsonl(line).map_err(|why| (n, why))?;
+        add(&mut profiles, profile);
+    }
+    Ok(profiles)
+}
+
+fn one_jsonl(line: &str) -> Result<Profile, String> {
+    let profile: Profile = serde_json::from_str(line).map_err(|err| format!("not a profile: {err}"))?;
+    if profile.access_key_id.is_empty() {
+        return Err("a profile without accessKeyId".into());
+    }
+    Ok(profile)
+}
+
+/// Reads what `profile import` is given: JSON Lines, the old script's export (`redis-cli set "…" 1`) or its
+/// profile listing, mixed freely, one entry per line. The text is data: nothing in it is ever run. Blank
+/// lines and `#` comments are skipped; any other line that is none of these is an error naming it, and
+/// then nothing is imported.
+pub fn parse_import(text: &str) -> Result<Profiles, String> {
+    let mut profiles = Profiles::new();
+    for (n, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let parsed = if trimmed.starts_with('{') { one_jsonl(trimmed) } else { legacy::parse_line(trimmed) };
+        let profile = parsed.map_err(|why| format!("line {}: {why}", n + 1))?;
+        add(&mut profiles, profile);
+    }
+    Ok(profiles)
+}
+
+fn add(profiles: &mut Profiles, profile: Profile) {
+    profile::merge_all(profiles, Profiles::from([(profile.access_key_id.clone(), profile)]));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Seen;
+
+    #[test]
+    fn jsonl_round_trips() {
+        let mut p = Profile::new("AKIAEXAMPLE1");
+        p.account_id = "111122223333".into();
+        p.agents.insert("aws-cli/2 \"quoted\"\n".into(), Seen::at("2026-11-02T10:00:00Z".parse().unwrap()));
+        p.events.insert("DescribeDBSnapshots".into(), Seen { count: 3, first: None, last: None });
+        let profiles = Profiles::from([(p.access_key_id.clone(), p)]);
+        let mut out = Vec::new();
+        write_jsonl(&mut out, profiles.values()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        assert_eq!(parse_jsonl(&text), Ok(profiles.clone()));
+        assert_eq!(parse_import(&text), Ok(profiles));
+    }
+
+    #[test]
+    fn an_unknown_line_names_its_number() {
+        let err = parse_import("# a comment\n\nrm -rf /\n").unwrap_err();
+        assert!(err.starts_with("line 3: "), "{err}");
+    }
+}

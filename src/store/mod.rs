@@ -1,0 +1,61 @@
+//! Where profiles live. [`Store`] is what every command asks of a place that keeps profiles: load some
+//! keys, list them all, merge a learned delta in, replace, delete. [`open`] turns a `--store` value into
+//! one: a path (or `file:PATH`) for the local snapshot (`snapshot.rs`), the default being
+//! `$XDG_STATE_HOME/keywatcher/profiles`. `exchange.rs` and `legacy.rs` hold the portable JSON Lines form and
+//! the old script's formats. Only this folder reads or writes profiles on disk.
+
+mod exchange;
+mod legacy;
+mod snapshot;
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+
+use crate::profile::Profiles;
+
+pub use exchange::{parse_import, write_jsonl};
+pub use snapshot::Snapshot;
+
+/// A place that keeps profiles.
+pub trait Store {
+    /// Where the profiles are, as messages name it (never with a password).
+    fn location(&self) -> String;
+    /// The profiles of these keys, where there are any.
+    fn load(&mut self, keys: &[&str]) -> Result<Profiles>;
+    /// Every profile.
+    fn all(&mut self) -> Result<Profiles>;
+    /// Whether no profile is stored.
+    fn is_empty(&mut self) -> Result<bool>;
+    /// Merges `delta` into the stored profiles (union, add, min, max), so that concurrent learners lose
+    /// nothing.
+    fn merge(&mut self, delta: Profiles) -> Result<()>;
+    /// Replaces every stored profile with `profiles`.
+    fn replace(&mut self, profiles: Profiles) -> Result<()>;
+    /// Deletes the profiles of `keys`, or all of them; returns how many were deleted.
+    fn delete(&mut self, keys: Option<&[String]>) -> Result<usize>;
+}
+
+/// Opens the store that `spec` names (`--store` or `KEYWATCHER_STORE`); `None` is the default snapshot.
+pub fn open(spec: Option<&str>) -> Result<Box<dyn Store>> {
+    let path = match spec.map(str::trim) {
+        None | Some("") => default_path()?,
+        Some(spec) if spec.starts_with("redis://") || spec.starts_with("rediss://") || spec.starts_with("redis+cluster://") => {
+            bail!("Redis stores are not supported by this version yet; use a snapshot path with --store")
+        }
+        Some(spec) => PathBuf::from(spec.strip_prefix("file:").unwrap_or(spec)),
+    };
+    Ok(Box::new(Snapshot::new(path)))
+}
+
+/// `$XDG_STATE_HOME/keywatcher/profiles`, else `~/.local/state/keywatcher/profiles`.
+pub fn default_path() -> Result<PathBuf> {
+    let state = match std::env::var_os("XDG_STATE_HOME").filter(|dir| !dir.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => match std::env::var_os("HOME").filter(|dir| !dir.is_empty()) {
+            Some(home) => PathBuf::from(home).join(".local/state"),
+            None => bail!("cannot find where to keep profiles: neither XDG_STATE_HOME nor HOME is set; use --store PATH"),
+        },
+    };
+    Ok(state.join("keywatcher").join("profiles"))
+}

@@ -1,0 +1,225 @@
+//! The local profile snapshot: one file holding every profile. The first line names the format, its
+//! version, a CRC-32 and the length of the body; the body is the JSON Lines export form. A change takes a
+//! lock (`PATH.lock`), reads the file afresh, applies the change and replaces the file atomically (write a
+//! temporary file, fsync, rename, fsync the folder), so two learners on one snapshot never lose each
+//! other's updates and a crash leaves the old or the new snapshot, never half of one. A file that cannot be
+//! read as a snapshot is an error and is never overwritten.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::exchange;
+use super::Store;
+use crate::profile::{self, Profiles};
+
+const MAGIC: &str = "keywatcher profiles";
+const VERSION: u32 = 1;
+
+/// A snapshot file; its profiles are read once per run for look-ups, and afresh under the lock to change it.
+pub struct Snapshot {
+    path: PathBuf,
+    cached: Option<Profiles>,
+}
+
+impl Snapshot {
+    pub fn new(path: PathBuf) -> Snapshot {
+        Snapshot { path, cached: None }
+    }
+
+    fn cached(&mut self) -> Result<&Profiles> {
+        if self.cached.is_none() {
+            self.cached = Some(read(&self.path)?);
+        }
+        Ok(self.cached.get_or_insert_with(Profiles::new))
+    }
+
+    /// Applies `change` to the current contents under the lock and writes the result.
+    fn update<R>(&mut self, change: impl FnOnce(&mut Profiles) -> R) -> Result<R> {
+        let dir = parent(&self.path);
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let lock_path = with_suffix(&self.path, ".lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("cannot open lock file {}", lock_path.display()))?;
+        lock.lock().with_context(|| format!("cannot lock {}", lock_path.display()))?;
+        let mut profiles = read(&self.path)?;
+        let result = change(&mut profiles);
+        write(&self.path, &profiles).with_context(|| format!("cannot write profile snapshot {}", self.path.display()))?;
+        self.cached = Some(profiles);
+        drop(lock);
+        Ok(result)
+    }
+}
+
+impl Store for Snapshot {
+    fn location(&self) -> String {
+        format!("snapshot {}", self.path.display())
+    }
+
+    fn load(&mut self, keys: &[&str]) -> Result<Profiles> {
+        let all = self.cached()?;
+        Ok(keys.iter().filter_map(|key| all.get(*key).map(|p| (key.to_string(), p.clone()))).collect())
+    }
+
+    fn all(&mut self) -> Result<Profiles> {
+        Ok(self.cached()?.clone())
+    }
+
+    fn is_empty(&mut self) -> Result<bool> {
+        Ok(self.cached()?.is_empty())
+    }
+
+    fn merge(&mut self, delta: Profiles) -> Result<()> {
+        self.update(|profiles| profile::merge_all(profiles, delta))
+    }
+
+    fn replace(&mut self, new: Profiles) -> Result<()> {
+        self.update(|profiles| *profiles = new)
+    }
+
+    fn delete(&mut self, keys: Option<&[String]>) -> Result<usize> {
+        if !self.path.exists() {
+            return Ok(0);
+        }
+        self.update(|profiles| match keys {
+            None => std::mem::take(profiles).len(),
+            Some(keys) => keys.iter().filter(|key| profiles.remove(key.as_str()).is_some()).count(),
+        })
+    }
+}
+
+/// Reads a snapshot; a missing file is an empty one.
+fn read(path: &Path) -> Result<Profiles> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Profiles::new()),
+        Err(err) => return Err(err).with_context(|| format!("cannot read profile snapshot {}", path.display())),
+    };
+    decode(&bytes).map_err(|why| {
+        anyhow::anyhow!(
+            "profile snapshot {} cannot be read: {why}. It was left as it is; restore it from a backup or move it \
+             away, then learn again",
+            path.display()
+        )
+    })
+}
+
+fn decode(bytes: &[u8]) -> Result<Profiles, String> {
+    let newline = memchr::memchr(b'\n', bytes).ok_or("it is not a keywatcher snapshot (no header line)")?;
+    let header = std::str::from_utf8(&bytes[..newline]).map_err(|_| "it is not a keywatcher snapshot")?;
+    let body = &bytes[newline + 1..];
+    let fields = header.strip_prefix(MAGIC).ok_or("it is not a keywatcher snapshot")?;
+    let fields: Vec<&str> = fields.split_whitespace().collect();
+    let [version, crc, len] = fields[..] else {
+        return Err("its header line is damaged".into());
+    };
+    let version: u32 = version.strip_prefix('v').and_then(|v| v.parse().ok()).ok_or("its header line is damaged")?;
+    if version != VERSION {
+        return Err(format!("it is format v{version}, written by another version of keywatcher (this one reads v{VERSION})"));
+    }
+    let len: usize = len.parse().map_err(|_| "its header line is damaged")?;
+    if body.len() != len {
+        return Err(format!("it is {} bytes long where its header says {len} (truncated or appended to)", body.len()));
+    }
+    let crc = u32::from_str_radix(crc, 16).map_err(|_| "its header line is damaged")?;
+    if crc32fast::hash(body) != crc {
+        return Err("its checksum does not match (the file was damaged)".into());
+    }
+    let text = std::str::from_utf8(body).map_err(|_| "its body is not UTF-8")?;
+    exchange::parse_jsonl(text).map_err(|(line, why)| format!("line {} of its body: {why}", line + 1))
+}
+
+fn encode(profiles: &Profiles) -> Vec<u8> {
+    let mut body = Vec::new();
+    exchange::write_jsonl(&mut body, profiles.values()).expect("writing to a Vec cannot fail");
+    let mut out = format!("{MAGIC} v{VERSION} {:08x} {}\n", crc32fast::hash(&body), body.len()).into_bytes();
+    out.extend_from_slice(&body);
+    out
+}
+
+fn write(path: &Path, profiles: &Profiles) -> io::Result<()> {
+    let tmp = with_suffix(path, &format!(".tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut file = File::create(&tmp)?;
+        file.write_all(&encode(profiles))?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        File::open(parent(path))?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{Profile, Seen};
+
+    fn sample() -> Profiles {
+        let mut p = Profile::new("AKIAEXAMPLE1");
+        p.user_name = "ci".into();
+        p.ips.insert("198.51.100.1".into(), Seen::at("2026-11-02T10:00:00Z".parse().unwrap()));
+        Profiles::from([(p.access_key_id.clone(), p)])
+    }
+
+    #[test]
+    fn a_snapshot_reads_back_what_was_written() {
+        assert_eq!(decode(&encode(&sample())), Ok(sample()));
+        assert_eq!(decode(&encode(&Profiles::new())), Ok(Profiles::new()));
+    }
+
+    #[test]
+    fn damage_is_detected() {
+        let good = encode(&sample());
+        let mut flipped = good.clone();
+        let last = flipped.len() - 3;
+        flipped[last] ^= 1;
+        assert!(decode(&flipped).unwrap_err().contains("checksum"));
+        assert!(decode(&good[..good.len() - 5]).unwrap_err().contains("truncated"));
+        assert!(decode(b"{\"Records\":[]}\n").unwrap_err().contains("not a keywatcher snapshot"));
+        let newer = String::from_utf8(good.clone()).unwrap().replacen(" v1 ", " v9 ", 1);
+        assert!(decode(newer.as_bytes()).unwrap_err().contains("v9"));
+    }
+
+    #[test]
+    fn a_damaged_snapshot_is_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("profiles");
+        fs::write(&path, b"not a snapshot\n").unwrap();
+        let mut store = Snapshot::new(path.clone());
+        let err = store.merge(sample()).unwrap_err().to_string();
+        assert!(err.contains("left as it is"), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), b"not a snapshot\n");
+    }
+
+    #[test]
+    fn merges_accumulate_under_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/profiles");
+        Snapshot::new(path.clone()).merge(sample()).unwrap();
+        Snapshot::new(path.clone()).merge(sample()).unwrap();
+        let all = Snapshot::new(path).all().unwrap();
+        assert_eq!(all["AKIAEXAMPLE1"].ips["198.51.100.1"].count, 2);
+    }
+}
