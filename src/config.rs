@@ -62,7 +62,8 @@ mod tests {
         let common = CommonArgs { until: Some("whenever".into()), ..CommonArgs::default() };
         let err = format!("{:#}", filter(&common).unwrap_err());
         assert!(err.starts_with("invalid --until: 'whenever' is not a time"), "{err}");
-        let backwards = CommonArgs { since: Some("2026-11-02".into()), until: Some("2026-11-01".into()), ..CommonArgs::default() };
+        let backwards =
+            CommonArgs { since: Some("2026-11-02".into()), until: Some("2026-11-01".into()), ..CommonArgs::default() };
         assert!(filter(&backwards).is_err());
     }
 }

@@ -88,6 +88,9 @@ pub enum Outcome<'a> {
 /// Decides what `record` is. The exclusions come first, so a record that would be excluded anyway is never
 /// reported as unusable for a field keywatcher would not have read.
 pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
+    if !record.looks_like_cloudtrail() {
+        return Outcome::Unusable("not a CloudTrail record (no eventTime, eventName or userIdentity)".to_string());
+    }
     let id = &record.user_identity;
     let access_key = match &id.access_key_id {
         Text::Str(key) if !key.trim().is_empty() => key.as_ref(),
@@ -174,7 +177,8 @@ fn excluded_identity(kind: &str) -> Option<Identity> {
 /// service host name such as `ec2.amazonaws.com` (`.amazonaws.com.cn` in China).
 pub fn is_service_origin(ip: &str) -> bool {
     ip == "AWS Internal"
-        || ((ip.ends_with(".amazonaws.com") || ip.ends_with(".amazonaws.com.cn")) && ip.parse::<std::net::IpAddr>().is_err())
+        || ((ip.ends_with(".amazonaws.com") || ip.ends_with(".amazonaws.com.cn"))
+            && ip.parse::<std::net::IpAddr>().is_err())
 }
 
 #[cfg(test)]
@@ -205,7 +209,8 @@ mod tests {
     #[test]
     fn long_term_keys_are_calls_and_root_is_kept() {
         let all = Filter::default();
-        let user = record(r#""type":"IAMUser","accessKeyId":"AKIAEXAMPLE1","accountId":"111122223333","userName":"ci""#, "");
+        let user =
+            record(r#""type":"IAMUser","accessKeyId":"AKIAEXAMPLE1","accountId":"111122223333","userName":"ci""#, "");
         assert_eq!(outcome(&user, &all), "call AKIAEXAMPLE1 ci 111122223333");
         let root = record(r#""type":"Root","accessKeyId":"AKIAROOTKEY1""#, "");
         assert_eq!(outcome(&root, &all), "call AKIAROOTKEY1 root 123456789012");
@@ -225,18 +230,21 @@ mod tests {
             (record(r#""type":"AWSService","accessKeyId":"AKIAEXAMPLE1""#, ""), "excluded AWSService"),
             (record(r#""type":"AWSAccount","accessKeyId":"AKIAEXAMPLE1""#, ""), "excluded AWSAccount"),
             (
-                record(r#""type":"IAMUser","accessKeyId":"AKIAEXAMPLE1","invokedBy":"cloudformation.amazonaws.com""#, ""),
+                record(
+                    r#""type":"IAMUser","accessKeyId":"AKIAEXAMPLE1","invokedBy":"cloudformation.amazonaws.com""#,
+                    "",
+                ),
                 "excluded call by an AWS service",
             ),
         ];
         for (json, want) in cases {
             assert_eq!(outcome(&json, &all), want, "{json}");
         }
-        let by_service = record(r#""type":"IAMUser","accessKeyId":"AKIAEXAMPLE1""#, "")
-            .replace("203.0.113.9", "AWS Internal");
+        let by_service =
+            record(r#""type":"IAMUser","accessKeyId":"AKIAEXAMPLE1""#, "").replace("203.0.113.9", "AWS Internal");
         assert_eq!(outcome(&by_service, &all), "excluded call by an AWS service");
-        let by_host = record(r#""type":"IAMUser","accessKeyId":"AKIAEXAMPLE1""#, "")
-            .replace("203.0.113.9", "ec2.amazonaws.com");
+        let by_host =
+            record(r#""type":"IAMUser","accessKeyId":"AKIAEXAMPLE1""#, "").replace("203.0.113.9", "ec2.amazonaws.com");
         assert_eq!(outcome(&by_host, &all), "excluded call by an AWS service");
     }
 

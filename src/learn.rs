@@ -78,7 +78,10 @@ mod tests {
         assert_eq!(p.user_name, "ci");
         assert_eq!(p.ips.len(), 1);
         let ip = &p.ips["198.51.100.1"];
-        assert_eq!((ip.count, ip.first, ip.last), (2, Some("2026-11-01T10:00:00Z".parse().unwrap()), Some("2026-11-02T10:00:00Z".parse().unwrap())));
+        assert_eq!(
+            (ip.count, ip.first, ip.last),
+            (2, Some("2026-11-01T10:00:00Z".parse().unwrap()), Some("2026-11-02T10:00:00Z".parse().unwrap()))
+        );
         assert_eq!(p.events["ec2.amazonaws.com:RunInstances"].count, 3);
         assert_eq!(p.last_seen, Some("2026-11-03T10:00:00Z".parse().unwrap()));
     }

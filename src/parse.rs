@@ -8,8 +8,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// One string field of a record: absent (or `null`), a string, or a value of another JSON type.
 /// A wrong type is kept as such so that `extract` can say which field was wrong, instead of the whole
@@ -67,9 +67,20 @@ pub struct Record<'a> {
     insight_details: Option<IgnoredAny>,
 }
 
+impl Record<'_> {
+    /// False for an object that has none of the fields every CloudTrail record has.
+    pub fn looks_like_cloudtrail(&self) -> bool {
+        self.user_identity.present
+            || !matches!(self.event_time, Text::Absent)
+            || !matches!(self.event_name, Text::Absent)
+    }
+}
+
 /// `userIdentity`. A value that is not an object is treated as an identity with no fields.
 #[derive(Debug, Default)]
 pub struct Identity<'a> {
+    /// Whether the record had a `userIdentity` at all.
+    pub present: bool,
     pub kind: Text<'a>,
     pub access_key_id: Text<'a>,
     pub account_id: Text<'a>,
@@ -87,6 +98,7 @@ enum Element<'a> {
 
 /// What a chunk holds, in order, as the parser finds it.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant, reason = "nearly every item is a record: boxing would cost an allocation each")]
 pub enum Item<'a> {
     Record(Record<'a>, Pos),
     Skipped(Skip, Pos),
@@ -294,7 +306,7 @@ impl<'de> Visitor<'de> for IdentityVisitor {
         f.write_str("a userIdentity object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut id = Identity::default();
+        let mut id = Identity { present: true, ..Identity::default() };
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             let slot = match key.as_ref() {
                 "type" => &mut id.kind,

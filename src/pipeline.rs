@@ -3,7 +3,7 @@
 //! cannot use, with input name and line; with `strict` it stops at the first such record, after handing
 //! over the calls before it. One thread for now; this is the only file that may start threads.
 
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 
 use crate::extract::{self, Call, Filter, Outcome};
 use crate::parse::{self, Item};
@@ -41,7 +41,9 @@ pub fn run(
             let line = chunk.line_at(chunk.bytes.len());
             report.failed_input(
                 &name,
-                &format!("cannot read past line {line}: {err}; the records before it were used (is the file truncated?)"),
+                &format!(
+                    "cannot read past line {line}: {err}; the records before it were used (is the file truncated?)"
+                ),
             );
             if strict {
                 bail!("stopped at {name} (--strict)");

@@ -87,7 +87,14 @@ impl Profile {
     /// Widens the profile's first/last seen to include `first..=last`. The account, user name and type
     /// become those of whichever side was seen last; on a tie the larger value wins, so the result does not
     /// depend on the order of merges.
-    pub fn seen_as(&mut self, first: Option<Timestamp>, last: Option<Timestamp>, account: &str, user: &str, kind: &str) {
+    pub fn seen_as(
+        &mut self,
+        first: Option<Timestamp>,
+        last: Option<Timestamp>,
+        account: &str,
+        user: &str,
+        kind: &str,
+    ) {
         let mine = (self.last_seen, self.account_id.as_str(), self.user_name.as_str(), self.user_type.as_str());
         if (last, account, user, kind) > mine {
             replace(&mut self.account_id, account);

@@ -107,11 +107,8 @@ impl ChunkReader {
             let head = buffered.fill_buf()?;
             head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b
         };
-        let source: Box<dyn Read> = if gzip {
-            Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
-        } else {
-            Box::new(buffered)
-        };
+        let source: Box<dyn Read> =
+            if gzip { Box::new(flate2::bufread::MultiGzDecoder::new(buffered)) } else { Box::new(buffered) };
         Ok(ChunkReader { source, rest: Vec::new(), ended: false, error: None })
     }
 

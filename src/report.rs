@@ -104,7 +104,7 @@ impl Summary {
     pub fn line(&self, verb: &str) -> String {
         let mut line = format!("{verb}: read {} record(s) from {} input(s)", self.records, self.inputs);
         match verb {
-            "learn" => {
+            "learn" | "baseline" => {
                 let _ = write!(line, "; learned {}", self.learned);
             }
             _ => {

@@ -32,9 +32,8 @@ impl FromStr for Weights {
     fn from_str(text: &str) -> Result<Weights, String> {
         let mut weights = Weights::default();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (name, value) = part
-                .split_once('=')
-                .ok_or_else(|| format!("'{part}' should be FACTOR=WEIGHT, e.g. ip=40"))?;
+            let (name, value) =
+                part.split_once('=').ok_or_else(|| format!("'{part}' should be FACTOR=WEIGHT, e.g. ip=40"))?;
             let value: u32 = value
                 .trim()
                 .parse()
@@ -92,7 +91,13 @@ impl Scorer {
 
     pub fn score(&mut self, call: &Call, profile: Option<&Profile>) -> Verdict {
         let Some(profile) = profile else {
-            return Verdict { score: 0, threshold: self.threshold, suspicious: true, known: false, matched: Matched::default() };
+            return Verdict {
+                score: 0,
+                threshold: self.threshold,
+                suspicious: true,
+                known: false,
+                matched: Matched::default(),
+            };
         };
         let matched = Matched {
             ip: !call.ip.is_empty() && profile.ips.contains_key(call.ip),
@@ -101,11 +106,12 @@ impl Scorer {
             event: self.event_matches(call, profile),
         };
         let w = self.weights;
-        let score = [(matched.ip, w.ip), (matched.agent, w.agent), (matched.region, w.region), (matched.event, w.event)]
-            .iter()
-            .filter(|(hit, _)| *hit)
-            .map(|(_, weight)| weight)
-            .sum::<u32>();
+        let score =
+            [(matched.ip, w.ip), (matched.agent, w.agent), (matched.region, w.region), (matched.event, w.event)]
+                .iter()
+                .filter(|(hit, _)| *hit)
+                .map(|(_, weight)| weight)
+                .sum::<u32>();
         Verdict { score, threshold: self.threshold, suspicious: score < self.threshold, known: true, matched }
     }
 

@@ -22,7 +22,11 @@ pub fn show(args: ShowArgs) -> Result<ExitCode> {
     };
     let shown: Vec<&Profile> = all.values().filter(wanted).collect();
     if shown.is_empty() {
-        eprintln!("keywatcher: no profiles{} in {}", if pattern.is_empty() { String::new() } else { format!(" matching '{pattern}'") }, store.location());
+        eprintln!(
+            "keywatcher: no profiles{} in {}",
+            if pattern.is_empty() { String::new() } else { format!(" matching '{pattern}'") },
+            store.location()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = emit::stdout();
@@ -40,10 +44,8 @@ pub fn delete(args: DeleteArgs) -> Result<ExitCode> {
     let keys = (!args.all).then_some(args.keys.as_slice());
     let deleted = store.delete(keys)?;
     eprintln!("keywatcher: deleted {deleted} profile(s) from {}", store.location());
-    if let Some(keys) = keys {
-        if deleted < keys.len() {
-            eprintln!("keywatcher: {} of the given key(s) had no profile", keys.len() - deleted);
-        }
+    if let Some(keys) = keys.filter(|keys| deleted < keys.len()) {
+        eprintln!("keywatcher: {} of the given key(s) had no profile", keys.len() - deleted);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -53,7 +55,8 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
     let all = store.all()?;
     match &args.output {
         Some(path) => {
-            let mut file = io::BufWriter::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?);
+            let mut file =
+                io::BufWriter::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?);
             store::write_jsonl(&mut file, all.values())
                 .and_then(|()| file.flush())
                 .with_context(|| format!("cannot write {}", path.display()))?;
@@ -79,8 +82,7 @@ pub fn import(args: ImportArgs) -> Result<ExitCode> {
     };
     let mut text = String::new();
     source.read_to_string(&mut text).with_context(|| format!("cannot read {name} as UTF-8 text"))?;
-    let profiles = store::parse_import(&text)
-        .map_err(|why| anyhow::anyhow!("{name}: {why}; nothing was imported"))?;
+    let profiles = store::parse_import(&text).map_err(|why| anyhow::anyhow!("{name}: {why}; nothing was imported"))?;
     let count = profiles.len();
     let mut store = store::open(args.store.store.as_deref())?;
     if args.replace {

@@ -94,6 +94,9 @@ fn baseline(args: &ScoreArgs) -> Result<Profiles> {
         Ok(())
     })?;
     report.finish("baseline");
-    anyhow::ensure!(report.summary.failed_inputs == 0, "a --baseline input could not be read; not scoring against a partial baseline");
+    anyhow::ensure!(
+        report.summary.failed_inputs == 0,
+        "a --baseline input could not be read; not scoring against a partial baseline"
+    );
     Ok(learner.profiles)
 }

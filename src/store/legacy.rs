@@ -46,7 +46,8 @@ fn entry_and_count(line: &str) -> Result<(&str, u64), String> {
         let open = rest.strip_prefix('"').ok_or_else(|| not_old_format(line))?;
         let close = open.rfind('"').ok_or_else(|| not_old_format(line))?;
         let count = open[close + 1..].trim();
-        let count = if count.is_empty() { 1 } else { count.parse().map_err(|_| format!("count '{count}' is not a number"))? };
+        let count =
+            if count.is_empty() { 1 } else { count.parse().map_err(|_| format!("count '{count}' is not a number"))? };
         return Ok((&open[..close], count));
     }
     let listed = match line.split_once(") ") {
@@ -59,7 +60,9 @@ fn entry_and_count(line: &str) -> Result<(&str, u64), String> {
 
 fn not_old_format(line: &str) -> String {
     let shown: String = line.chars().take(80).collect();
-    format!("not a profile: expected a JSON line, `redis-cli set \"[Key]…\" 1` or a `[Key]…` listing line, got {shown:?}")
+    format!(
+        "not a profile: expected a JSON line, `redis-cli set \"[Key]…\" 1` or a `[Key]…` listing line, got {shown:?}"
+    )
 }
 
 #[cfg(test)]

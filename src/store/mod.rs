@@ -10,7 +10,7 @@ mod snapshot;
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 
 use crate::profile::Profiles;
 
@@ -40,7 +40,11 @@ pub trait Store {
 pub fn open(spec: Option<&str>) -> Result<Box<dyn Store>> {
     let path = match spec.map(str::trim) {
         None | Some("") => default_path()?,
-        Some(spec) if spec.starts_with("redis://") || spec.starts_with("rediss://") || spec.starts_with("redis+cluster://") => {
+        Some(spec)
+            if spec.starts_with("redis://")
+                || spec.starts_with("rediss://")
+                || spec.starts_with("redis+cluster://") =>
+        {
             bail!("Redis stores are not supported by this version yet; use a snapshot path with --store")
         }
         Some(spec) => PathBuf::from(spec.strip_prefix("file:").unwrap_or(spec)),
@@ -54,7 +58,9 @@ pub fn default_path() -> Result<PathBuf> {
         Some(dir) => PathBuf::from(dir),
         None => match std::env::var_os("HOME").filter(|dir| !dir.is_empty()) {
             Some(home) => PathBuf::from(home).join(".local/state"),
-            None => bail!("cannot find where to keep profiles: neither XDG_STATE_HOME nor HOME is set; use --store PATH"),
+            None => {
+                bail!("cannot find where to keep profiles: neither XDG_STATE_HOME nor HOME is set; use --store PATH")
+            }
         },
     };
     Ok(state.join("keywatcher").join("profiles"))

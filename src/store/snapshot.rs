@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::exchange;
 use super::Store;
+use super::exchange;
 use crate::profile::{self, Profiles};
 
 const MAGIC: &str = "keywatcher profiles";
@@ -50,7 +50,8 @@ impl Snapshot {
         lock.lock().with_context(|| format!("cannot lock {}", lock_path.display()))?;
         let mut profiles = read(&self.path)?;
         let result = change(&mut profiles);
-        write(&self.path, &profiles).with_context(|| format!("cannot write profile snapshot {}", self.path.display()))?;
+        write(&self.path, &profiles)
+            .with_context(|| format!("cannot write profile snapshot {}", self.path.display()))?;
         self.cached = Some(profiles);
         drop(lock);
         Ok(result)
@@ -121,7 +122,9 @@ fn decode(bytes: &[u8]) -> Result<Profiles, String> {
     };
     let version: u32 = version.strip_prefix('v').and_then(|v| v.parse().ok()).ok_or("its header line is damaged")?;
     if version != VERSION {
-        return Err(format!("it is format v{version}, written by another version of keywatcher (this one reads v{VERSION})"));
+        return Err(format!(
+            "it is format v{version}, written by another version of keywatcher (this one reads v{VERSION})"
+        ));
     }
     let len: usize = len.parse().map_err(|_| "its header line is damaged")?;
     if body.len() != len {

@@ -1,0 +1,594 @@
+//! Behaviour tests: the real binary, driven as a user drives it (arguments, stdin, files, a store in a
+//! temporary folder), checked by what it writes and how it exits.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use flate2::write::GzEncoder;
+use serde_json::Value;
+
+/// A temporary working folder whose default store lives inside it; no KEYWATCHER_* variable leaks in.
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Output {
+    fn lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not one JSON object per line: {e}: {line}"))
+            })
+            .collect()
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+}
+
+impl Env {
+    fn new() -> Env {
+        Env { dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    fn run(&self, args: &[&str], stdin: impl AsRef<[u8]>) -> Output {
+        let mut cmd = assert_cmd::Command::cargo_bin("keywatcher").unwrap();
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("KEYWATCHER_") {
+                cmd.env_remove(name);
+            }
+        }
+        cmd.env("XDG_STATE_HOME", self.path("state")).current_dir(self.dir.path()).args(args);
+        let out = cmd.write_stdin(stdin.as_ref().to_vec()).output().unwrap();
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+/// A CloudTrail record of a long-term key, with the fields that matter set.
+fn record(key: &str, time: &str, ip: &str, agent: &str, region: &str, event: &str) -> Value {
+    serde_json::json!({
+        "eventVersion": "1.09",
+        "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLE", "arn": "arn:aws:iam::123456789012:user/ci",
+                         "accountId": "123456789012", "accessKeyId": key, "userName": "ci"},
+        "eventTime": time, "eventSource": "ec2.amazonaws.com", "eventName": event, "awsRegion": region,
+        "sourceIPAddress": ip, "userAgent": agent, "requestParameters": null, "responseElements": null,
+        "eventID": format!("id-{time}-{ip}"), "eventType": "AwsApiCall", "recipientAccountId": "123456789012"
+    })
+}
+
+fn ndjson(records: &[Value]) -> String {
+    records.iter().map(|r| format!("{r}\n")).collect()
+}
+
+#[test]
+fn the_old_readme_worked_example_holds() {
+    let env = Env::new();
+    let listing = fixture("old-script/show_profile.txt");
+    let import = env.run(&["profile", "import", listing.to_str().unwrap()], "");
+    assert_eq!(import.code, 0, "{}", import.stderr);
+    let calls = std::fs::read(fixture("old-script/worked-example.ndjson")).unwrap();
+    let out = env.run(&["score"], &calls);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines = out.lines();
+    assert_eq!(lines[0]["sourceIPAddress"], "222.222.222.222");
+    assert_eq!(lines[0]["score"], 60);
+    assert_eq!(lines[0]["suspicious"], true);
+    assert_eq!(lines[0]["reasons"], serde_json::json!(["ip 222.222.222.222 not seen for this key"]));
+    assert_eq!(lines[1]["sourceIPAddress"], "111.111.111.111");
+    assert_eq!(lines[1]["score"], 100);
+    assert_eq!(lines[1]["suspicious"], false);
+}
+
+#[test]
+fn the_old_export_is_read_as_data_and_still_matches_its_calls() {
+    let env = Env::new();
+    let export = fixture("old-script/profile-2016-09-09-1000");
+    let import = env.run(&["import_profile", export.to_str().unwrap()], "");
+    assert_eq!(import.code, 0, "{}", import.stderr);
+    assert!(!env.path("keywatcher-pwned").exists(), "a command in the old export was run");
+    let shown = env.run(&["show_profile", "--json", "OLDCLI"], "");
+    assert!(shown.stdout.contains("$(touch keywatcher-pwned)"), "{}", shown.stdout);
+    // The old format kept agents with '-' for spaces and events without their service; the call they came
+    // from still matches on every factor.
+    let calls = std::fs::read(fixture("old-script/worked-example.ndjson")).unwrap();
+    let lines = env.run(&["score"], &calls).lines();
+    assert_eq!(lines[2]["accessKeyId"], "AKIAEXAMPLEOLDCLI01");
+    assert_eq!(lines[2]["score"], 100, "{}", lines[2]);
+}
+
+#[test]
+fn every_input_shape_gives_the_same_output() {
+    let env = Env::new();
+    let records: Vec<Value> = (0..6)
+        .map(|i| {
+            let ip = if i % 2 == 0 { "198.51.100.1" } else { "2001:db8::7" };
+            record(
+                "AKIAEXAMPLE00001",
+                &format!("2026-11-0{}T10:00:00Z", i + 1),
+                ip,
+                "aws-cli/2.13.5 Python/3.11",
+                "us-east-1",
+                "DescribeInstances",
+            )
+        })
+        .collect();
+    let baseline = env.write("baseline.ndjson", ndjson(&records[..2]));
+    let base = baseline.to_str().unwrap();
+    let expected = env.run(&["score", "--baseline", base], ndjson(&records));
+    assert_eq!(expected.code, 0, "{}", expected.stderr);
+    assert_eq!(expected.lines().len(), 6);
+
+    let as_log_file = serde_json::json!({ "Records": records }).to_string();
+    let pretty: String = records.iter().map(|r| serde_json::to_string_pretty(r).unwrap() + "\n").collect();
+    let array = serde_json::to_string_pretty(&records).unwrap();
+    let shapes: Vec<(&str, Vec<u8>)> = vec![
+        ("ndjson", ndjson(&records).into_bytes()),
+        ("log.json", as_log_file.clone().into_bytes()),
+        ("log.json.gz", gzip(as_log_file.as_bytes())),
+        ("no-extension", gzip(ndjson(&records).as_bytes())),
+        ("pretty.json", pretty.into_bytes()),
+        ("array.json", array.into_bytes()),
+        ("glued.json", records.iter().map(|r| r.to_string()).collect::<String>().into_bytes()),
+    ];
+    for (name, bytes) in &shapes {
+        let path = env.write(name, bytes);
+        let from_file = env.run(&["score", "--baseline", base, path.to_str().unwrap()], "");
+        assert_eq!(from_file.stdout, expected.stdout, "file shape {name}: {}", from_file.stderr);
+        let from_stdin = env.run(&["score", "--baseline", base, "-"], bytes);
+        assert_eq!(from_stdin.stdout, expected.stdout, "stdin shape {name}: {}", from_stdin.stderr);
+    }
+    // Split over a tree: read in sorted path order, whatever the order of creation.
+    env.write("tree/2026/11/02/b.json.gz", gzip(serde_json::json!({ "Records": records[3..] }).to_string().as_bytes()));
+    env.write("tree/2026/11/01/a.json", serde_json::json!({ "Records": records[..3] }).to_string());
+    let tree = env.run(&["score", "--baseline", base, env.path("tree").to_str().unwrap()], "");
+    assert_eq!(tree.stdout, expected.stdout, "{}", tree.stderr);
+}
+
+#[test]
+fn a_multi_member_gzip_is_read_to_the_end() {
+    let env = Env::new();
+    let records: Vec<Value> = (1..=4)
+        .map(|d| record("AKIAEXAMPLE00001", &format!("2026-11-0{d}T00:00:00Z"), "198.51.100.1", "a", "us-east-1", "X"))
+        .collect();
+    let mut bytes = gzip(ndjson(&records[..2]).as_bytes());
+    bytes.extend(gzip(ndjson(&records[2..]).as_bytes()));
+    let path = env.write("multi.gz", bytes);
+    let out = env.run(&["score", "--baseline", path.to_str().unwrap(), path.to_str().unwrap()], "");
+    assert_eq!(out.lines().len(), 4, "{}", out.stderr);
+}
+
+#[test]
+fn learn_then_score_through_the_default_store_and_the_fixture_incident() {
+    let env = Env::new();
+    let learn = env.run(&["learn", fixture("baseline.ndjson").to_str().unwrap()], "");
+    assert_eq!(learn.code, 0, "{}", learn.stderr);
+    assert!(env.path("state/keywatcher/profiles").exists(), "the default store is $XDG_STATE_HOME/keywatcher/profiles");
+    let out = env.run(&["score", "--only-suspicious", "--exit-code", fixture("incident.json").to_str().unwrap()], "");
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let lines = out.lines();
+    assert!(lines.iter().all(|l| l["suspicious"] == true));
+    let attacker: Vec<&Value> = lines.iter().filter(|l| l["sourceIPAddress"] == "192.0.2.66").collect();
+    assert_eq!(attacker.len(), 4, "{}", out.stdout);
+    let unknown: Vec<&Value> = lines.iter().filter(|l| l["profile"] == "unknown").collect();
+    assert_eq!(unknown.len(), 1);
+    assert_eq!(unknown[0]["accessKeyId"], "AKIAEXAMPLENEWKEY001");
+    // The same run against the in-memory baseline gives the same lines.
+    let baseline = env.run(
+        &[
+            "score",
+            "--only-suspicious",
+            "--baseline",
+            fixture("baseline.ndjson").to_str().unwrap(),
+            fixture("incident.json").to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(baseline.stdout, out.stdout);
+    assert_eq!(baseline.code, 0);
+}
+
+#[test]
+fn the_output_line_has_the_contract_fields_in_order() {
+    let env = Env::new();
+    let out = env.run(
+        &[
+            "score",
+            "--baseline",
+            fixture("baseline.ndjson").to_str().unwrap(),
+            fixture("incident.json").to_str().unwrap(),
+        ],
+        "",
+    );
+    let first = out.stdout.lines().find(|l| l.contains("192.0.2.66")).unwrap();
+    let keys: Vec<String> = {
+        let mut keys = Vec::new();
+        let mut de = serde_json::Deserializer::from_str(first);
+        let map: serde_json::Map<String, Value> = serde::Deserialize::deserialize(&mut de).unwrap();
+        keys.extend(map.keys().cloned());
+        keys
+    };
+    let mut wanted = vec![
+        "eventTime",
+        "eventID",
+        "accessKeyId",
+        "accountId",
+        "userType",
+        "userName",
+        "awsRegion",
+        "sourceIPAddress",
+        "userAgent",
+        "eventSource",
+        "eventName",
+        "score",
+        "threshold",
+        "suspicious",
+        "profile",
+        "matched",
+        "reasons",
+    ];
+    // serde_json's map sorts keys; the order on the line itself is checked by position.
+    let mut sorted = keys.clone();
+    sorted.sort();
+    wanted.sort();
+    assert_eq!(sorted, wanted);
+    let positions: Vec<usize> = ["\"eventTime\"", "\"eventID\"", "\"accessKeyId\"", "\"score\"", "\"reasons\""]
+        .iter()
+        .map(|k| first.find(k).unwrap())
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{first}");
+}
+
+#[test]
+fn each_exclusion_is_counted_by_reason() {
+    let env = Env::new();
+    let base = record("AKIAEXAMPLE00001", "2026-11-01T00:00:00Z", "198.51.100.1", "a", "us-east-1", "X");
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut r = base.clone();
+        f(&mut r);
+        r
+    };
+    let records = vec![
+        base.clone(),
+        with(&|r| r["userIdentity"]["accessKeyId"] = Value::from("")),
+        with(&|r| r["userIdentity"]["accessKeyId"] = Value::from("ASIAEXAMPLE00001")),
+        with(&|r| r["userIdentity"]["type"] = Value::from("AssumedRole")),
+        with(&|r| r["userIdentity"]["type"] = Value::from("SAMLUser")),
+        with(&|r| r["userIdentity"]["type"] = Value::from("WebIdentityUser")),
+        with(&|r| r["userIdentity"]["type"] = Value::from("FederatedUser")),
+        with(&|r| r["userIdentity"]["type"] = Value::from("AWSService")),
+        with(&|r| r["userIdentity"]["type"] = Value::from("AWSAccount")),
+        with(&|r| r["userIdentity"]["invokedBy"] = Value::from("cloudformation.amazonaws.com")),
+        with(&|r| r["sourceIPAddress"] = Value::from("ec2.amazonaws.com")),
+        with(&|r| r["sourceIPAddress"] = Value::from("AWS Internal")),
+        with(&|r| r["userIdentity"]["type"] = Value::from("Root")),
+    ];
+    let out = env.run(&["learn"], ndjson(&records));
+    assert_eq!(out.code, 0);
+    let summary = out.stderr.lines().find(|l| l.contains("learn: read")).unwrap();
+    assert!(
+        summary.contains(
+            "read 13 record(s) from 1 input(s); learned 2; excluded 11 (no accessKeyId 1, temporary key (ASIA) 1, \
+             AssumedRole 1, SAMLUser 1, WebIdentityUser 1, FederatedUser 1, AWSService 1, AWSAccount 1, \
+             call by an AWS service 3)"
+        ),
+        "{summary}"
+    );
+}
+
+#[test]
+fn time_windows_use_event_time_and_a_fixed_now() {
+    let env = Env::new();
+    let records: Vec<Value> =
+        ["2026-11-01T09:00:00Z", "2026-11-01T11:30:00Z", "2026-11-01T11:59:59Z", "2026-11-01T12:00:00Z"]
+            .iter()
+            .map(|t| record("AKIAEXAMPLE00001", t, "198.51.100.1", "a", "us-east-1", "X"))
+            .collect();
+    let input = ndjson(&records);
+    let times = |args: &[&str]| -> Vec<String> {
+        let out = env.run(args, &input);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.lines().iter().map(|l| l["eventTime"].as_str().unwrap().to_string()).collect()
+    };
+    let now = ["--now", "2026-11-01T12:00:00Z"];
+    let last_hour = times(&["score", now[0], now[1], "--since", "1 hour ago"]);
+    assert_eq!(last_hour, ["2026-11-01T11:30:00Z", "2026-11-01T11:59:59Z", "2026-11-01T12:00:00Z"]);
+    let bounded = times(&["score", now[0], now[1], "--since", "3h", "--until", "30 min ago"]);
+    assert_eq!(bounded, ["2026-11-01T09:00:00Z"]);
+    let dates = times(&["score", "--since", "2026-11-01", "--until", "@1793577600"]);
+    assert_eq!(dates.len(), 4, "{dates:?}");
+    let bad = env.run(&["score", "--since", "last tuesday"], "");
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("invalid --since"), "{}", bad.stderr);
+}
+
+#[test]
+fn the_old_command_names_keep_their_word_order() {
+    let env = Env::new();
+    let records = [
+        record("AKIAEXAMPLE00001", "2026-11-01T11:00:00Z", "198.51.100.1", "a", "us-east-1", "X"),
+        record("AKIAEXAMPLE00002", "2026-11-01T11:00:00Z", "198.51.100.2", "a", "us-east-1", "X"),
+        record("AKIAEXAMPLE00001", "2026-10-20T11:00:00Z", "198.51.100.9", "a", "us-east-1", "X"),
+    ];
+    let input = ndjson(&records);
+    // update_profile PERIOD KEY: only that key, only that period ("1 day ago" by default).
+    let learn = env.run(&["update_profile", "1 hour ago", "AKIAEXAMPLE00001", "--now", "2026-11-01T11:30:00Z"], &input);
+    assert_eq!(learn.code, 0, "{}", learn.stderr);
+    let shown = env.run(&["show_profile", "--json"], "").lines();
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0]["accessKeyId"], "AKIAEXAMPLE00001");
+    assert_eq!(shown[0]["ips"].as_object().unwrap().len(), 1);
+    let default_period = env.run(&["update_profile", "--now", "2026-11-01T12:00:00Z"], &input);
+    assert!(default_period.stderr.contains("learned 2;"), "{}", default_period.stderr);
+    // score_request PERIOD KEY, and the old misspelling.
+    for name in ["score_request", "score_requst"] {
+        let out = env.run(&[name, "15 min ago", "AKIAEXAMPLE00002", "--now", "2026-11-01T11:10:00Z"], &input);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let lines = out.lines();
+        assert_eq!(lines.len(), 1, "{}", out.stdout);
+        assert_eq!(lines[0]["accessKeyId"], "AKIAEXAMPLE00002");
+    }
+    let default_window = env.run(&["score_request", "--now", "2026-11-01T11:05:00Z"], &input);
+    assert_eq!(default_window.lines().len(), 2, "{}", default_window.stderr);
+}
+
+#[test]
+fn export_delete_import_round_trip() {
+    let env = Env::new();
+    assert_eq!(env.run(&["learn", fixture("baseline.ndjson").to_str().unwrap()], "").code, 0);
+    let exported = env.run(&["profile", "export"], "");
+    assert_eq!(exported.code, 0);
+    assert_eq!(exported.lines().len(), 3, "one line per key");
+    let to_file = env.run(&["export_profile", "-o", "saved.jsonl"], "");
+    assert_eq!(to_file.code, 0);
+    assert_eq!(std::fs::read_to_string(env.path("saved.jsonl")).unwrap(), exported.stdout);
+
+    let deleted = env.run(&["profile", "delete", "AKIAEXAMPLEROOTKEY01"], "");
+    assert!(deleted.stderr.contains("deleted 1 profile(s)"), "{}", deleted.stderr);
+    assert_eq!(env.run(&["profile", "export"], "").lines().len(), 2);
+    assert_eq!(env.run(&["delete_profile", "--all"], "").code, 0);
+    assert_eq!(env.run(&["profile", "export"], "").stdout, "");
+
+    let import = env.run(&["profile", "import", "saved.jsonl"], "");
+    assert_eq!(import.code, 0, "{}", import.stderr);
+    assert_eq!(env.run(&["profile", "export"], "").stdout, exported.stdout);
+    // Merging the same profiles again doubles the counts; --replace puts them back as they were.
+    env.run(&["profile", "import", "-"], &exported.stdout);
+    assert_ne!(env.run(&["profile", "export"], "").stdout, exported.stdout);
+    env.run(&["profile", "import", "--replace", "saved.jsonl"], "");
+    assert_eq!(env.run(&["profile", "export"], "").stdout, exported.stdout);
+}
+
+#[test]
+fn a_bad_import_line_imports_nothing() {
+    let env = Env::new();
+    let file = env.write("bad.txt", "redis-cli set \"[Key]AKIAX:[Ip]1.2.3.4\" 1\nsh -c 'rm -rf ~'\n");
+    let out = env.run(&["profile", "import", file.to_str().unwrap()], "");
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("line 2"), "{}", out.stderr);
+    assert!(out.stderr.contains("nothing was imported"), "{}", out.stderr);
+    assert_eq!(env.run(&["profile", "export"], "").stdout, "");
+}
+
+#[test]
+fn a_corrupt_snapshot_is_refused_and_left_untouched() {
+    let env = Env::new();
+    let store = env.path("profiles");
+    let store_arg = store.to_str().unwrap();
+    assert_eq!(env.run(&["learn", "--store", store_arg, fixture("baseline.ndjson").to_str().unwrap()], "").code, 0);
+    let mut bytes = std::fs::read(&store).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    std::fs::write(&store, &bytes).unwrap();
+    for args in [
+        vec!["learn", "--store", store_arg, fixture("incident.json").to_str().unwrap()],
+        vec!["score", "--store", store_arg, fixture("incident.json").to_str().unwrap()],
+        vec!["profile", "show", "--store", store_arg],
+    ] {
+        let out = env.run(&args, "");
+        assert_eq!(out.code, 2, "{args:?}");
+        assert!(out.stderr.contains("cannot be read") && out.stderr.contains("left as it is"), "{}", out.stderr);
+        assert_eq!(std::fs::read(&store).unwrap(), bytes, "the damaged snapshot was changed");
+    }
+    // KEYWATCHER_STORE names the store as --store does.
+    let mut cmd = assert_cmd::Command::cargo_bin("keywatcher").unwrap();
+    let out = cmd.env("KEYWATCHER_STORE", store_arg).args(["profile", "show"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn an_empty_store_is_named_instead_of_silently_flagging_everything() {
+    let env = Env::new();
+    let out = env.run(
+        &["score"],
+        ndjson(&[record("AKIAEXAMPLE00001", "2026-11-01T00:00:00Z", "198.51.100.1", "a", "us-east-1", "X")]),
+    );
+    assert_eq!(out.code, 0);
+    assert!(
+        out.stderr.contains("no profiles in snapshot") && out.stderr.contains("keywatcher learn"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains(env.path("state/keywatcher/profiles").to_str().unwrap()), "{}", out.stderr);
+    assert_eq!(out.lines()[0]["profile"], "unknown");
+}
+
+#[test]
+fn empty_input_is_not_an_error() {
+    let env = Env::new();
+    for input in ["", "\n\n  \n"] {
+        let out = env.run(&["score", "--baseline", "-"], "");
+        assert_eq!(out.code, 0);
+        let learn = env.run(&["learn"], input);
+        assert_eq!(learn.code, 0, "{}", learn.stderr);
+        assert!(learn.stderr.contains("read 0 record(s)"), "{}", learn.stderr);
+    }
+}
+
+#[test]
+fn bad_records_are_skipped_counted_and_named() {
+    let env = Env::new();
+    let good = |i: u32| {
+        record("AKIAEXAMPLE00001", &format!("2026-11-01T00:00:0{i}Z"), "198.51.100.1", "a", "us-east-1", "X")
+            .to_string()
+    };
+    let mut input = Vec::new();
+    input.extend(format!("{}\n", good(1)).bytes());
+    input.extend(b"{\"eventTime\": not json}\n");
+    input.extend(format!("{}\n", good(2)).replace("198.51.100.1", "198.51.100.\\u0001").bytes());
+    let mut invalid_utf8 = good(3).into_bytes();
+    let at = invalid_utf8.windows(3).position(|w| w == b"\"a\"").unwrap();
+    invalid_utf8[at + 1] = 0xff;
+    input.extend(invalid_utf8);
+    input.push(b'\n');
+    input.extend(format!("{}\n", good(4).replace("\"eventTime\":\"2026-11-01T00:00:04Z\",", "")).bytes());
+    input.extend(format!("{}\n", good(5).replace("\"us-east-1\"", "[\"us-east-1\"]")).bytes());
+    input.extend(format!("{}\n", good(6)).bytes());
+    let file = env.write("mixed.ndjson", &input);
+    let out = env.run(&["score", "--baseline", file.to_str().unwrap(), file.to_str().unwrap()], "");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines = out.lines();
+    assert_eq!(lines.len(), 3, "good lines and the one with a control character: {}", out.stdout);
+    assert_eq!(lines[1]["sourceIPAddress"], "198.51.100.\u{1}");
+    assert!(out.stderr.contains("mixed.ndjson:2: invalid JSON"), "{}", out.stderr);
+    assert!(out.stderr.contains("mixed.ndjson:4: invalid JSON"), "{}", out.stderr);
+    assert!(out.stderr.contains("mixed.ndjson:5: no eventTime"), "{}", out.stderr);
+    assert!(out.stderr.contains("mixed.ndjson:6: awsRegion is a array"), "{}", out.stderr);
+    assert!(out.stderr.contains("scored 3 (0 suspicious); 4 unreadable record(s) skipped"), "{}", out.stderr);
+
+    let clean = env.write("clean.ndjson", format!("{}\n", good(1)));
+    let strict = env.run(&["score", "--strict", "--baseline", clean.to_str().unwrap(), file.to_str().unwrap()], "");
+    assert_eq!(strict.code, 2);
+    assert_eq!(strict.lines().len(), 1, "the calls before the bad record are written");
+    assert!(strict.stderr.contains("stopped at") && strict.stderr.contains("mixed.ndjson:2"), "{}", strict.stderr);
+}
+
+#[test]
+fn a_record_inside_a_log_file_is_named_by_its_index() {
+    let env = Env::new();
+    let good = record("AKIAEXAMPLE00001", "2026-11-01T00:00:00Z", "198.51.100.1", "a", "us-east-1", "X");
+    let mut bad = good.clone();
+    bad["eventTime"] = Value::from(12);
+    let file = env.write("log.json", serde_json::json!({"Records": [good, bad]}).to_string());
+    let out = env.run(&["learn", file.to_str().unwrap()], "");
+    assert!(out.stderr.contains("log.json:1 (record 1): eventTime is a number, not a string"), "{}", out.stderr);
+}
+
+#[test]
+fn a_truncated_gzip_names_the_file_and_keeps_what_came_before() {
+    let env = Env::new();
+    let records: Vec<Value> = (0..2000)
+        .map(|i| {
+            record(
+                "AKIAEXAMPLE00001",
+                "2026-11-01T00:00:00Z",
+                &format!("198.51.{}.{}", i / 250, i % 250),
+                "a",
+                "us-east-1",
+                "X",
+            )
+        })
+        .collect();
+    let whole = gzip(ndjson(&records).as_bytes());
+    let cut = env.write("cut.json.gz", &whole[..whole.len() / 2]);
+    let good = env.write("good.ndjson", ndjson(&records[..1]));
+    let out = env.run(&["learn", cut.to_str().unwrap(), good.to_str().unwrap()], "");
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("cut.json.gz: cannot read past line"), "{}", out.stderr);
+    let profile = &env.run(&["profile", "export"], "").lines()[0];
+    let learned = profile["ips"].as_object().unwrap().len();
+    assert!(learned > 100 && learned < 2000, "what came before the cut is kept: {learned}");
+}
+
+#[test]
+fn odd_but_valid_values_are_scored_and_written_safely() {
+    let env = Env::new();
+    let agents = [
+        "aws-cli/2.13.5 Python/3.11.4 Linux/5.15 exe/x86_64.ubuntu.22",
+        "[aws-cli/1.18.69 Python/2.7.18]",
+        "Mozilla/5.0 \"quoted\" \\ back\\slash",
+        "evil\u{1b}[31mred\u{7}\nnext line\r\u{0}",
+        "ünïcødé ☁️ 雲",
+    ];
+    let records: Vec<Value> = agents
+        .iter()
+        .enumerate()
+        .map(|(i, agent)| {
+            record("AKIAEXAMPLE00001", &format!("2026-11-01T00:00:0{i}Z"), "2001:db8:4a2b::17", agent, "us-east-1", "X")
+        })
+        .collect();
+    let input = ndjson(&records);
+    let baseline = env.write("base.ndjson", &input);
+    let out = env.run(&["score", "--baseline", baseline.to_str().unwrap()], &input);
+    let lines = out.lines();
+    assert_eq!(lines.len(), agents.len());
+    for (line, agent) in lines.iter().zip(agents) {
+        assert_eq!(line["userAgent"], agent);
+        assert_eq!(line["sourceIPAddress"], "2001:db8:4a2b::17");
+        assert_eq!(line["score"], 100);
+    }
+    assert!(!out.stdout.contains('\u{1b}'), "an escape sequence reached stdout raw");
+    env.run(&["learn", baseline.to_str().unwrap()], "");
+    let table = env.run(&["profile", "show"], "");
+    assert!(!table.stdout.contains('\u{1b}'));
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_has_examples() {
+    let env = Env::new();
+    assert_eq!(env.run(&["score", "--weights", "ip=lots"], "").code, 2);
+    assert_eq!(env.run(&["frobnicate"], "").code, 2);
+    assert_eq!(env.run(&["profile", "delete"], "").code, 2);
+    let missing = env.run(&["learn", "no-such-dir"], "");
+    assert_eq!(missing.code, 2);
+    assert!(missing.stderr.contains("no-such-dir"), "{}", missing.stderr);
+    for cmd in [&["--help"][..], &["score", "--help"], &["learn", "--help"], &["profile", "import", "--help"]] {
+        let help = env.run(cmd, "");
+        assert_eq!(help.code, 0);
+        assert!(help.stdout.contains("$ keywatcher"), "{cmd:?} has no example");
+    }
+}
+
+#[test]
+fn weights_and_threshold_change_the_verdict() {
+    let env = Env::new();
+    let known = record("AKIAEXAMPLE00001", "2026-11-01T00:00:00Z", "198.51.100.1", "a", "us-east-1", "X");
+    let new_ip = record("AKIAEXAMPLE00001", "2026-11-02T00:00:00Z", "203.0.113.1", "a", "us-east-1", "X");
+    let base = env.write("base.ndjson", ndjson(&[known]));
+    let run = |extra: &[&str]| {
+        let mut args = vec!["score", "--baseline", base.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        env.run(&args, ndjson(std::slice::from_ref(&new_ip))).lines().remove(0)
+    };
+    assert_eq!((run(&[])["score"].clone(), run(&[])["suspicious"].clone()), (Value::from(60), Value::from(true)));
+    let lenient = run(&["--threshold", "50"]);
+    assert_eq!((lenient["suspicious"].clone(), lenient["threshold"].clone()), (Value::from(false), Value::from(50)));
+    assert_eq!(run(&["--weights", "ip=10,agent=30,region=30,event=30"])["score"], 90);
+}
