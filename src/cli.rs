@@ -176,6 +176,7 @@ pub struct LegacyLearnArgs {
     #[command(flatten)]
     pub common: CommonArgs,
     /// How far back to read, e.g. "1 hour ago" [default: "1 day ago"]
+    #[arg(value_parser = crate::config::period)]
     pub period: Option<String>,
     /// Only this access key
     pub key: Option<String>,
@@ -188,6 +189,7 @@ pub struct LegacyScoreArgs {
     #[command(flatten)]
     pub options: ScoreOptions,
     /// How far back to read, e.g. "15 min ago" [default: "10 min ago"]
+    #[arg(value_parser = crate::config::period)]
     pub period: Option<String>,
     /// Only this access key
     pub key: Option<String>,

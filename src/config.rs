@@ -2,6 +2,8 @@
 //! the record [`Filter`] (times resolved against `--now`), the [`Scorer`] (weights and threshold checked)
 //! and the list of inputs. Every mistake a user can make in a flag is reported here, naming the flag.
 
+use std::io::IsTerminal;
+
 use anyhow::{Context, Result};
 use jiff::Timestamp;
 
@@ -36,9 +38,22 @@ pub fn scorer(options: &ScoreOptions) -> Result<Scorer> {
     Ok(Scorer::new(weights, options.threshold))
 }
 
-/// The inputs named on the command line, directories expanded.
-pub fn inputs(args: &[std::path::PathBuf]) -> Result<Vec<Input>> {
-    read::expand(args)
+/// The inputs named on the command line, directories expanded. Reading a terminal is allowed, with a word
+/// on stderr so that nobody waits for a command that is waiting for them.
+pub fn inputs(args: &[std::path::PathBuf], quiet: bool) -> Result<Vec<Input>> {
+    let inputs = read::expand(args)?;
+    if !quiet && inputs.contains(&Input::Stdin) && std::io::stdin().is_terminal() {
+        eprintln!("keywatcher: reading CloudTrail records from the terminal (end with Ctrl-D); pipe them in or name files");
+    }
+    Ok(inputs)
+}
+
+/// Checks the old commands' PERIOD argument as clap reads it, so that a file name given in its place is
+/// refused with the word order explained.
+pub fn period(text: &str) -> Result<String, String> {
+    when::parse(text, Timestamp::now())
+        .map(|_| text.to_string())
+        .map_err(|why| format!("{why}. The old word order is PERIOD then KEY, with records on stdin"))
 }
 
 #[cfg(test)]

@@ -240,6 +240,33 @@ fn one<'a>(record: Record<'a>, pos: Pos, each: &mut dyn FnMut(Item<'a>)) {
     }
 }
 
+/// The visits of JSON null, booleans and numbers, each giving `$value` with `$kind` bound to the JSON type's
+/// name ("null", "boolean", "number").
+macro_rules! visit_scalars {
+    ($kind:ident => $value:expr) => {
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            let $kind = "null";
+            Ok($value)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            let $kind = "boolean";
+            Ok($value)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            let $kind = "number";
+            Ok($value)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            let $kind = "number";
+            Ok($value)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            let $kind = "number";
+            Ok($value)
+        }
+    };
+}
+
 impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(TextVisitor)
@@ -254,6 +281,7 @@ impl<'de> Visitor<'de> for TextVisitor {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a string")
     }
+    visit_scalars!(kind => if kind == "null" { Text::Absent } else { Text::Wrong(kind) });
     fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
         Ok(Text::Str(Cow::Borrowed(v)))
     }
@@ -262,24 +290,6 @@ impl<'de> Visitor<'de> for TextVisitor {
     }
     fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
         Ok(Text::Str(Cow::Owned(v)))
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Text::Absent)
-    }
-    fn visit_none<E>(self) -> Result<Self::Value, E> {
-        Ok(Text::Absent)
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Text::Wrong("boolean"))
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Text::Wrong("number"))
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Text::Wrong("number"))
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Text::Wrong("number"))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
@@ -305,6 +315,7 @@ impl<'de> Visitor<'de> for IdentityVisitor {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a userIdentity object")
     }
+    visit_scalars!(_kind => Identity::default());
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut id = Identity { present: true, ..Identity::default() };
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
@@ -327,24 +338,6 @@ impl<'de> Visitor<'de> for IdentityVisitor {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(Identity::default())
     }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Identity::default())
-    }
-    fn visit_none<E>(self) -> Result<Self::Value, E> {
-        Ok(Identity::default())
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Identity::default())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Identity::default())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Identity::default())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Identity::default())
-    }
     fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
         Ok(Identity::default())
     }
@@ -364,6 +357,7 @@ impl<'de> Visitor<'de> for ElementVisitor {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a CloudTrail record, log file or array of records")
     }
+    visit_scalars!(kind => Element::Other(kind));
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         let record = Record::deserialize(de::value::MapAccessDeserializer::new(map))?;
         Ok(Element::Object(Box::new(record)))
@@ -377,21 +371,6 @@ impl<'de> Visitor<'de> for ElementVisitor {
     }
     fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
         Ok(Element::Other("string"))
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Element::Other("null"))
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Element::Other("boolean"))
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Element::Other("number"))
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Element::Other("number"))
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Element::Other("number"))
     }
 }
 

@@ -357,6 +357,10 @@ fn the_old_command_names_keep_their_word_order() {
     }
     let default_window = env.run(&["score_request", "--now", "2026-11-01T11:05:00Z"], &input);
     assert_eq!(default_window.lines().len(), 2, "{}", default_window.stderr);
+    // A file where the period goes is refused with the word order explained.
+    let misuse = env.run(&["update_profile", "records.json"], &input);
+    assert_eq!(misuse.code, 2);
+    assert!(misuse.stderr.contains("PERIOD then KEY"), "{}", misuse.stderr);
 }
 
 #[test]

@@ -12,7 +12,7 @@ use crate::{config, pipeline, store};
 
 pub fn run(args: LearnArgs) -> Result<ExitCode> {
     let filter = config::filter(&args.common)?;
-    let inputs = config::inputs(&args.inputs)?;
+    let inputs = config::inputs(&args.inputs, args.common.quiet)?;
     let mut store = store::open(args.common.store.store.as_deref())?;
     let mut report = Report::new(args.common.quiet);
     let mut learner = Learner::default();

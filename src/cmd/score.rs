@@ -21,7 +21,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     let options = &args.options;
     let filter = config::filter(common)?;
     let mut scorer = config::scorer(options)?;
-    let inputs = config::inputs(&args.inputs)?;
+    let inputs = config::inputs(&args.inputs, args.common.quiet)?;
     let (mut profiles, mut store) = if options.baseline.is_empty() {
         let mut store = store::open(common.store.store.as_deref())?;
         if store.is_empty()? && !common.quiet {
@@ -84,7 +84,7 @@ fn fetch<'k>(
 /// Learns the `--baseline` inputs in memory (every record of them: --since/--until do not apply).
 fn baseline(args: &ScoreArgs) -> Result<Profiles> {
     let common = &args.common;
-    let inputs = config::inputs(&args.options.baseline).context("invalid --baseline")?;
+    let inputs = config::inputs(&args.options.baseline, common.quiet).context("invalid --baseline")?;
     let filter = Filter { keys: common.keys.clone(), ..Filter::default() };
     let mut report = Report::new(common.quiet);
     let mut learner = Learner::default();
