@@ -43,7 +43,9 @@ pub fn scorer(options: &ScoreOptions) -> Result<Scorer> {
 pub fn inputs(args: &[std::path::PathBuf], quiet: bool) -> Result<Vec<Input>> {
     let inputs = read::expand(args)?;
     if !quiet && inputs.contains(&Input::Stdin) && std::io::stdin().is_terminal() {
-        eprintln!("keywatcher: reading CloudTrail records from the terminal (end with Ctrl-D); pipe them in or name files");
+        eprintln!(
+            "keywatcher: reading CloudTrail records from the terminal (end with Ctrl-D); pipe them in or name files"
+        );
     }
     Ok(inputs)
 }
