@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use crate::cli::{CommonArgs, ScoreOptions};
 use crate::extract::Filter;
 use crate::read::{self, Input};
+use crate::report;
 use crate::score::{Scorer, Weights};
 use crate::when;
 
@@ -43,9 +44,9 @@ pub fn scorer(options: &ScoreOptions) -> Result<Scorer> {
 pub fn inputs(args: &[std::path::PathBuf], quiet: bool) -> Result<Vec<Input>> {
     let inputs = read::expand(args)?;
     if !quiet && inputs.contains(&Input::Stdin) && std::io::stdin().is_terminal() {
-        eprintln!(
-            "keywatcher: reading CloudTrail records from the terminal (end with Ctrl-D); pipe them in or name files"
-        );
+        report::say(format_args!(
+            "reading CloudTrail records from the terminal (end with Ctrl-D); pipe them in or name files"
+        ));
     }
     Ok(inputs)
 }

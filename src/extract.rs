@@ -188,7 +188,7 @@ mod tests {
 
     fn outcome(json: &str, filter: &Filter) -> String {
         let mut result = String::new();
-        parse::chunk(json.as_bytes(), false, &mut |item| {
+        parse::chunk(json.as_bytes(), false, &mut parse::Cursor::default(), &mut |item| {
             if let Item::Record(record, _) = item {
                 result = match extract(&record, filter) {
                     Outcome::Call(call) => format!("call {} {} {}", call.access_key, call.user_name, call.account),

@@ -13,7 +13,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("keywatcher: {err:#}");
+            keywatcher::report::say(format_args!("{err:#}"));
             ExitCode::from(2)
         }
     }

@@ -92,7 +92,7 @@ pub struct Identity<'a> {
 #[derive(Debug)]
 enum Element<'a> {
     Object(Box<Record<'a>>),
-    Array(Vec<Element<'a>>),
+    Array,
     Other(&'static str),
 }
 
@@ -105,8 +105,8 @@ pub enum Item<'a> {
     Malformed(Malformed),
 }
 
-/// Where in the chunk a record or problem is: the byte offset of its document, and for a record inside
-/// `Records` or an array, its index there.
+/// Where in the chunk a record or problem starts (a byte offset), and for a record inside `Records` or an
+/// array, its index there.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Pos {
     pub offset: usize,
@@ -120,46 +120,245 @@ pub enum Skip {
     Insight,
 }
 
-/// A document or record that could not be read. `line_in_doc` is 1-based within the document that starts
-/// at `pos.offset`, when the parser knows it.
+/// A document or record that could not be read, and why. `error_at` is the (1-based) line within it and
+/// the column where the JSON parser stopped, when it did.
 #[derive(Debug)]
 pub struct Malformed {
     pub pos: Pos,
-    pub line_in_doc: usize,
     pub why: String,
+    pub error_at: Option<(usize, usize)>,
+}
+
+/// Where the parser is within one input, kept from one chunk to the next: a CloudTrail log file or an array
+/// is read element by element, so one bad record costs only itself, a file cut short keeps the records
+/// before the cut, and a chunk may end in the middle of a log file.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Cursor {
+    state: State,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+enum State {
+    /// Between documents.
+    #[default]
+    Top,
+    /// Inside an array (`records`: the one of `{"Records":[…]}`), before its element `index`.
+    Array { records: bool, index: usize, expect: Expect },
+    /// After the `]` of `{"Records":[…]`, before the object's `}`.
+    RecordsTail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Expect {
+    /// Right after `[`: an element or `]`.
+    First,
+    /// After an element: `,` or `]`.
+    Comma,
+    /// After `,`: an element.
+    Element,
+}
+
+/// Why a value could not be taken: the bytes ended inside it, or it is not valid.
+enum Fail {
+    Eof,
+    Bad(serde_json::Error),
 }
 
 /// Parses the documents in `bytes`, calling `each` for every record, skipped document and malformed
-/// document, in input order. Returns how many bytes were consumed: when `more_follows` is true and the
-/// last document is cut off by the end of the chunk, it is left unconsumed so that the reader can hand it
-/// back with the bytes that complete it.
-pub fn chunk<'a>(bytes: &'a [u8], more_follows: bool, each: &mut dyn FnMut(Item<'a>)) -> usize {
-    let mut pos = 0;
-    while pos < bytes.len() {
-        let rest = &bytes[pos..];
-        let start = pos + rest.iter().take_while(|b| b.is_ascii_whitespace()).count();
-        if start == bytes.len() {
-            return bytes.len();
-        }
-        let mut stream = serde_json::Deserializer::from_slice(&bytes[start..]).into_iter::<Element>();
-        match stream.next() {
-            None => return bytes.len(),
-            Some(Ok(element)) => {
-                pos = start + stream.byte_offset();
-                flatten(element, start, each);
+/// document or record, in input order. Returns how many bytes were consumed: when `more_follows` is true
+/// and a value is cut off by the end of the chunk, it is left unconsumed so that the reader can hand it back
+/// with the bytes that complete it; `cursor` remembers where in a log file or array the next chunk starts.
+pub fn chunk<'a>(bytes: &'a [u8], more_follows: bool, cursor: &mut Cursor, each: &mut dyn FnMut(Item<'a>)) -> usize {
+    let mut at = 0;
+    loop {
+        at = skip_whitespace(bytes, at);
+        if at == bytes.len() {
+            if !more_follows && cursor.state != State::Top {
+                let what = if cursor.state == State::RecordsTail { "log file" } else { "array of records" };
+                report(each, at, None, format!("truncated JSON (the {what} does not end)"), None);
+                cursor.state = State::Top;
             }
-            Some(Err(err)) if err.is_eof() && more_follows => return start,
-            Some(Err(err)) => {
-                each(Item::Malformed(Malformed {
-                    pos: Pos { offset: start, index: None },
-                    line_in_doc: err.line().max(1),
-                    why: describe(&err),
-                }));
-                pos = resync(bytes, start);
+            return at;
+        }
+        let step = match cursor.state {
+            State::Top => top(bytes, at, cursor, each),
+            State::Array { records, index, expect } => element(bytes, at, records, index, expect, cursor, each),
+            State::RecordsTail => tail(bytes, at, cursor),
+        };
+        match step {
+            Ok(next) => at = next,
+            Err(Fail::Eof) if more_follows => return at,
+            Err(Fail::Eof) => {
+                report(each, at, index_of(cursor), "truncated JSON (the input ends inside it)".into(), None);
+                cursor.state = State::Top;
+                return bytes.len();
+            }
+            Err(Fail::Bad(err)) => {
+                report(each, at, index_of(cursor), describe(&err), Some(&err));
+                cursor.state = State::Top;
+                at = resync(bytes, at);
             }
         }
     }
-    bytes.len()
+}
+
+/// One step at the top level: opens a log file or an array, or takes one whole document.
+fn top<'a>(bytes: &'a [u8], at: usize, cursor: &mut Cursor, each: &mut dyn FnMut(Item<'a>)) -> Result<usize, Fail> {
+    if bytes[at] == b'[' {
+        cursor.state = State::Array { records: false, index: 0, expect: Expect::First };
+        return Ok(at + 1);
+    }
+    if bytes[at] == b'{' {
+        if let Some(inside) = records_opening(bytes, at)? {
+            cursor.state = State::Array { records: true, index: 0, expect: Expect::First };
+            return Ok(inside);
+        }
+    }
+    match value::<Element>(bytes, at) {
+        Ok((element, end)) => {
+            flatten(element, at, each);
+            Ok(end)
+        }
+        Err(fail) => skip_invalid(bytes, at, fail, None, each),
+    }
+}
+
+/// One step inside an array: an element, a comma or the closing bracket.
+fn element<'a>(
+    bytes: &'a [u8],
+    at: usize,
+    records: bool,
+    index: usize,
+    expect: Expect,
+    cursor: &mut Cursor,
+    each: &mut dyn FnMut(Item<'a>),
+) -> Result<usize, Fail> {
+    let close = if records { State::RecordsTail } else { State::Top };
+    match (bytes[at], expect) {
+        (b']', _) => {
+            cursor.state = close;
+            return Ok(at + 1);
+        }
+        (b',', Expect::Comma) => {
+            cursor.state = State::Array { records, index, expect: Expect::Element };
+            return Ok(at + 1);
+        }
+        (_, Expect::Comma) => return Err(bad("expected `,` or `]` after a record")),
+        _ => {}
+    }
+    let pos = Pos { offset: at, index: Some(index) };
+    let end = match value::<Element>(bytes, at) {
+        Ok((element, end)) => {
+            match element {
+                Element::Object(record) => one(*record, pos, each),
+                Element::Array => report(each, at, Some(index), "not a CloudTrail record: a JSON array".into(), None),
+                Element::Other(kind) => {
+                    report(each, at, Some(index), format!("not a CloudTrail record: a JSON {kind}"), None)
+                }
+            }
+            end
+        }
+        Err(fail) => skip_invalid(bytes, at, fail, Some(index), each)?,
+    };
+    cursor.state = State::Array { records, index: index + 1, expect: Expect::Comma };
+    Ok(end)
+}
+
+/// After the records of a log file: any further members of its object, then `}`.
+fn tail(bytes: &[u8], mut at: usize, cursor: &mut Cursor) -> Result<usize, Fail> {
+    loop {
+        at = skip_whitespace(bytes, at);
+        match bytes.get(at) {
+            None => return Err(Fail::Eof),
+            Some(b'}') => {
+                cursor.state = State::Top;
+                return Ok(at + 1);
+            }
+            Some(b',') => {
+                let (_, after_key) = value::<IgnoredAny>(bytes, skip_whitespace(bytes, at + 1))?;
+                let colon = skip_whitespace(bytes, after_key);
+                match bytes.get(colon) {
+                    None => return Err(Fail::Eof),
+                    Some(b':') => at = value::<IgnoredAny>(bytes, skip_whitespace(bytes, colon + 1))?.1,
+                    Some(_) => return Err(bad("expected `:`")),
+                }
+            }
+            Some(_) => return Err(bad("expected `,` or `}` after the Records list")),
+        }
+    }
+}
+
+/// A value that could not be taken as a record: if it is at least well-formed JSON (a duplicate field, an
+/// escape that is not a character, bytes that are not UTF-8), it is reported and skipped whole; if it is
+/// cut off or broken, the caller decides.
+fn skip_invalid<'a>(
+    bytes: &'a [u8],
+    at: usize,
+    fail: Fail,
+    index: Option<usize>,
+    each: &mut dyn FnMut(Item<'a>),
+) -> Result<usize, Fail> {
+    let Fail::Bad(err) = fail else { return Err(Fail::Eof) };
+    let (_, end) = value::<IgnoredAny>(bytes, at)?;
+    report(each, at, index, describe(&err), Some(&err));
+    Ok(end)
+}
+
+/// Whether the object at `at` opens a CloudTrail log file, `{"Records":[`; if so, where its first element
+/// may start.
+fn records_opening(bytes: &[u8], at: usize) -> Result<Option<usize>, Fail> {
+    let mut i = skip_whitespace(bytes, at + 1);
+    for expected in [&b"\"Records\""[..], b":", b"["] {
+        let end = (i + expected.len()).min(bytes.len());
+        if bytes[i..end] != expected[..end - i] {
+            return Ok(None);
+        }
+        if end - i < expected.len() {
+            return Err(Fail::Eof);
+        }
+        i = skip_whitespace(bytes, end);
+    }
+    Ok(Some(i))
+}
+
+/// Takes one JSON value starting at `at`; gives it and where it ends.
+fn value<'a, T: Deserialize<'a>>(bytes: &'a [u8], at: usize) -> Result<(T, usize), Fail> {
+    let mut stream = serde_json::Deserializer::from_slice(&bytes[at..]).into_iter::<T>();
+    match stream.next() {
+        Some(Ok(value)) => Ok((value, at + stream.byte_offset())),
+        Some(Err(err)) if err.is_eof() => Err(Fail::Eof),
+        Some(Err(err)) => Err(Fail::Bad(err)),
+        None => Err(Fail::Eof),
+    }
+}
+
+fn bad(why: &'static str) -> Fail {
+    Fail::Bad(serde_json::Error::io(std::io::Error::other(why)))
+}
+
+fn index_of(cursor: &Cursor) -> Option<usize> {
+    match cursor.state {
+        State::Array { index, .. } => Some(index),
+        _ => None,
+    }
+}
+
+fn report<'a>(
+    each: &mut dyn FnMut(Item<'a>),
+    offset: usize,
+    index: Option<usize>,
+    why: String,
+    err: Option<&serde_json::Error>,
+) {
+    let error_at = err.filter(|err| err.line() > 0).map(|err| (err.line(), err.column()));
+    each(Item::Malformed(Malformed { pos: Pos { offset, index }, why, error_at }));
+}
+
+fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
+    while matches!(bytes.get(at), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+        at += 1;
+    }
+    at
 }
 
 /// After a document that could not be read, the next place a document may start: the next line that
@@ -177,56 +376,40 @@ fn resync(bytes: &[u8], from: usize) -> usize {
 }
 
 fn describe(err: &serde_json::Error) -> String {
-    // serde_json appends " at line L column C"; the caller states the position in its own terms.
+    // serde_json appends " at line L column C"; the place is given separately.
     let text = err.to_string();
     let text = match text.rfind(" at line ") {
-        Some(cut) => text[..cut].to_string(),
-        None => text,
+        Some(cut) => &text[..cut],
+        None => &text,
     };
-    if err.is_eof() {
-        format!("truncated JSON ({text})")
-    } else {
-        format!("invalid JSON ({text}, column {})", err.column())
-    }
+    format!("invalid JSON ({text})")
 }
 
 fn flatten<'a>(element: Element<'a>, offset: usize, each: &mut dyn FnMut(Item<'a>)) {
-    let at = |index| Pos { offset, index };
+    let pos = Pos { offset, index: None };
     match element {
         Element::Object(mut record) => match record.records.take() {
-            Some(records) => items(records, offset, each),
-            None => one(*record, at(None), each),
+            Some(records) => {
+                for (index, element) in records.into_iter().enumerate() {
+                    let pos = Pos { offset, index: Some(index) };
+                    match element {
+                        Element::Object(record) if record.records.is_none() => one(*record, pos, each),
+                        Element::Object(_) => {
+                            report(each, offset, Some(index), "a Records list inside a record".into(), None)
+                        }
+                        Element::Array => {
+                            report(each, offset, Some(index), "not a CloudTrail record: a JSON array".into(), None)
+                        }
+                        Element::Other(kind) => {
+                            report(each, offset, Some(index), format!("not a CloudTrail record: a JSON {kind}"), None)
+                        }
+                    }
+                }
+            }
+            None => one(*record, pos, each),
         },
-        Element::Array(elements) => items(elements, offset, each),
-        Element::Other(kind) => each(Item::Malformed(Malformed {
-            pos: at(None),
-            line_in_doc: 1,
-            why: format!("not a CloudTrail record: a JSON {kind}"),
-        })),
-    }
-}
-
-fn items<'a>(elements: Vec<Element<'a>>, offset: usize, each: &mut dyn FnMut(Item<'a>)) {
-    for (index, element) in elements.into_iter().enumerate() {
-        let pos = Pos { offset, index: Some(index) };
-        match element {
-            Element::Object(record) if record.records.is_none() => one(*record, pos, each),
-            Element::Object(_) => each(Item::Malformed(Malformed {
-                pos,
-                line_in_doc: 1,
-                why: "a Records list inside a record".to_string(),
-            })),
-            Element::Array(_) => each(Item::Malformed(Malformed {
-                pos,
-                line_in_doc: 1,
-                why: "not a CloudTrail record: a JSON array".to_string(),
-            })),
-            Element::Other(kind) => each(Item::Malformed(Malformed {
-                pos,
-                line_in_doc: 1,
-                why: format!("not a CloudTrail record: a JSON {kind}"),
-            })),
-        }
+        Element::Array => report(each, offset, None, "not a CloudTrail record: a JSON array".into(), None),
+        Element::Other(kind) => report(each, offset, None, format!("not a CloudTrail record: a JSON {kind}"), None),
     }
 }
 
@@ -363,11 +546,8 @@ impl<'de> Visitor<'de> for ElementVisitor {
         Ok(Element::Object(Box::new(record)))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut elements = Vec::new();
-        while let Some(element) = seq.next_element::<Element>()? {
-            elements.push(element);
-        }
-        Ok(Element::Array(elements))
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Element::Array)
     }
     fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
         Ok(Element::Other("string"))
@@ -380,7 +560,7 @@ mod tests {
 
     fn collect(input: &str, more_follows: bool) -> (Vec<String>, usize) {
         let mut seen = Vec::new();
-        let consumed = chunk(input.as_bytes(), more_follows, &mut |item| {
+        let consumed = chunk(input.as_bytes(), more_follows, &mut Cursor::default(), &mut |item| {
             seen.push(match item {
                 Item::Record(r, pos) => format!("{}@{}:{:?}", r.event_name.as_str(), pos.offset, pos.index),
                 Item::Skipped(s, _) => format!("{s:?}"),
@@ -395,9 +575,11 @@ mod tests {
         let ndjson = "{\"eventName\":\"A\"}\n{\"eventName\":\"B\"}\n";
         assert_eq!(collect(ndjson, false).0, ["A@0:None", "B@18:None"]);
         let log = r#"{"Records":[{"eventName":"A"},{"eventName":"B"}]}"#;
-        assert_eq!(collect(log, false).0, ["A@0:Some(0)", "B@0:Some(1)"]);
+        assert_eq!(collect(log, false).0, ["A@12:Some(0)", "B@30:Some(1)"]);
         let array = "[{\"eventName\":\"A\"},\n {\"eventName\":\"B\"}]";
-        assert_eq!(collect(array, false).0, ["A@0:Some(0)", "B@0:Some(1)"]);
+        assert_eq!(collect(array, false).0, ["A@1:Some(0)", "B@21:Some(1)"]);
+        let later = r#"{"Other":1,"Records":[{"eventName":"A"}]}"#;
+        assert_eq!(collect(later, false).0, ["A@0:Some(0)"]);
         let pretty = "{\n  \"eventName\": \"A\"\n}\n{\n  \"eventName\": \"B\"\n}";
         assert_eq!(collect(pretty, false).0, ["A@0:None", "B@23:None"]);
         let glued = r#"{"eventName":"A"}{"eventName":"B"}"#;
@@ -417,11 +599,60 @@ mod tests {
     }
 
     #[test]
+    fn one_bad_record_in_a_log_file_costs_only_itself() {
+        let log = concat!(
+            r#"{"Records":[{"eventName":"A"},{"eventName":"B","eventName":"dup"},"#,
+            r#"{"eventName":"\ud800"},{"eventName":"D"}], "trailing": {"x": [1]} }"#,
+            "\n{\"eventName\":\"E\"}"
+        );
+        let (seen, _) = collect(log, false);
+        assert_eq!(seen.len(), 5, "{seen:?}");
+        assert_eq!(seen[0], "A@12:Some(0)");
+        assert!(seen[1].contains("duplicate field"), "{seen:?}");
+        assert!(seen[2].contains("escape"), "{seen:?}");
+        assert_eq!(seen[3], "D@89:Some(3)");
+        assert!(seen[4].starts_with("E@"), "{seen:?}");
+    }
+
+    #[test]
+    fn a_log_file_cut_short_keeps_the_records_before_the_cut() {
+        let cut = r#"{"Records":[{"eventName":"A"},{"eventName":"B"},{"eventNa"#;
+        let (seen, _) = collect(cut, false);
+        assert_eq!(seen[..2], ["A@12:Some(0)", "B@30:Some(1)"]);
+        assert!(seen[2].starts_with("bad@48:truncated JSON"), "{seen:?}");
+    }
+
+    #[test]
+    fn a_log_file_continues_across_chunks() {
+        let whole = r#"{"Records":[{"eventName":"A"},{"eventName":"B"},{"eventName":"C"}]}"#;
+        let mut cursor = Cursor::default();
+        let mut names = Vec::new();
+        let mut rest = whole.to_string();
+        let mut more = 40;
+        loop {
+            let take = more.min(rest.len());
+            let last = take == rest.len();
+            let consumed = chunk(rest[..take].as_bytes(), !last, &mut cursor, &mut |item| {
+                if let Item::Record(r, _) = item {
+                    names.push(r.event_name.as_str().to_string());
+                }
+            });
+            rest = rest[consumed..].to_string();
+            if last {
+                break;
+            }
+            more += 20;
+        }
+        assert_eq!(names, ["A", "B", "C"]);
+        assert_eq!(cursor, Cursor::default());
+    }
+
+    #[test]
     fn a_broken_line_is_reported_and_the_next_one_read() {
         let input = "{\"eventName\":\"A\"}\n{\"eventName\": oops}\n{\"eventName\":\"C\"}\n";
         let (seen, _) = collect(input, false);
         assert_eq!(seen.len(), 3);
-        assert!(seen[1].starts_with("bad@18:invalid JSON"), "{seen:?}");
+        assert!(seen[1].starts_with("bad@18:invalid JSON (expected value)"), "{seen:?}");
         assert_eq!(seen[2], "C@38:None");
     }
 
@@ -446,7 +677,7 @@ mod tests {
     fn wrong_types_and_escapes_do_not_fail_the_record() {
         let input = r#"{"eventName":"A\"B","userAgent":17,"userIdentity":{"type":"IAMUser","accessKeyId":["x"]},"sourceIPAddress":null}"#;
         let mut got = None;
-        chunk(input.as_bytes(), false, &mut |item| {
+        chunk(input.as_bytes(), false, &mut Cursor::default(), &mut |item| {
             if let Item::Record(r, _) = item {
                 got = Some((
                     r.event_name.clone(),

@@ -33,18 +33,15 @@ pub fn run(
             }
         };
         let mut chunk = Chunk { first_line: 1, ..Chunk::default() };
+        let mut cursor = parse::Cursor::default();
         let mut consumed = 0;
         while reader.refill(&mut chunk, consumed) {
-            consumed = one_chunk(&chunk, &name, filter, strict, report, handle)?;
+            consumed = one_chunk(&chunk, &mut cursor, &name, filter, strict, report, handle)?;
         }
         if let Err(err) = reader.finish() {
             let line = chunk.line_at(chunk.bytes.len());
-            report.failed_input(
-                &name,
-                &format!(
-                    "cannot read past line {line}: {err}; the records before it were used (is the file truncated?)"
-                ),
-            );
+            report
+                .failed_input(&name, &format!("cannot read past line {line}: {err}; the records before it were used"));
             if strict {
                 bail!("stopped at {name} (--strict)");
             }
@@ -56,6 +53,7 @@ pub fn run(
 /// Parses and extracts one chunk, hands its calls over, and returns how many bytes were consumed.
 fn one_chunk(
     chunk: &Chunk,
+    cursor: &mut parse::Cursor,
     input: &str,
     filter: &Filter,
     strict: bool,
@@ -63,7 +61,7 @@ fn one_chunk(
     handle: &mut dyn FnMut(&[Call], &mut Report) -> Result<()>,
 ) -> Result<usize> {
     let mut items = Vec::new();
-    let consumed = parse::chunk(&chunk.bytes, !chunk.last, &mut |item| items.push(item));
+    let consumed = parse::chunk(&chunk.bytes, !chunk.last, cursor, &mut |item| items.push(item));
     let mut calls = Vec::with_capacity(items.len());
     let mut stop = None;
     for item in &items {
@@ -79,7 +77,7 @@ fn one_chunk(
                         *report.summary.excluded.entry(why).or_default() += 1;
                         continue;
                     }
-                    Outcome::Unusable(why) => (pos, 1, why.clone()),
+                    Outcome::Unusable(why) => (pos, why.clone()),
                 }
             }
             Item::Skipped(skip, _) => {
@@ -88,11 +86,21 @@ fn one_chunk(
             }
             Item::Malformed(bad) => {
                 report.summary.records += 1;
-                (&bad.pos, bad.line_in_doc, bad.why.clone())
+                let why = match bad.error_at {
+                    Some((line, column)) => {
+                        format!(
+                            "{} at line {}, column {column}",
+                            bad.why,
+                            chunk.line_at(bad.pos.offset) + line as u64 - 1
+                        )
+                    }
+                    None => bad.why.clone(),
+                };
+                (&bad.pos, why)
             }
         };
-        let (pos, line_in_doc, why) = problem;
-        let place = || Place { input, line: chunk.line_at(pos.offset) + line_in_doc as u64 - 1, index: pos.index };
+        let (pos, why) = problem;
+        let place = || Place { input, line: chunk.line_at(pos.offset), index: pos.index };
         if strict {
             stop = Some(format!("{}: {why} (--strict)", place()));
             report.summary.unusable += 1;

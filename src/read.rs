@@ -91,6 +91,7 @@ pub struct ChunkReader {
     source: Box<dyn Read>,
     /// Bytes read past the last newline of the previous chunk.
     rest: Vec<u8>,
+    started: bool,
     ended: bool,
     error: Option<io::Error>,
 }
@@ -98,35 +99,47 @@ pub struct ChunkReader {
 impl ChunkReader {
     /// Opens an input; gzip is recognised by its first two bytes, whatever the file is called.
     pub fn open(input: &Input) -> io::Result<ChunkReader> {
-        let raw: Box<dyn Read> = match input {
+        let mut raw: Box<dyn Read> = match input {
             Input::Stdin => Box::new(io::stdin()),
             Input::File(path) => Box::new(File::open(path)?),
         };
-        let mut buffered = BufReader::with_capacity(256 << 10, raw);
-        let gzip = {
-            let head = buffered.fill_buf()?;
-            head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b
-        };
+        let mut head = [0; 2];
+        let mut got = 0;
+        while got < head.len() {
+            match raw.read(&mut head[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
+        let buffered = BufReader::with_capacity(256 << 10, io::Cursor::new(head[..got].to_vec()).chain(raw));
         let source: Box<dyn Read> =
-            if gzip { Box::new(flate2::bufread::MultiGzDecoder::new(buffered)) } else { Box::new(buffered) };
-        Ok(ChunkReader { source, rest: Vec::new(), ended: false, error: None })
+            if head[..got] == GZIP_MAGIC { Box::new(Members::new(buffered)) } else { Box::new(buffered) };
+        Ok(ChunkReader { source, rest: Vec::new(), started: false, ended: false, error: None })
     }
 
-    /// Drops the first `consumed` bytes of `chunk`, keeps the rest at its front, and appends input until
-    /// the chunk holds at least [`CHUNK_SIZE`] bytes ending at a newline, or the input ends. Returns false
-    /// when there was nothing left to add.
+    /// Drops the first `consumed` bytes of `chunk`, keeps the rest at its front (a value the parser could not
+    /// finish), and appends input until the chunk ends at a newline and either holds [`CHUNK_SIZE`] bytes
+    /// (twice what it kept, when that is more) or the input has nothing more ready just now, or the input
+    /// ends. Returns false when there is nothing more to parse.
     pub fn refill(&mut self, chunk: &mut Chunk, consumed: usize) -> bool {
         let consumed = consumed.min(chunk.bytes.len());
         chunk.first_line = chunk.line_at(consumed);
         chunk.bytes.drain(..consumed);
         let kept = chunk.bytes.len();
+        // Growing geometrically keeps a long document from being parsed again after every small refill.
+        let target = CHUNK_SIZE.max(kept * 2);
         chunk.bytes.append(&mut self.rest);
         let mut search_from = kept;
         loop {
-            if !self.ended && chunk.bytes.len() < CHUNK_SIZE {
-                let want = CHUNK_SIZE - chunk.bytes.len();
-                self.read_some(&mut chunk.bytes, want);
-                continue;
+            if !self.ended && chunk.bytes.len() < target {
+                let want = target - chunk.bytes.len();
+                let short = self.read_some(&mut chunk.bytes, want);
+                // A live feed: cut what has arrived rather than wait for a full chunk.
+                if !(short && memchr::memchr(b'\n', &chunk.bytes[kept..]).is_some()) {
+                    continue;
+                }
             }
             if self.ended {
                 break;
@@ -145,32 +158,38 @@ impl ChunkReader {
                 }
             }
         }
+        if !self.started {
+            self.started = true;
+            if chunk.bytes.starts_with(BOM) {
+                chunk.bytes.drain(..BOM.len());
+            }
+        }
+        let was_last = chunk.last;
         chunk.last = self.ended && self.rest.is_empty();
-        chunk.bytes.len() > kept
+        // A value left over when the input ended must be parsed once more, as the last, to be reported.
+        chunk.bytes.len() > kept || (kept > 0 && chunk.last && !was_last)
     }
 
-    fn read_some(&mut self, buf: &mut Vec<u8>, want: usize) {
+    /// Reads once into the end of `buf`; true when the read gave less than `want` (nothing more was ready).
+    fn read_some(&mut self, buf: &mut Vec<u8>, want: usize) -> bool {
         let start = buf.len();
         buf.resize(start + want.max(64 << 10), 0);
         loop {
             match self.source.read(&mut buf[start..]) {
-                Ok(0) => {
-                    self.ended = true;
-                    break;
-                }
+                Ok(0) => self.ended = true,
                 Ok(n) => {
                     buf.truncate(start + n);
-                    return;
+                    return n < want;
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) => {
                     self.error = Some(err);
                     self.ended = true;
-                    break;
                 }
             }
+            buf.truncate(start);
+            return true;
         }
-        buf.truncate(start);
     }
 
     /// The error that ended the input early, if any.
@@ -178,6 +197,54 @@ impl ChunkReader {
         match self.error {
             Some(err) => Err(err),
             None => Ok(()),
+        }
+    }
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
+/// Every gzip member of a stream, one after another, as `zcat` reads them. Zero bytes after a member are
+/// padding (as `gzip` accepts them); any other bytes that do not start a member are an error.
+struct Members<R: BufRead> {
+    decoder: Option<flate2::bufread::GzDecoder<R>>,
+    between: Option<R>,
+}
+
+impl<R: BufRead> Members<R> {
+    fn new(inner: R) -> Members<R> {
+        Members { decoder: None, between: Some(inner) }
+    }
+}
+
+impl<R: BufRead> Read for Members<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some(decoder) = &mut self.decoder {
+                let n = decoder.read(buf).map_err(|err| match err.kind() {
+                    io::ErrorKind::UnexpectedEof => {
+                        io::Error::new(io::ErrorKind::UnexpectedEof, "the gzip data ends early: the file is truncated")
+                    }
+                    _ => io::Error::new(err.kind(), format!("the gzip data is damaged: {err}")),
+                })?;
+                if n > 0 || buf.is_empty() {
+                    return Ok(n);
+                }
+                self.between = self.decoder.take().map(|decoder| decoder.into_inner());
+            }
+            let Some(inner) = self.between.as_mut() else { return Ok(0) };
+            let head = inner.fill_buf()?;
+            if head.is_empty() {
+                return Ok(0);
+            }
+            if head.starts_with(&GZIP_MAGIC) || head == &GZIP_MAGIC[..1] {
+                self.decoder = self.between.take().map(flate2::bufread::GzDecoder::new);
+            } else if head.iter().all(|&b| b == 0) {
+                let n = head.len();
+                inner.consume(n);
+            } else {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "bytes after the gzip data are not gzip"));
+            }
         }
     }
 }
@@ -212,6 +279,7 @@ mod tests {
         for chunk in &chunks {
             assert_eq!(chunk.last(), Some(&b'\n'));
         }
+        assert!(chunks.len() < 10, "a file is read in full chunks: {}", chunks.len());
         assert_eq!(chunks.concat(), input);
     }
 
@@ -224,6 +292,38 @@ mod tests {
             input.extend(gz.finish().unwrap());
         }
         assert_eq!(chunks_of(&input).concat(), b"first\nsecond\n");
+    }
+
+    #[test]
+    fn gzip_padding_garbage_and_truncation() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"one\ntwo\n").unwrap();
+        let member = gz.finish().unwrap();
+        let read = |bytes: &[u8]| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("input");
+            std::fs::write(&path, bytes).unwrap();
+            let mut reader = ChunkReader::open(&Input::File(path)).unwrap();
+            let mut chunk = Chunk::default();
+            let mut got = Vec::new();
+            let mut consumed = 0;
+            while reader.refill(&mut chunk, consumed) {
+                got.extend_from_slice(&chunk.bytes);
+                consumed = chunk.bytes.len();
+            }
+            (got, reader.finish().map_err(|e| e.to_string()))
+        };
+        let padded = [member.clone(), vec![0; 512]].concat();
+        assert_eq!(read(&padded), (b"one\ntwo\n".to_vec(), Ok(())));
+        let garbage = [member.clone(), b"junk".to_vec()].concat();
+        assert_eq!(read(&garbage).1, Err("bytes after the gzip data are not gzip".to_string()));
+        let (_, cut) = read(&member[..member.len() - 6]);
+        assert!(cut.unwrap_err().contains("truncated"));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_dropped() {
+        assert_eq!(chunks_of(b"\xef\xbb\xbf{}\n").concat(), b"{}\n");
     }
 
     #[test]

@@ -6,9 +6,16 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::Write as _;
 
 use crate::extract::Exclusion;
 use crate::parse::Skip;
+
+/// Writes one line on stderr, `keywatcher: ` first. A closed stderr is no reason to stop (or to panic, as
+/// `eprintln!` would): the line is dropped.
+pub fn say(text: std::fmt::Arguments) {
+    let _ = writeln!(std::io::stderr().lock(), "keywatcher: {text}");
+}
 
 /// How many problem messages a run prints before it only counts them.
 pub const MAX_MESSAGES: u64 = 20;
@@ -69,13 +76,13 @@ impl Report {
     pub fn failed_input(&mut self, input: &str, why: &str) {
         self.summary.failed_inputs += 1;
         // Always printed: a lost file matters more than a lost record.
-        eprintln!("keywatcher: {input}: {why}");
+        say(format_args!("{input}: {why}"));
     }
 
     /// A note that is not about one record (e.g. an empty store).
     pub fn note(&self, text: &str) {
         if !self.quiet {
-            eprintln!("keywatcher: {text}");
+            say(format_args!("{text}"));
         }
     }
 
@@ -85,16 +92,16 @@ impl Report {
             return;
         }
         if self.printed == MAX_MESSAGES + 1 {
-            eprintln!("keywatcher: more records were skipped; the summary at the end counts them all");
+            say(format_args!("more records were skipped; the summary at the end counts them all"));
         } else {
-            eprintln!("keywatcher: {}", message());
+            say(format_args!("{}", message()));
         }
     }
 
     /// Prints the summary line, unless quiet.
     pub fn finish(&self, verb: &str) {
         if !self.quiet {
-            eprintln!("keywatcher: {}", self.summary.line(verb));
+            say(format_args!("{}", self.summary.line(verb)));
         }
     }
 }

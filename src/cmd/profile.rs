@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use crate::cli::{DeleteArgs, ExportArgs, ImportArgs, ShowArgs};
 use crate::emit;
 use crate::profile::Profile;
+use crate::report;
 use crate::store;
 
 pub fn show(args: ShowArgs) -> Result<ExitCode> {
@@ -22,11 +23,11 @@ pub fn show(args: ShowArgs) -> Result<ExitCode> {
     };
     let shown: Vec<&Profile> = all.values().filter(wanted).collect();
     if shown.is_empty() {
-        eprintln!(
-            "keywatcher: no profiles{} in {}",
+        report::say(format_args!(
+            "no profiles{} in {}",
             if pattern.is_empty() { String::new() } else { format!(" matching '{pattern}'") },
             store.location()
-        );
+        ));
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = emit::stdout();
@@ -43,9 +44,9 @@ pub fn delete(args: DeleteArgs) -> Result<ExitCode> {
     let mut store = store::open(args.store.store.as_deref())?;
     let keys = (!args.all).then_some(args.keys.as_slice());
     let deleted = store.delete(keys)?;
-    eprintln!("keywatcher: deleted {deleted} profile(s) from {}", store.location());
+    report::say(format_args!("deleted {deleted} profile(s) from {}", store.location()));
     if let Some(keys) = keys.filter(|keys| deleted < keys.len()) {
-        eprintln!("keywatcher: {} of the given key(s) had no profile", keys.len() - deleted);
+        report::say(format_args!("{} of the given key(s) had no profile", keys.len() - deleted));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -60,7 +61,7 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
             store::write_jsonl(&mut file, all.values())
                 .and_then(|()| file.flush())
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!("keywatcher: exported {} profile(s) to {}", all.len(), path.display());
+            report::say(format_args!("exported {} profile(s) to {}", all.len(), path.display()));
         }
         None => {
             let mut out = emit::stdout();
@@ -90,10 +91,10 @@ pub fn import(args: ImportArgs) -> Result<ExitCode> {
     } else {
         store.merge(profiles)?;
     }
-    eprintln!(
-        "keywatcher: imported {count} profile(s) from {name} into {}{}",
+    report::say(format_args!(
+        "imported {count} profile(s) from {name} into {}{}",
         store.location(),
         if args.replace { ", replacing what was there" } else { "" }
-    );
+    ));
     Ok(ExitCode::SUCCESS)
 }

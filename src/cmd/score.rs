@@ -12,7 +12,7 @@ use crate::emit::{self, Emitter};
 use crate::extract::Filter;
 use crate::learn::Learner;
 use crate::profile::Profiles;
-use crate::report::Report;
+use crate::report::{self, Report};
 use crate::store::{self, Store};
 use crate::{config, pipeline};
 
@@ -25,11 +25,11 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     let (mut profiles, mut store) = if options.baseline.is_empty() {
         let mut store = store::open(common.store.store.as_deref())?;
         if store.is_empty()? && !common.quiet {
-            eprintln!(
-                "keywatcher: no profiles in {}: every call will score 0 as an unknown key. Learn first \
+            report::say(format_args!(
+                "no profiles in {}: every call will score 0 as an unknown key. Learn first \
                  (keywatcher learn RECORDS), point --store at the profiles, or score with --baseline RECORDS",
                 store.location()
-            );
+            ));
         }
         (Profiles::new(), Some(store))
     } else {
@@ -50,6 +50,8 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
                 out.verdict(call, &verdict)?;
             }
         }
+        // A chunk ends where the input had nothing more ready, so a live feed gets its lines at once.
+        out.flush()?;
         Ok(())
     });
     out.flush()?;
