@@ -208,11 +208,11 @@ fn top<'a>(bytes: &'a [u8], at: usize, cursor: &mut Cursor, each: &mut dyn FnMut
         cursor.state = State::Array { records: false, index: 0, expect: Expect::First };
         return Ok(at + 1);
     }
-    if bytes[at] == b'{' {
-        if let Some(inside) = records_opening(bytes, at)? {
-            cursor.state = State::Array { records: true, index: 0, expect: Expect::First };
-            return Ok(inside);
-        }
+    if bytes[at] == b'{'
+        && let Some(inside) = records_opening(bytes, at)?
+    {
+        cursor.state = State::Array { records: true, index: 0, expect: Expect::First };
+        return Ok(inside);
     }
     match value::<Element>(bytes, at) {
         Ok((element, end)) => {
@@ -632,7 +632,7 @@ mod tests {
         loop {
             let take = more.min(rest.len());
             let last = take == rest.len();
-            let consumed = chunk(rest[..take].as_bytes(), !last, &mut cursor, &mut |item| {
+            let consumed = chunk(&rest.as_bytes()[..take], !last, &mut cursor, &mut |item| {
                 if let Item::Record(r, _) = item {
                     names.push(r.event_name.as_str().to_string());
                 }
