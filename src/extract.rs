@@ -49,7 +49,7 @@ pub enum Identity {
 }
 
 impl Exclusion {
-    /// The reason as the run summary and `--passthrough` name it.
+    /// The reason as the run summary names it.
     pub fn label(self) -> &'static str {
         match self {
             Exclusion::NoAccessKey => "no accessKeyId",
@@ -85,13 +85,23 @@ pub enum Outcome<'a> {
     Unusable(String),
 }
 
-/// Decides what `record` is. The exclusions come first, so a record that would be excluded anyway is never
-/// reported as unusable for a field keywatcher would not have read.
+/// Decides what `record` is. The exclusions come first (who made the call, then its key, then the time
+/// window), so a record that would be excluded anyway is never reported as unusable for a field keywatcher
+/// would not have read.
 pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
     if !record.looks_like_cloudtrail() {
         return Outcome::Unusable("not a CloudTrail record (no eventTime, eventName or userIdentity)".to_string());
     }
     let id = &record.user_identity;
+    // Who made the call first, so that a role session or a service is counted as such whatever key it
+    // carries (role sessions use ASIA keys; services often none).
+    if let Some(identity) = excluded_identity(id.kind.as_str()) {
+        return Outcome::Excluded(Exclusion::Identity(identity));
+    }
+    let ip = record.source_ip_address.as_str();
+    if !id.invoked_by.as_str().is_empty() || is_service_origin(ip) {
+        return Outcome::Excluded(Exclusion::AwsService);
+    }
     let access_key = match &id.access_key_id {
         Text::Str(key) if !key.trim().is_empty() => key.as_ref(),
         Text::Wrong(kind) => return Outcome::Unusable(format!("userIdentity.accessKeyId is a {kind}, not a string")),
@@ -100,18 +110,21 @@ pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
     if access_key.starts_with("ASIA") {
         return Outcome::Excluded(Exclusion::TemporaryKey);
     }
-    if let Some(identity) = excluded_identity(id.kind.as_str()) {
-        return Outcome::Excluded(Exclusion::Identity(identity));
-    }
-    let ip = record.source_ip_address.as_str();
-    if !id.invoked_by.as_str().is_empty() || is_service_origin(ip) {
-        return Outcome::Excluded(Exclusion::AwsService);
-    }
     if !filter.keys.is_empty() && !filter.keys.iter().any(|k| k == access_key) {
         return Outcome::Excluded(Exclusion::OtherKey);
     }
+    let event_time = match &record.event_time {
+        Text::Str(time) if !time.is_empty() => time.as_ref(),
+        Text::Wrong(kind) => return Outcome::Unusable(format!("eventTime is a {kind}, not a string")),
+        _ => return Outcome::Unusable("no eventTime".to_string()),
+    };
+    let Some(time) = when::event_time(event_time) else {
+        return Outcome::Unusable(format!("eventTime '{event_time}' is not a time"));
+    };
+    if filter.since.is_some_and(|since| time < since) || filter.until.is_some_and(|until| time >= until) {
+        return Outcome::Excluded(Exclusion::OutsideWindow);
+    }
     let fields = [
-        ("eventTime", &record.event_time),
         ("eventID", &record.event_id),
         ("eventSource", &record.event_source),
         ("eventName", &record.event_name),
@@ -125,16 +138,6 @@ pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
     ];
     if let Some((name, Text::Wrong(kind))) = fields.iter().find(|(_, text)| matches!(text, Text::Wrong(_))) {
         return Outcome::Unusable(format!("{name} is a {kind}, not a string"));
-    }
-    let event_time = record.event_time.as_str();
-    if event_time.is_empty() {
-        return Outcome::Unusable("no eventTime".to_string());
-    }
-    let Some(time) = when::event_time(event_time) else {
-        return Outcome::Unusable(format!("eventTime '{event_time}' is not a time"));
-    };
-    if filter.since.is_some_and(|since| time < since) || filter.until.is_some_and(|until| time >= until) {
-        return Outcome::Excluded(Exclusion::OutsideWindow);
     }
     let user_type = id.kind.as_str();
     let user_name = match id.user_name.as_str() {
@@ -223,7 +226,8 @@ mod tests {
             (record(r#""type":"IAMUser""#, ""), "excluded no accessKeyId"),
             (record(r#""type":"IAMUser","accessKeyId":"  ""#, ""), "excluded no accessKeyId"),
             (record(r#""type":"IAMUser","accessKeyId":"ASIAEXAMPLE1""#, ""), "excluded temporary key (ASIA)"),
-            (record(r#""type":"AssumedRole","accessKeyId":"AKIAEXAMPLE1""#, ""), "excluded AssumedRole"),
+            (record(r#""type":"AssumedRole","accessKeyId":"ASIAEXAMPLE1""#, ""), "excluded AssumedRole"),
+            (record(r#""type":"AWSService""#, ""), "excluded AWSService"),
             (record(r#""type":"SAMLUser","accessKeyId":"AKIAEXAMPLE1""#, ""), "excluded SAMLUser"),
             (record(r#""type":"WebIdentityUser","accessKeyId":"AKIAEXAMPLE1""#, ""), "excluded WebIdentityUser"),
             (record(r#""type":"FederatedUser","accessKeyId":"AKIAEXAMPLE1""#, ""), "excluded FederatedUser"),
@@ -261,5 +265,6 @@ mod tests {
         assert_eq!(outcome(&numeric, &Filter::default()), "unusable userAgent is a number, not a string");
         let timeless = json.replace("2026-11-02T10:00:00Z", "soon");
         assert_eq!(outcome(&timeless, &Filter::default()), "unusable eventTime 'soon' is not a time");
+        assert_eq!(outcome(&numeric, &late), "excluded outside --since/--until", "the window comes first");
     }
 }

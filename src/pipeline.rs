@@ -6,7 +6,9 @@
 use anyhow::{Result, bail};
 
 use crate::extract::{self, Call, Filter, Outcome};
+use crate::learn::Learner;
 use crate::parse::{self, Item};
+use crate::profile::Profiles;
 use crate::read::{Chunk, ChunkReader, Input};
 use crate::report::{Place, Report};
 
@@ -25,7 +27,11 @@ pub fn run(
         let mut reader = match ChunkReader::open(input) {
             Ok(reader) => reader,
             Err(err) => {
-                report.failed_input(&name, &format!("cannot open: {err}"));
+                let why = match input {
+                    Input::Unreadable(..) => err.to_string(),
+                    _ => format!("cannot open: {err}"),
+                };
+                report.failed_input(&name, &why);
                 if strict {
                     bail!("stopped at {name} (--strict)");
                 }
@@ -48,6 +54,18 @@ pub fn run(
         }
     }
     Ok(())
+}
+
+/// Reads every input and learns its calls into an in-memory delta. The delta comes back even when the run
+/// stopped early, so that what was learned before a failure can be kept.
+pub fn learn(inputs: &[Input], filter: &Filter, strict: bool, report: &mut Report) -> (Profiles, Result<()>) {
+    let mut learner = Learner::default();
+    let outcome = run(inputs, filter, strict, report, &mut |calls, report| {
+        calls.iter().for_each(|call| learner.observe(call));
+        report.summary.learned += calls.len() as u64;
+        Ok(())
+    });
+    (learner.profiles, outcome)
 }
 
 /// Parses and extracts one chunk, hands its calls over, and returns how many bytes were consumed.

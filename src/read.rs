@@ -5,6 +5,7 @@
 //! front of the next one. A read error (a truncated gzip, a disk error) ends the input; the bytes read before
 //! it are still delivered, and the error is returned by [`ChunkReader::finish`].
 
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -19,6 +20,8 @@ pub const CHUNK_SIZE: usize = 1 << 20;
 pub enum Input {
     Stdin,
     File(PathBuf),
+    /// Something under a directory that could not be listed or looked at, and why; reported in its turn.
+    Unreadable(PathBuf, String),
 }
 
 impl Input {
@@ -26,18 +29,21 @@ impl Input {
     pub fn name(&self) -> String {
         match self {
             Input::Stdin => "<stdin>".to_string(),
-            Input::File(path) => path.display().to_string(),
+            Input::File(path) | Input::Unreadable(path, _) => path.display().to_string(),
         }
     }
 }
 
 /// Turns INPUT arguments into the list of inputs to read: none means stdin, `-` is stdin, a directory
-/// stands for every file under it, in sorted path order.
+/// stands for every regular file under it (symbolic links followed, each directory once), in sorted path
+/// order. A named input that does not exist is an error; a part of a tree that cannot be read becomes an
+/// [`Input::Unreadable`] so that the rest is still read.
 pub fn expand(args: &[PathBuf]) -> Result<Vec<Input>> {
     if args.is_empty() {
         return Ok(vec![Input::Stdin]);
     }
     let mut inputs = Vec::new();
+    let mut seen = HashSet::new();
     for arg in args {
         if arg.as_os_str() == "-" {
             inputs.push(Input::Stdin);
@@ -45,7 +51,7 @@ pub fn expand(args: &[PathBuf]) -> Result<Vec<Input>> {
         }
         let meta = fs::metadata(arg).with_context(|| format!("cannot read input {}", arg.display()))?;
         if meta.is_dir() {
-            walk(arg, &mut inputs).with_context(|| format!("cannot list directory {}", arg.display()))?;
+            walk(arg, &mut inputs, &mut seen);
         } else {
             inputs.push(Input::File(arg.clone()));
         }
@@ -53,19 +59,26 @@ pub fn expand(args: &[PathBuf]) -> Result<Vec<Input>> {
     Ok(inputs)
 }
 
-fn walk(dir: &Path, inputs: &mut Vec<Input>) -> io::Result<()> {
-    let mut entries = fs::read_dir(dir)?.collect::<io::Result<Vec<_>>>()?;
+fn walk(dir: &Path, inputs: &mut Vec<Input>, seen: &mut HashSet<PathBuf>) {
+    if !seen.insert(fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())) {
+        return;
+    }
+    let entries = fs::read_dir(dir).and_then(|entries| entries.collect::<io::Result<Vec<_>>>());
+    let mut entries = match entries {
+        Ok(entries) => entries,
+        Err(err) => return inputs.push(Input::Unreadable(dir.to_path_buf(), format!("cannot list directory: {err}"))),
+    };
     entries.sort_by_key(|entry| entry.file_name());
     for entry in entries {
         let path = entry.path();
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            walk(&path, inputs)?;
-        } else if kind.is_file() || (kind.is_symlink() && path.is_file()) {
-            inputs.push(Input::File(path));
+        match fs::metadata(&path) {
+            Ok(meta) if meta.is_dir() => walk(&path, inputs, seen),
+            Ok(meta) if meta.is_file() => inputs.push(Input::File(path)),
+            // Sockets, FIFOs and devices hold no archived records.
+            Ok(_) => {}
+            Err(err) => inputs.push(Input::Unreadable(path, format!("cannot read: {err}"))),
         }
     }
-    Ok(())
 }
 
 /// Bytes of input that end at a newline (or at the end of the input).
@@ -102,6 +115,7 @@ impl ChunkReader {
         let mut raw: Box<dyn Read> = match input {
             Input::Stdin => Box::new(io::stdin()),
             Input::File(path) => Box::new(File::open(path)?),
+            Input::Unreadable(_, why) => return Err(io::Error::other(why.clone())),
         };
         let mut head = [0; 2];
         let mut got = 0;

@@ -94,6 +94,14 @@ fn the_old_readme_worked_example_holds() {
     let listing = fixture("old-script/show_profile.txt");
     let import = env.run(&["profile", "import", listing.to_str().unwrap()], "");
     assert_eq!(import.code, 0, "{}", import.stderr);
+    let profile = &env.run(&["profile", "show", "--json"], "").lines()[0];
+    let entries: usize =
+        ["ips", "agents", "regions", "events"].iter().map(|set| profile[set].as_object().unwrap().len()).sum();
+    assert_eq!(entries + 1, 19, "the 19 entries: {profile}");
+    assert_eq!(
+        (profile["accountId"].as_str(), profile["userName"].as_str()),
+        (Some("1234567890"), Some("jackie.chen"))
+    );
     let calls = std::fs::read(fixture("old-script/worked-example.ndjson")).unwrap();
     let out = env.run(&["score"], &calls);
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -279,11 +287,15 @@ fn each_exclusion_is_counted_by_reason() {
         base.clone(),
         with(&|r| r["userIdentity"]["accessKeyId"] = Value::from("")),
         with(&|r| r["userIdentity"]["accessKeyId"] = Value::from("ASIAEXAMPLE00001")),
-        with(&|r| r["userIdentity"]["type"] = Value::from("AssumedRole")),
+        // As CloudTrail writes them: a role session carries an ASIA key, a service call often none.
+        with(&|r| {
+            r["userIdentity"]["type"] = Value::from("AssumedRole");
+            r["userIdentity"]["accessKeyId"] = Value::from("ASIAEXAMPLE00002");
+        }),
         with(&|r| r["userIdentity"]["type"] = Value::from("SAMLUser")),
         with(&|r| r["userIdentity"]["type"] = Value::from("WebIdentityUser")),
         with(&|r| r["userIdentity"]["type"] = Value::from("FederatedUser")),
-        with(&|r| r["userIdentity"]["type"] = Value::from("AWSService")),
+        with(&|r| r["userIdentity"] = serde_json::json!({"type": "AWSService", "invokedBy": "ec2.amazonaws.com"})),
         with(&|r| r["userIdentity"]["type"] = Value::from("AWSAccount")),
         with(&|r| r["userIdentity"]["invokedBy"] = Value::from("cloudformation.amazonaws.com")),
         with(&|r| r["sourceIPAddress"] = Value::from("ec2.amazonaws.com")),
@@ -322,8 +334,9 @@ fn time_windows_use_event_time_and_a_fixed_now() {
     assert_eq!(last_hour, ["2026-11-01T11:30:00Z", "2026-11-01T11:59:59Z", "2026-11-01T12:00:00Z"]);
     let bounded = times(&["score", now[0], now[1], "--since", "3h", "--until", "30 min ago"]);
     assert_eq!(bounded, ["2026-11-01T09:00:00Z"]);
-    let dates = times(&["score", "--since", "2026-11-01", "--until", "@1793577600"]);
-    assert_eq!(dates.len(), 4, "{dates:?}");
+    let dates = times(&["score", "--since", "2026-11-01", "--until", "@1793534400"]);
+    assert_eq!(dates, ["2026-11-01T09:00:00Z", "2026-11-01T11:30:00Z", "2026-11-01T11:59:59Z"], "@EPOCH is 12:00Z");
+    assert!(times(&["score", "--since", "2026-11-02"]).is_empty());
     let bad = env.run(&["score", "--since", "last tuesday"], "");
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("invalid --since"), "{}", bad.stderr);
@@ -448,7 +461,7 @@ fn an_empty_store_is_named_instead_of_silently_flagging_everything() {
 fn empty_input_is_not_an_error() {
     let env = Env::new();
     for input in ["", "\n\n  \n"] {
-        let out = env.run(&["score", "--baseline", "-"], "");
+        let out = env.run(&["score", "--baseline", "-"], input);
         assert_eq!(out.code, 0);
         let learn = env.run(&["learn"], input);
         assert_eq!(learn.code, 0, "{}", learn.stderr);
@@ -595,4 +608,158 @@ fn weights_and_threshold_change_the_verdict() {
     let lenient = run(&["--threshold", "50"]);
     assert_eq!((lenient["suspicious"].clone(), lenient["threshold"].clone()), (Value::from(false), Value::from(50)));
     assert_eq!(run(&["--weights", "ip=10,agent=30,region=30,event=30"])["score"], 90);
+}
+
+/// A log file of a few megabytes: larger than a chunk, so reading it crosses chunk boundaries.
+fn big_log(records: usize) -> (Vec<Value>, String) {
+    let records: Vec<Value> = (0..records)
+        .map(|i| {
+            let mut r = record(
+                "AKIAEXAMPLE00001",
+                "2026-11-01T00:00:00Z",
+                &format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256),
+                "a",
+                "us-east-1",
+                "X",
+            );
+            r["requestParameters"] = serde_json::json!({ "padding": "x".repeat(200) });
+            r
+        })
+        .collect();
+    let log = serde_json::json!({ "Records": records }).to_string();
+    (records, log)
+}
+
+fn ips_learned(env: &Env) -> usize {
+    let exported = env.run(&["profile", "export"], "");
+    exported.lines().first().map_or(0, |p| p["ips"].as_object().unwrap().len())
+}
+
+#[test]
+fn big_log_files_in_every_shape_lose_only_what_is_broken() {
+    let (records, log) = big_log(12_000);
+    assert!(log.len() > 3 << 20, "the log file must span several chunks");
+    let env = Env::new();
+    let pretty = serde_json::to_string_pretty(&serde_json::json!({ "Records": records })).unwrap();
+    for (name, bytes) in [
+        ("log.json", log.clone().into_bytes()),
+        ("pretty.json", pretty.into_bytes()),
+        ("log.json.gz", gzip(log.as_bytes())),
+    ] {
+        let path = env.write(name, &bytes);
+        let learn = env.run(&["learn", "--store", "s", path.to_str().unwrap()], "");
+        assert!(learn.stderr.contains("learned 12000\n") && learn.code == 0, "{name}: {}", learn.stderr);
+    }
+    // One record with a duplicate field and one with an escape that is no character, mid-file: only they are lost.
+    let elements: Vec<String> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| match i {
+            4999 => r.to_string().replacen('{', r#"{"eventName":"Y","#, 1),
+            7000 => r.to_string().replace(r#""userAgent":"a""#, r#""userAgent":"\ud800""#),
+            _ => r.to_string(),
+        })
+        .collect();
+    let broken = format!("{{\"Records\":[{}]}}", elements.join(","));
+    let path = env.write("broken.json", &broken);
+    let out = env.run(&["learn", path.to_str().unwrap()], "");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("learned 11998;") && out.stderr.contains("2 unreadable record(s)"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("broken.json:1 (record 4999): invalid JSON (duplicate field `eventName`)"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(ips_learned(&env), 11_998);
+
+    // A gzipped log file cut in half keeps the records before the cut.
+    let env = Env::new();
+    let whole = gzip(log.as_bytes());
+    let cut = env.write("cut.json.gz", &whole[..whole.len() / 2]);
+    let out = env.run(&["learn", cut.to_str().unwrap()], "");
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("cut.json.gz: cannot read past line 1: the gzip data ends early"), "{}", out.stderr);
+    let kept = ips_learned(&env);
+    assert!(kept > 3_000 && kept < 12_000, "{kept}");
+}
+
+#[test]
+fn a_value_cut_off_at_the_very_end_is_reported() {
+    let env = Env::new();
+    let line =
+        record("AKIAEXAMPLE00001", "2026-11-01T00:00:00Z", "198.51.100.1", "a", "us-east-1", "X").to_string() + "\n";
+    // Exactly one chunk (1 MiB) of input whose last line is cut off, with no newline after it.
+    let tail = "{\"eventName\":\"A\"";
+    let mut input = String::new();
+    while input.len() + line.len() + tail.len() <= 1 << 20 {
+        input.push_str(&line);
+    }
+    input.push_str(&" ".repeat((1 << 20) - input.len() - tail.len()));
+    input.push_str(tail);
+    assert_eq!(input.len(), 1 << 20);
+    let out = env.run(&["learn", "--strict"], &input);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("truncated JSON"), "{}", out.stderr);
+}
+
+#[test]
+fn concurrent_learners_on_one_snapshot_lose_nothing() {
+    let env = Env::new();
+    let store = env.path("shared-profiles");
+    let mut children = Vec::new();
+    for learner in 0..4 {
+        let records: Vec<Value> = (0..200)
+            .map(|i| {
+                record(
+                    "AKIAEXAMPLE00001",
+                    "2026-11-01T00:00:00Z",
+                    &format!("10.0.{learner}.{i}"),
+                    "a",
+                    "us-east-1",
+                    "X",
+                )
+            })
+            .collect();
+        let path = env.write(&format!("part{learner}.ndjson"), ndjson(&records));
+        for _ in 0..3 {
+            let child = std::process::Command::new(env!("CARGO_BIN_EXE_keywatcher"))
+                .args(["learn", "-q", "--store", store.to_str().unwrap(), path.to_str().unwrap()])
+                .spawn()
+                .unwrap();
+            children.push(child);
+        }
+    }
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let out = env.run(&["profile", "export", "--store", store.to_str().unwrap()], "");
+    let profile = &out.lines()[0];
+    let ips = profile["ips"].as_object().unwrap();
+    assert_eq!(ips.len(), 800);
+    assert!(ips.values().all(|seen| seen["count"] == 3), "every learner's update is kept");
+    assert_eq!(profile["events"]["ec2.amazonaws.com:X"]["count"], 2400);
+}
+
+#[test]
+fn an_unreadable_part_of_a_tree_is_named_and_the_rest_read() {
+    let env = Env::new();
+    let good = record("AKIAEXAMPLE00001", "2026-11-01T00:00:00Z", "198.51.100.1", "a", "us-east-1", "X");
+    env.write("tree/a.json", ndjson(std::slice::from_ref(&good)));
+    std::os::unix::fs::symlink(env.path("nowhere"), env.path("tree/b-dangling.json")).unwrap();
+    env.write("tree/c/d.json", ndjson(std::slice::from_ref(&good)));
+    std::os::unix::fs::symlink(env.path("tree"), env.path("tree/c/loop")).unwrap();
+    let out = env.run(&["learn", "tree"], "");
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("b-dangling.json: cannot read"), "{}", out.stderr);
+    assert!(out.stderr.contains("learned 2;"), "each file once, the loop not followed: {}", out.stderr);
+}
+
+#[test]
+fn replace_with_nothing_is_refused() {
+    let env = Env::new();
+    env.run(&["learn", fixture("baseline.ndjson").to_str().unwrap()], "");
+    let out = env.run(&["profile", "import", "--replace"], "");
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("holds no profiles"), "{}", out.stderr);
+    assert_eq!(env.run(&["profile", "export"], "").lines().len(), 3);
 }

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use crate::cli::LearnArgs;
-use crate::learn::Learner;
 use crate::report::Report;
 use crate::{config, pipeline, store};
 
@@ -14,19 +13,12 @@ pub fn run(args: LearnArgs) -> Result<ExitCode> {
     let filter = config::filter(&args.common)?;
     let inputs = config::inputs(&args.inputs, args.common.quiet)?;
     let mut store = store::open(args.common.store.store.as_deref())?;
+    // Read the store now, not after hours of input, so a damaged one stops the run before it starts.
+    store.is_empty()?;
     let mut report = Report::new(args.common.quiet);
-    let mut learner = Learner::default();
-    let outcome = pipeline::run(&inputs, &filter, args.common.strict, &mut report, &mut |calls, report| {
-        for call in calls {
-            learner.observe(call);
-        }
-        report.summary.learned += calls.len() as u64;
-        Ok(())
-    });
-    let keys = learner.profiles.len();
-    store
-        .merge(learner.profiles)
-        .with_context(|| format!("cannot save the learned profiles to {}", store.location()))?;
+    let (learned, outcome) = pipeline::learn(&inputs, &filter, args.common.strict, &mut report);
+    let keys = learned.len();
+    store.merge(learned).with_context(|| format!("cannot save the learned profiles to {}", store.location()))?;
     report.finish("learn");
     report.note(&format!("{keys} key(s) learned into {}", store.location()));
     outcome?;

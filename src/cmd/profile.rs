@@ -85,6 +85,10 @@ pub fn import(args: ImportArgs) -> Result<ExitCode> {
     source.read_to_string(&mut text).with_context(|| format!("cannot read {name} as UTF-8 text"))?;
     let profiles = store::parse_import(&text).map_err(|why| anyhow::anyhow!("{name}: {why}; nothing was imported"))?;
     let count = profiles.len();
+    anyhow::ensure!(
+        count > 0 || !args.replace,
+        "{name} holds no profiles; --replace would delete every stored profile (use `profile delete --all` for that)"
+    );
     let mut store = store::open(args.store.store.as_deref())?;
     if args.replace {
         store.replace(profiles)?;

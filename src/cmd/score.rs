@@ -10,7 +10,6 @@ use anyhow::{Context, Result};
 use crate::cli::ScoreArgs;
 use crate::emit::{self, Emitter};
 use crate::extract::Filter;
-use crate::learn::Learner;
 use crate::profile::Profiles;
 use crate::report::{self, Report};
 use crate::store::{self, Store};
@@ -89,16 +88,12 @@ fn baseline(args: &ScoreArgs) -> Result<Profiles> {
     let inputs = config::inputs(&args.options.baseline, common.quiet).context("invalid --baseline")?;
     let filter = Filter { keys: common.keys.clone(), ..Filter::default() };
     let mut report = Report::new(common.quiet);
-    let mut learner = Learner::default();
-    pipeline::run(&inputs, &filter, common.strict, &mut report, &mut |calls, report| {
-        calls.iter().for_each(|call| learner.observe(call));
-        report.summary.learned += calls.len() as u64;
-        Ok(())
-    })?;
+    let (learned, outcome) = pipeline::learn(&inputs, &filter, common.strict, &mut report);
+    outcome?;
     report.finish("baseline");
     anyhow::ensure!(
         report.summary.failed_inputs == 0,
         "a --baseline input could not be read; not scoring against a partial baseline"
     );
-    Ok(learner.profiles)
+    Ok(learned)
 }

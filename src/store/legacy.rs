@@ -11,6 +11,7 @@ use crate::profile::{Profile, Seen};
 /// Parses one line of the old export or listing into a profile holding that one fact.
 pub fn parse_line(line: &str) -> Result<Profile, String> {
     let (entry, count) = entry_and_count(line)?;
+    let entry = entry.as_str();
     let rest = entry.strip_prefix("[Key]").ok_or_else(|| not_old_format(line))?;
     let (key, fact) = rest.split_once(":[").ok_or_else(|| not_old_format(line))?;
     let (label, value) = fact.split_once(']').ok_or_else(|| not_old_format(line))?;
@@ -39,8 +40,9 @@ pub fn parse_line(line: &str) -> Result<Profile, String> {
 }
 
 /// Strips the export's `redis-cli set "…" N` or the listing's ` 7) "…"`; a bare `[Key]…` line is also
-/// accepted (`redis-cli --raw keys`).
-fn entry_and_count(line: &str) -> Result<(&str, u64), String> {
+/// accepted (`redis-cli --raw keys`). The export wrote keys raw between its quotes; the listing quotes them
+/// as redis-cli does (`\"`, `\\`, `\n`, `\xNN`), which is undone here.
+fn entry_and_count(line: &str) -> Result<(String, u64), String> {
     if let Some(rest) = line.strip_prefix("redis-cli set ") {
         let rest = rest.trim();
         let open = rest.strip_prefix('"').ok_or_else(|| not_old_format(line))?;
@@ -48,14 +50,50 @@ fn entry_and_count(line: &str) -> Result<(&str, u64), String> {
         let count = open[close + 1..].trim();
         let count =
             if count.is_empty() { 1 } else { count.parse().map_err(|_| format!("count '{count}' is not a number"))? };
-        return Ok((&open[..close], count));
+        return Ok((open[..close].to_string(), count));
     }
     let listed = match line.split_once(") ") {
-        Some((number, rest)) if !number.is_empty() && number.trim().bytes().all(|b| b.is_ascii_digit()) => rest.trim(),
+        Some((number, rest)) if !number.trim().is_empty() && number.trim().bytes().all(|b| b.is_ascii_digit()) => {
+            rest.trim()
+        }
         _ => line,
     };
-    let unquoted = listed.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(listed);
-    Ok((unquoted, 1))
+    match listed.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+        Some(quoted) => Ok((unquote(quoted), 1)),
+        None => Ok((listed.to_string(), 1)),
+    }
+}
+
+/// Undoes redis-cli's quoting of a key in its listing.
+fn unquote(quoted: &str) -> String {
+    let mut bytes = Vec::with_capacity(quoted.len());
+    let mut rest = quoted.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        rest = tail;
+        if b != b'\\' {
+            bytes.push(b);
+            continue;
+        }
+        let Some((&escape, tail)) = rest.split_first() else {
+            bytes.push(b);
+            break;
+        };
+        rest = tail;
+        match escape {
+            b'n' => bytes.push(b'\n'),
+            b'r' => bytes.push(b'\r'),
+            b't' => bytes.push(b'\t'),
+            b'a' => bytes.push(0x07),
+            b'b' => bytes.push(0x08),
+            b'x' if rest.len() >= 2 && rest[..2].iter().all(u8::is_ascii_hexdigit) => {
+                let hex = std::str::from_utf8(&rest[..2]).unwrap_or("3f");
+                bytes.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                rest = &rest[2..];
+            }
+            other => bytes.push(other),
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 fn not_old_format(line: &str) -> String {
@@ -82,6 +120,12 @@ mod tests {
         assert_eq!(raw.events["DescribeDBSnapshots"].count, 1);
         let who = parse_line(r#" 5) "[Key]AKIAOLD:[Account]1234567890:[Username]jackie.chen""#).unwrap();
         assert_eq!((who.account_id.as_str(), who.user_name.as_str()), ("1234567890", "jackie.chen"));
+    }
+
+    #[test]
+    fn the_listing_quoting_of_redis_cli_is_undone() {
+        let p = parse_line(r#"3) "[Key]AKIAOLD:[Agent]say-\"hi\"-\\-\xc3\xa9""#).unwrap();
+        assert!(p.agents.contains_key("say-\"hi\"-\\-é"), "{:?}", p.agents);
     }
 
     #[test]

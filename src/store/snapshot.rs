@@ -7,6 +7,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -25,7 +26,13 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// A snapshot at `path`; a symbolic link is followed, so that the file it points to is the one replaced
+    /// (and locked) and the link stays.
     pub fn new(path: PathBuf) -> Snapshot {
+        let path = match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => fs::canonicalize(&path).unwrap_or(path),
+            _ => path,
+        };
         Snapshot { path, cached: None }
     }
 
@@ -146,10 +153,18 @@ fn encode(profiles: &Profiles) -> Vec<u8> {
     out
 }
 
+/// Replaces the snapshot atomically. A new file is readable by its owner only (it names keys, users and
+/// addresses); a replaced one keeps its permissions.
 fn write(path: &Path, profiles: &Profiles) -> io::Result<()> {
     let tmp = with_suffix(path, &format!(".tmp-{}", std::process::id()));
+    let permissions = fs::metadata(path).map(|meta| meta.permissions()).ok();
     let result = (|| {
-        let mut file = File::create(&tmp)?;
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(true).mode(0o600);
+        let mut file = options.open(&tmp)?;
+        if let Some(permissions) = permissions {
+            file.set_permissions(permissions)?;
+        }
         file.write_all(&encode(profiles))?;
         file.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -214,6 +229,22 @@ mod tests {
         let err = store.merge(sample()).unwrap_err().to_string();
         assert!(err.contains("left as it is"), "{err}");
         assert_eq!(fs::read(&path).unwrap(), b"not a snapshot\n");
+    }
+
+    #[test]
+    fn permissions_and_links_survive_a_replace() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("profiles");
+        Snapshot::new(path.clone()).merge(sample()).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        Snapshot::new(link.clone()).merge(sample()).unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(Snapshot::new(path).all().unwrap()["AKIAEXAMPLE1"].ips["198.51.100.1"].count, 2);
     }
 
     #[test]
