@@ -22,7 +22,7 @@ pub fn run(
     handle: &mut dyn FnMut(&[Call], &mut Report) -> Result<()>,
 ) -> Result<()> {
     for input in inputs {
-        report.summary.inputs += 1;
+        report.input();
         let name = input.name();
         let mut reader = match ChunkReader::open(input) {
             Ok(reader) => reader,
@@ -62,7 +62,7 @@ pub fn learn(inputs: &[Input], filter: &Filter, strict: bool, report: &mut Repor
     let mut learner = Learner::default();
     let outcome = run(inputs, filter, strict, report, &mut |calls, report| {
         calls.iter().for_each(|call| learner.observe(call));
-        report.summary.learned += calls.len() as u64;
+        report.learned(calls.len());
         Ok(())
     });
     (learner.profiles, outcome)
@@ -83,52 +83,48 @@ fn one_chunk(
     let mut calls = Vec::with_capacity(items.len());
     let mut stop = None;
     for item in &items {
-        let problem = match item {
-            Item::Record(record, pos) => {
-                report.summary.records += 1;
-                match extract::extract(record, filter) {
-                    Outcome::Call(call) => {
-                        calls.push(call);
-                        continue;
-                    }
-                    Outcome::Excluded(why) => {
-                        *report.summary.excluded.entry(why).or_default() += 1;
-                        continue;
-                    }
-                    Outcome::Unusable(why) => (pos, why.clone()),
+        let unusable;
+        let (pos, why, error_at) = match item {
+            Item::Record(record, pos) => match extract::extract(record, filter) {
+                Outcome::Call(call) => {
+                    report.read(None);
+                    calls.push(call);
+                    continue;
                 }
-            }
+                Outcome::Excluded(why) => {
+                    report.read(Some(why));
+                    continue;
+                }
+                Outcome::Unusable(why) => {
+                    unusable = why;
+                    (pos, unusable.as_str(), None)
+                }
+            },
             Item::Skipped(skip, _) => {
-                *report.summary.skipped.entry(*skip).or_default() += 1;
+                report.skipped(*skip);
                 continue;
             }
-            Item::Malformed(bad) => {
-                report.summary.records += 1;
-                let why = match bad.error_at {
-                    Some((line, column)) => {
-                        format!(
-                            "{} at line {}, column {column}",
-                            bad.why,
-                            chunk.line_at(bad.pos.offset) + line as u64 - 1
-                        )
-                    }
-                    None => bad.why.clone(),
-                };
-                (&bad.pos, why)
+            Item::Malformed(bad) => (&bad.pos, bad.why.as_str(), bad.error_at),
+        };
+        // Built only when printed: finding a line number means counting the chunk's newlines.
+        let message = || {
+            let place = Place { input, line: chunk.line_at(pos.offset), index: pos.index };
+            match error_at {
+                Some((line, column)) => {
+                    format!("{place}: {why} at line {}, column {column}", place.line + line as u64 - 1)
+                }
+                None => format!("{place}: {why}"),
             }
         };
-        let (pos, why) = problem;
-        let place = || Place { input, line: chunk.line_at(pos.offset), index: pos.index };
         if strict {
-            stop = Some(format!("{}: {why} (--strict)", place()));
-            report.summary.unusable += 1;
+            stop = Some(report.stop(message()));
             break;
         }
-        report.unusable(|| format!("{}: {why}", place()));
+        report.unusable(message);
     }
     handle(&calls, report)?;
-    if let Some(message) = stop {
-        bail!("stopped at {message}");
+    if let Some(err) = stop {
+        return Err(err);
     }
     Ok(consumed)
 }

@@ -65,9 +65,46 @@ impl Report {
         Report { summary: Summary::default(), quiet, printed: 0 }
     }
 
+    /// One more input.
+    pub fn input(&mut self) {
+        self.summary.inputs += 1;
+    }
+
+    /// A record read: a call (`None`) or excluded, and why.
+    pub fn read(&mut self, excluded: Option<Exclusion>) {
+        self.summary.records += 1;
+        if let Some(why) = excluded {
+            *self.summary.excluded.entry(why).or_default() += 1;
+        }
+    }
+
+    /// A document that holds nothing to profile.
+    pub fn skipped(&mut self, skip: Skip) {
+        *self.summary.skipped.entry(skip).or_default() += 1;
+    }
+
+    /// Calls learned.
+    pub fn learned(&mut self, calls: usize) {
+        self.summary.learned += calls as u64;
+    }
+
+    /// A call scored.
+    pub fn scored(&mut self, suspicious: bool) {
+        self.summary.scored += 1;
+        self.summary.suspicious += u64::from(suspicious);
+    }
+
+    /// The record that stops a `--strict` run: counted, and turned into the run's error.
+    pub fn stop(&mut self, message: String) -> anyhow::Error {
+        self.summary.records += 1;
+        self.summary.unusable += 1;
+        anyhow::anyhow!("stopped at {message} (--strict)")
+    }
+
     /// A record or document that could not be used; `message` (place and reason) is only built when it
     /// will be printed.
     pub fn unusable(&mut self, message: impl FnOnce() -> String) {
+        self.summary.records += 1;
         self.summary.unusable += 1;
         self.problem(|| format!("skipped {}", message()));
     }

@@ -763,3 +763,32 @@ fn replace_with_nothing_is_refused() {
     assert!(out.stderr.contains("holds no profiles"), "{}", out.stderr);
     assert_eq!(env.run(&["profile", "export"], "").lines().len(), 3);
 }
+
+#[test]
+fn the_readme_set_up_command_shows_the_incident() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let command =
+        readme.lines().find_map(|l| l.strip_prefix("cargo run --release -- ")).expect("the README's set-up command");
+    let args: Vec<String> = command
+        .split_whitespace()
+        .map(|arg| {
+            if arg.starts_with("fixtures/") {
+                fixture(&arg["fixtures/".len()..]).display().to_string()
+            } else {
+                arg.to_string()
+            }
+        })
+        .collect();
+    let env = Env::new();
+    let out = env.run(&args.iter().map(String::as_str).collect::<Vec<_>>(), "");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let suspicious: Vec<Value> = out.lines().into_iter().filter(|l| l["suspicious"] == true).collect();
+    // What the README promises: the leaked CI key's calls from 192.0.2.66, and the first call of a new key.
+    assert!(suspicious.iter().any(|l| l["sourceIPAddress"] == "192.0.2.66" && l["eventName"] == "GetCallerIdentity"));
+    assert!(
+        suspicious.iter().all(|l| l["sourceIPAddress"] == "192.0.2.66" || l["profile"] == "unknown"),
+        "{}",
+        out.stdout
+    );
+    assert!(readme.contains("`AKIAEXAMPLECIDEPLOY1`") && out.stdout.contains("AKIAEXAMPLECIDEPLOY1"));
+}

@@ -43,8 +43,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         }
         for call in calls {
             let verdict = scorer.score(call, profiles.get(call.access_key));
-            report.summary.scored += 1;
-            report.summary.suspicious += u64::from(verdict.suspicious);
+            report.scored(verdict.suspicious);
             if verdict.suspicious || !options.only_suspicious {
                 out.verdict(call, &verdict)?;
             }
