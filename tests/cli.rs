@@ -771,12 +771,9 @@ fn the_readme_set_up_command_shows_the_incident() {
         readme.lines().find_map(|l| l.strip_prefix("cargo run --release -- ")).expect("the README's set-up command");
     let args: Vec<String> = command
         .split_whitespace()
-        .map(|arg| {
-            if arg.starts_with("fixtures/") {
-                fixture(&arg["fixtures/".len()..]).display().to_string()
-            } else {
-                arg.to_string()
-            }
+        .map(|arg| match arg.strip_prefix("fixtures/") {
+            Some(name) => fixture(name).display().to_string(),
+            None => arg.to_string(),
         })
         .collect();
     let env = Env::new();
