@@ -216,7 +216,7 @@ fn top<'a>(bytes: &'a [u8], at: usize, cursor: &mut Cursor, each: &mut dyn FnMut
     }
     match value::<Element>(bytes, at) {
         Ok((element, end)) => {
-            flatten(element, at, each);
+            emit(element, Pos { offset: at, index: None }, each);
             Ok(end)
         }
         Err(fail) => skip_invalid(bytes, at, fail, None, each),
@@ -246,22 +246,51 @@ fn element<'a>(
         (_, Expect::Comma) => return Err(bad("expected `,` or `]` after a record")),
         _ => {}
     }
-    let pos = Pos { offset: at, index: Some(index) };
     let end = match value::<Element>(bytes, at) {
         Ok((element, end)) => {
-            match element {
-                Element::Object(record) => one(*record, pos, each),
-                Element::Array => report(each, at, Some(index), "not a CloudTrail record: a JSON array".into(), None),
-                Element::Other(kind) => {
-                    report(each, at, Some(index), format!("not a CloudTrail record: a JSON {kind}"), None)
-                }
-            }
+            emit(element, Pos { offset: at, index: Some(index) }, each);
             end
         }
-        Err(fail) => skip_invalid(bytes, at, fail, Some(index), each)?,
+        Err(fail) => match skip_invalid(bytes, at, fail, Some(index), each) {
+            Err(Fail::Bad(err)) => {
+                // Broken JSON inside a log file: skip to the next record of this list, so that one bad
+                // record does not cost the rest of the file.
+                let next = next_element(bytes, at).ok_or(Fail::Eof)?;
+                report(each, at, Some(index), describe(&err), Some(&err));
+                next
+            }
+            other => other?,
+        },
     };
     cursor.state = State::Array { records, index: index + 1, expect: Expect::Comma };
     Ok(end)
+}
+
+/// Where the array element that starts at `at` ends (at the `,` or `]` after it), found by counting
+/// brackets outside strings: a way past an element that is not valid JSON. `None` when the bytes end first.
+fn next_element(bytes: &[u8], at: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, &b) in bytes.iter().enumerate().skip(at) {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' if depth > 0 => depth -= 1,
+            b',' | b']' if depth == 0 => return Some(i),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// After the records of a log file: any further members of its object, then `}`.
@@ -385,31 +414,29 @@ fn describe(err: &serde_json::Error) -> String {
     format!("invalid JSON ({text})")
 }
 
-fn flatten<'a>(element: Element<'a>, offset: usize, each: &mut dyn FnMut(Item<'a>)) {
-    let pos = Pos { offset, index: None };
+/// Gives the caller what one parsed value is: a record, the records of a log file (each with its index),
+/// a skipped document, or not a record at all.
+fn emit<'a>(element: Element<'a>, pos: Pos, each: &mut dyn FnMut(Item<'a>)) {
+    let not_a_record = |kind| format!("not a CloudTrail record: a JSON {kind}");
     match element {
         Element::Object(mut record) => match record.records.take() {
             Some(records) => {
                 for (index, element) in records.into_iter().enumerate() {
-                    let pos = Pos { offset, index: Some(index) };
+                    let pos = Pos { offset: pos.offset, index: Some(index) };
                     match element {
                         Element::Object(record) if record.records.is_none() => one(*record, pos, each),
                         Element::Object(_) => {
-                            report(each, offset, Some(index), "a Records list inside a record".into(), None)
+                            report(each, pos.offset, pos.index, "a Records list inside a record".into(), None)
                         }
-                        Element::Array => {
-                            report(each, offset, Some(index), "not a CloudTrail record: a JSON array".into(), None)
-                        }
-                        Element::Other(kind) => {
-                            report(each, offset, Some(index), format!("not a CloudTrail record: a JSON {kind}"), None)
-                        }
+                        Element::Array => report(each, pos.offset, pos.index, not_a_record("array"), None),
+                        Element::Other(kind) => report(each, pos.offset, pos.index, not_a_record(kind), None),
                     }
                 }
             }
             None => one(*record, pos, each),
         },
-        Element::Array => report(each, offset, None, "not a CloudTrail record: a JSON array".into(), None),
-        Element::Other(kind) => report(each, offset, None, format!("not a CloudTrail record: a JSON {kind}"), None),
+        Element::Array => report(each, pos.offset, pos.index, not_a_record("array"), None),
+        Element::Other(kind) => report(each, pos.offset, pos.index, not_a_record(kind), None),
     }
 }
 
@@ -612,6 +639,25 @@ mod tests {
         assert!(seen[2].contains("escape"), "{seen:?}");
         assert_eq!(seen[3], "D@89:Some(3)");
         assert!(seen[4].starts_with("E@"), "{seen:?}");
+    }
+
+    #[test]
+    fn broken_json_inside_a_log_file_costs_only_that_record() {
+        // A raw control character in a string and a missing comma: not JSON, but the list goes on.
+        let log = "{\"Records\":[{\"eventName\":\"A\"},{\"eventName\":\"B\u{1}\",\"x\":[1,{\"y\":\"]\"}]},\n\
+                   {\"eventName\":\"C\" \"x\":1},{\"eventName\":\"D\"}]}";
+        let (seen, _) = collect(log, false);
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        assert_eq!(seen[0], "A@12:Some(0)");
+        assert!(seen[1].starts_with("bad@30:invalid JSON (control character"), "{seen:?}");
+        assert!(seen[2].starts_with("bad@68:invalid JSON (expected `,` or `}`)"), "{seen:?}");
+        assert_eq!(seen[3], "D@92:Some(3)");
+    }
+
+    #[test]
+    fn an_array_of_log_files_gives_their_records() {
+        let slurped = r#"[{"Records":[{"eventName":"A"},{"eventName":"B"}]},{"Records":[{"eventName":"C"}]}]"#;
+        assert_eq!(collect(slurped, false).0, ["A@1:Some(0)", "B@1:Some(1)", "C@51:Some(0)"]);
     }
 
     #[test]

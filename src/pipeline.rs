@@ -38,7 +38,7 @@ pub fn run(
                 continue;
             }
         };
-        let mut chunk = Chunk { first_line: 1, ..Chunk::default() };
+        let mut chunk = Chunk { first_line: 1, first_column: 1, ..Chunk::default() };
         let mut cursor = parse::Cursor::default();
         let mut consumed = 0;
         while reader.refill(&mut chunk, consumed) {
@@ -110,6 +110,10 @@ fn one_chunk(
         let message = || {
             let place = Place { input, line: chunk.line_at(pos.offset), index: pos.index };
             match error_at {
+                // The parser counts from the start of the value; on the value's first line, add its column.
+                Some((1, column)) => {
+                    format!("{place}: {why} at column {}", chunk.column_at(pos.offset) + column as u64 - 1)
+                }
                 Some((line, column)) => {
                     format!("{place}: {why} at line {}, column {column}", place.line + line as u64 - 1)
                 }

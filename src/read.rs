@@ -87,6 +87,8 @@ pub struct Chunk {
     pub bytes: Vec<u8>,
     /// The 1-based line number of `bytes[0]` in the input.
     pub first_line: u64,
+    /// The 1-based column (in bytes) of `bytes[0]` on its line: a chunk can start inside a long line.
+    pub first_column: u64,
     /// True when nothing follows this chunk in the input.
     pub last: bool,
 }
@@ -96,6 +98,15 @@ impl Chunk {
     pub fn line_at(&self, offset: usize) -> u64 {
         let end = offset.min(self.bytes.len());
         self.first_line + memchr::memchr_iter(b'\n', &self.bytes[..end]).count() as u64
+    }
+
+    /// The 1-based column (in bytes) of the byte at `offset` on its line.
+    pub fn column_at(&self, offset: usize) -> u64 {
+        let end = offset.min(self.bytes.len());
+        match memchr::memrchr(b'\n', &self.bytes[..end]) {
+            Some(newline) => (end - newline) as u64,
+            None => self.first_column + end as u64,
+        }
     }
 }
 
@@ -140,6 +151,7 @@ impl ChunkReader {
     pub fn refill(&mut self, chunk: &mut Chunk, consumed: usize) -> bool {
         let consumed = consumed.min(chunk.bytes.len());
         chunk.first_line = chunk.line_at(consumed);
+        chunk.first_column = chunk.column_at(consumed);
         chunk.bytes.drain(..consumed);
         let kept = chunk.bytes.len();
         // Growing geometrically keeps a long document from being parsed again after every small refill.
@@ -150,8 +162,11 @@ impl ChunkReader {
             if !self.ended && chunk.bytes.len() < target {
                 let want = target - chunk.bytes.len();
                 let short = self.read_some(&mut chunk.bytes, want);
-                // A live feed: cut what has arrived rather than wait for a full chunk.
-                if !(short && memchr::memchr(b'\n', &chunk.bytes[kept..]).is_some()) {
+                // A live feed: cut what has arrived rather than wait for a full chunk, once the chunk has at
+                // least doubled what it kept (so a long value is not parsed again for every small read).
+                let cut_now =
+                    short && chunk.bytes.len() >= 2 * kept && memchr::memchr(b'\n', &chunk.bytes[kept..]).is_some();
+                if !cut_now {
                     continue;
                 }
             }
@@ -180,8 +195,9 @@ impl ChunkReader {
         }
         let was_last = chunk.last;
         chunk.last = self.ended && self.rest.is_empty();
-        // A value left over when the input ended must be parsed once more, as the last, to be reported.
-        chunk.bytes.len() > kept || (kept > 0 && chunk.last && !was_last)
+        // The chunk that first meets the end of the input is always parsed, even with nothing new in it, so
+        // that a value or a log file left unfinished there is reported.
+        chunk.bytes.len() > kept || (chunk.last && !was_last)
     }
 
     /// Reads once into the end of `buf`; true when the read gave less than `want` (nothing more was ready).
@@ -273,10 +289,13 @@ mod tests {
         let path = dir.path().join("input");
         File::create(&path).unwrap().write_all(bytes).unwrap();
         let mut reader = ChunkReader::open(&Input::File(path)).unwrap();
-        let mut chunk = Chunk { first_line: 1, ..Chunk::default() };
+        let mut chunk = Chunk { first_line: 1, first_column: 1, ..Chunk::default() };
         let mut out = Vec::new();
         let mut consumed = 0;
         while reader.refill(&mut chunk, consumed) {
+            if chunk.bytes.is_empty() {
+                continue;
+            }
             out.push(chunk.bytes.clone());
             consumed = chunk.bytes.len();
         }
@@ -342,9 +361,9 @@ mod tests {
 
     #[test]
     fn line_numbers_follow_the_chunk() {
-        let chunk = Chunk { bytes: b"a\nb\nc".to_vec(), first_line: 10, last: true };
-        assert_eq!(chunk.line_at(0), 10);
-        assert_eq!(chunk.line_at(2), 11);
-        assert_eq!(chunk.line_at(4), 12);
+        let chunk = Chunk { bytes: b"a\nbc\nd".to_vec(), first_line: 10, first_column: 7, last: true };
+        assert_eq!((chunk.line_at(0), chunk.column_at(0)), (10, 7));
+        assert_eq!((chunk.line_at(3), chunk.column_at(3)), (11, 2));
+        assert_eq!((chunk.line_at(5), chunk.column_at(5)), (12, 1));
     }
 }

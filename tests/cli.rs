@@ -789,3 +789,38 @@ fn the_readme_set_up_command_shows_the_incident() {
     );
     assert!(readme.contains("`AKIAEXAMPLECIDEPLOY1`") && out.stdout.contains("AKIAEXAMPLECIDEPLOY1"));
 }
+
+#[test]
+fn a_log_file_or_array_that_never_ends_is_reported() {
+    let env = Env::new();
+    let r = record("AKIAEXAMPLE00001", "2026-11-01T00:00:00Z", "198.51.100.1", "a", "us-east-1", "X");
+    for (name, text) in [("array.json", format!("[\n{r},\n")), ("log.json", format!("{{\"Records\":[\n{r}\n]\n"))] {
+        let path = env.write(name, text);
+        let out = env.run(&["learn", "--strict", path.to_str().unwrap()], "");
+        assert_eq!(out.code, 2, "{name}: {}", out.stderr);
+        assert!(out.stderr.contains("does not end"), "{name}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn broken_json_mid_log_file_costs_one_record_and_is_placed_exactly() {
+    let env = Env::new();
+    let records: Vec<String> = (0..10)
+        .map(|i| {
+            record("AKIAEXAMPLE00001", "2026-11-01T00:00:00Z", &format!("198.51.100.{i}"), "a", "us-east-1", "X")
+                .to_string()
+        })
+        .collect();
+    let mut broken = records.clone();
+    broken[3] = broken[3].replace("198.51.100.3", "198.51.100.\u{1}3");
+    broken[6] = broken[6].replacen('{', r#"{"eventName":"dup","#, 1);
+    let line = format!("{{\"Records\":[{}]}}\n", broken.join(","));
+    let column = line.find(r#""eventName":"dup""#).unwrap() + 1;
+    let path = env.write("log.json", &line);
+    let out = env.run(&["learn", path.to_str().unwrap()], "");
+    assert!(out.stderr.contains("learned 8;"), "{}", out.stderr);
+    assert!(out.stderr.contains("log.json:1 (record 3): invalid JSON (control character"), "{}", out.stderr);
+    let dup = out.stderr.lines().find(|l| l.contains("(record 6)")).unwrap();
+    let at: usize = dup.rsplit("at column ").next().unwrap().parse().unwrap();
+    assert!(at > column && at < column + 200, "the duplicate is reported where it is: {dup} (record at {column})");
+}

@@ -30,7 +30,11 @@ impl Snapshot {
     /// (and locked) and the link stays.
     pub fn new(path: PathBuf) -> Snapshot {
         let path = match fs::symlink_metadata(&path) {
-            Ok(meta) if meta.file_type().is_symlink() => fs::canonicalize(&path).unwrap_or(path),
+            Ok(meta) if meta.file_type().is_symlink() => match fs::canonicalize(&path) {
+                Ok(target) => target,
+                // A link to a snapshot not written yet: the file is created where it points.
+                Err(_) => fs::read_link(&path).map(|target| parent(&path).join(target)).unwrap_or(path),
+            },
             _ => path,
         };
         Snapshot { path, cached: None }
