@@ -104,13 +104,13 @@ pub struct CommonArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     /// Only records whose eventTime is at or after T (RFC 3339, a date, @EPOCH, or "1 hour ago", 2h, 7d)
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
     pub since: Option<String>,
     /// Only records whose eventTime is before T (same forms as --since)
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
     pub until: Option<String>,
     /// The time that "1 hour ago" and the like count back from (default: the clock)
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
     pub now: Option<String>,
     /// Only calls made with this access key (repeatable)
     #[arg(long = "key", value_name = "KEY")]
@@ -151,8 +151,9 @@ pub struct ScoreOptions {
     /// Write only the suspicious calls
     #[arg(long)]
     pub only_suspicious: bool,
-    /// Learn these inputs into an in-memory profile first and score against it; no store is read or written
-    /// (repeatable; --since/--until do not apply to them)
+    /// Learn the calls in INPUT made before --since (all of them without --since) into an in-memory profile
+    /// and score against it; no store is read or written. Repeat it for each path: in `--baseline a* b`, a
+    /// shell glob gives only its first path to --baseline
     #[arg(long = "baseline", value_name = "INPUT")]
     pub baseline: Vec<PathBuf>,
     /// Exit with status 1 when at least one call was suspicious

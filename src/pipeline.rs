@@ -21,8 +21,14 @@ pub fn run(
     report: &mut Report,
     handle: &mut dyn FnMut(&[Call], &mut Report) -> Result<()>,
 ) -> Result<()> {
+    let mut calls = 0;
+    let mut counting = |chunk_calls: &[Call], report: &mut Report| {
+        calls += chunk_calls.len();
+        handle(chunk_calls, report)
+    };
     for input in inputs {
         report.input();
+        let (readable, not_json) = (report.summary.readable(), report.summary.not_json);
         let name = input.name();
         let mut reader = match ChunkReader::open(input) {
             Ok(reader) => reader,
@@ -42,7 +48,13 @@ pub fn run(
         let mut cursor = parse::Cursor::default();
         let mut consumed = 0;
         while reader.refill(&mut chunk, consumed) {
-            consumed = one_chunk(&chunk, &mut cursor, &name, filter, strict, report, handle)?;
+            consumed = one_chunk(&chunk, &mut cursor, &name, filter, strict, report, &mut counting)?;
+        }
+        if report.summary.readable() == readable && report.summary.not_json > not_json {
+            report.failed_input(
+                &name,
+                "nothing in it could be read as CloudTrail JSON (compressed with something other than gzip?)",
+            );
         }
         if let Err(err) = reader.finish() {
             let line = chunk.line_at(chunk.bytes.len());
@@ -52,6 +64,12 @@ pub fn run(
                 bail!("stopped at {name} (--strict)");
             }
         }
+    }
+    if calls == 0 && !filter.keys.is_empty() {
+        report.note(&format!(
+            "no call was made with the --key key(s) given ({}); access key IDs are upper case, one per --key",
+            filter.keys.join(", ")
+        ));
     }
     Ok(())
 }
@@ -84,7 +102,7 @@ fn one_chunk(
     let mut stop = None;
     for item in &items {
         let unusable;
-        let (pos, why, error_at) = match item {
+        let (pos, why, error_at, not_json) = match item {
             Item::Record(record, pos) => match extract::extract(record, filter) {
                 Outcome::Call(call) => {
                     report.read(None);
@@ -97,14 +115,14 @@ fn one_chunk(
                 }
                 Outcome::Unusable(why) => {
                     unusable = why;
-                    (pos, unusable.as_str(), None)
+                    (pos, unusable.as_str(), None, false)
                 }
             },
             Item::Skipped(skip, _) => {
                 report.skipped(*skip);
                 continue;
             }
-            Item::Malformed(bad) => (&bad.pos, bad.why.as_str(), bad.error_at),
+            Item::Malformed(bad) => (&bad.pos, bad.why.as_str(), bad.error_at, true),
         };
         // Built only when printed: finding a line number means counting the chunk's newlines.
         let message = || {
@@ -121,10 +139,10 @@ fn one_chunk(
             }
         };
         if strict {
-            stop = Some(report.stop(message()));
+            stop = Some(report.stop(not_json, message()));
             break;
         }
-        report.unusable(message);
+        report.unusable(not_json, message);
     }
     handle(&calls, report)?;
     if let Some(err) = stop {

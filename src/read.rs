@@ -1,7 +1,7 @@
 //! Inputs → chunks of bytes. Takes the INPUT arguments (files, directories walked recursively in sorted path
 //! order, `-` for stdin), opens each, recognises gzip by its magic bytes (all members, as `zcat` does) and
-//! cuts the decoded bytes into [`Chunk`]s of about [`CHUNK_SIZE`] that end at a newline. It never looks
-//! inside the JSON: a document the parser could not finish within a chunk is handed back and kept at the
+//! cuts the decoded bytes into [`Chunk`]s of about [`CHUNK_SIZE`] that end at a newline (or, inside a line
+//! longer than that, after a `}`). It never looks inside the JSON: a document the parser could not finish within a chunk is handed back and kept at the
 //! front of the next one. A read error (a truncated gzip, a disk error) ends the input; the bytes read before
 //! it are still delivered, and the error is returned by [`ChunkReader::finish`].
 
@@ -81,7 +81,7 @@ fn walk(dir: &Path, inputs: &mut Vec<Input>, seen: &mut HashSet<PathBuf>) {
     }
 }
 
-/// Bytes of input that end at a newline (or at the end of the input).
+/// Bytes of input that end at a newline, after a `}` inside a very long line, or at the end of the input.
 #[derive(Debug, Default)]
 pub struct Chunk {
     pub bytes: Vec<u8>,
@@ -145,7 +145,7 @@ impl ChunkReader {
     }
 
     /// Drops the first `consumed` bytes of `chunk`, keeps the rest at its front (a value the parser could not
-    /// finish), and appends input until the chunk ends at a newline and either holds [`CHUNK_SIZE`] bytes
+    /// finish), and appends input until the chunk ends at a newline (or a `}`, in a very long line) and either holds [`CHUNK_SIZE`] bytes
     /// (twice what it kept, when that is more) or the input has nothing more ready just now, or the input
     /// ends. Returns false when there is nothing more to parse.
     pub fn refill(&mut self, chunk: &mut Chunk, consumed: usize) -> bool {
@@ -180,11 +180,20 @@ impl ChunkReader {
                     chunk.bytes.truncate(cut);
                     break;
                 }
-                // A line longer than a chunk: keep reading until it ends.
-                None => {
-                    search_from = chunk.bytes.len();
-                    self.read_some(&mut chunk.bytes, CHUNK_SIZE);
-                }
+                // A line longer than a chunk (a whole log file on one line): cut after its last `}`, which no
+                // number or literal can straddle, so memory stays at a chunk; the parser carries the rest.
+                None => match memchr::memrchr(b'}', &chunk.bytes[kept..]) {
+                    Some(at) => {
+                        let cut = kept + at + 1;
+                        self.rest.extend_from_slice(&chunk.bytes[cut..]);
+                        chunk.bytes.truncate(cut);
+                        break;
+                    }
+                    None => {
+                        search_from = chunk.bytes.len();
+                        self.read_some(&mut chunk.bytes, CHUNK_SIZE);
+                    }
+                },
             }
         }
         if !self.started {
@@ -312,8 +321,12 @@ mod tests {
         for chunk in &chunks {
             assert_eq!(chunk.last(), Some(&b'\n'));
         }
+        let one_line: Vec<u8> = line.iter().copied().filter(|&b| b != b'\n').cycle().take(3 << 20).collect();
+        let long = chunks_of(&one_line);
+        assert!(long.len() >= 3 && long.iter().all(|c| c.len() < 2 * CHUNK_SIZE), "a long line is cut after a brace");
+        assert!(long.concat() == one_line);
         assert!(chunks.len() < 10, "a file is read in full chunks: {}", chunks.len());
-        assert_eq!(chunks.concat(), input);
+        assert!(chunks.concat() == input);
     }
 
     #[test]

@@ -824,3 +824,76 @@ fn broken_json_mid_log_file_costs_one_record_and_is_placed_exactly() {
     let at: usize = dup.rsplit("at column ").next().unwrap().parse().unwrap();
     assert!(at > column && at < column + 200, "the duplicate is reported where it is: {dup} (record at {column})");
 }
+
+#[test]
+fn a_baseline_from_the_same_archive_stops_at_since() {
+    let env = Env::new();
+    let baseline = fixture("baseline.ndjson");
+    let incident = fixture("incident.json");
+    env.write("archive/a.ndjson", std::fs::read(&baseline).unwrap());
+    env.write("archive/b.json", std::fs::read(&incident).unwrap());
+    let out = env.run(&["score", "--baseline", "archive", "--since", "2026-11-08", "--only-suspicious", "archive"], "");
+    let lines = out.lines();
+    assert!(
+        lines.iter().any(|l| l["sourceIPAddress"] == "192.0.2.66"),
+        "the incident day is not learned as normal: {}",
+        out.stderr
+    );
+    let separate = env
+        .run(&["score", "--baseline", baseline.to_str().unwrap(), "--only-suspicious", incident.to_str().unwrap()], "");
+    assert_eq!(out.stdout, separate.stdout);
+}
+
+#[test]
+fn stores_that_cannot_be_used_are_refused_before_reading() {
+    let env = Env::new();
+    let records = fixture("baseline.ndjson");
+    let records = records.to_str().unwrap();
+    for (store, says) in [
+        ("s3://bucket/profiles", "s3://"),
+        ("redis://:secret@localhost:6379", "redis://"),
+        ("no-such-dir/profiles", "does not exist"),
+    ] {
+        let out = env.run(&["learn", "--store", store, records], "");
+        assert_eq!(out.code, 2, "{store}");
+        assert!(out.stderr.contains(says), "{store}: {}", out.stderr);
+        assert!(!out.stderr.contains("secret"), "a password was printed: {}", out.stderr);
+        assert!(!out.stderr.contains("learn: read"), "refused after reading: {}", out.stderr);
+    }
+    assert!(!env.path("s3:").exists() && !env.path("no-such-dir").exists());
+    // A read-only snapshot is left alone; an empty file is an empty snapshot.
+    env.write("empty", "");
+    assert_eq!(env.run(&["learn", "--store", "empty", records], "").code, 0);
+    let frozen = env.path("empty");
+    std::fs::set_permissions(&frozen, std::os::unix::fs::PermissionsExt::from_mode(0o444)).unwrap();
+    let before = std::fs::read(&frozen).unwrap();
+    let out = env.run(&["learn", "--store", "empty", records], "");
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("read-only"), "{}", out.stderr);
+    assert_eq!(std::fs::read(&frozen).unwrap(), before);
+    // Exporting onto the snapshot itself would destroy it.
+    let out = env.run(&["profile", "export", "--store", "empty", "-o", "empty"], "");
+    assert_eq!(out.code, 2);
+    assert_eq!(std::fs::read(&frozen).unwrap(), before);
+}
+
+#[test]
+fn runs_that_could_not_look_at_anything_say_so() {
+    let env = Env::new();
+    let zip = env.write("logs.zip", b"PK\x03\x04\x14\x00\x00\x00\x08\x00 binary \xff\xfe\n");
+    let out = env.run(
+        &["score", "--exit-code", "--baseline", fixture("baseline.ndjson").to_str().unwrap(), zip.to_str().unwrap()],
+        "",
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("logs.zip: nothing in it could be read as CloudTrail JSON"), "{}", out.stderr);
+    let out = env.run(
+        &["score", "--key", "akiaexamplecideploy1", "--store", "x", fixture("incident.json").to_str().unwrap()],
+        "",
+    );
+    assert!(out.stderr.contains("no call was made with the --key key(s) given"), "{}", out.stderr);
+    let out = env.run(&["score", "--threshold", "101", "-"], "");
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("above the highest possible score (100"), "{}", out.stderr);
+    assert_eq!(env.run(&["learn", "--since", "-2h", "--now", "2026-11-01T00:00:00Z"], "").code, 0);
+}

@@ -13,8 +13,8 @@ pub fn run(args: LearnArgs) -> Result<ExitCode> {
     let filter = config::filter(&args.common)?;
     let inputs = config::inputs(&args.inputs, args.common.quiet)?;
     let mut store = store::open(args.common.store.store.as_deref())?;
-    // Read the store now, not after hours of input, so a damaged one stops the run before it starts.
-    store.is_empty()?;
+    // Check the store now, not after hours of input: a damaged or unwritable one stops the run before it starts.
+    store.prepare_write()?;
     let mut report = Report::new(args.common.quiet);
     let (learned, outcome) = pipeline::learn(&inputs, &filter, args.common.strict, &mut report);
     let keys = learned.len();

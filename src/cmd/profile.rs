@@ -55,6 +55,9 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
     let mut store = store::open(args.store.store.as_deref())?;
     let all = store.all()?;
     match &args.output {
+        Some(path) if store.file().is_some_and(|file| same_file(file, path)) => {
+            anyhow::bail!("-o {} is the profile snapshot itself; export to another file", path.display())
+        }
         Some(path) => {
             let mut file =
                 io::BufWriter::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?);
@@ -70,6 +73,13 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 pub fn import(args: ImportArgs) -> Result<ExitCode> {

@@ -32,7 +32,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         }
         (Profiles::new(), Some(store))
     } else {
-        (baseline(&args)?, None)
+        (baseline(&args, &filter)?, None)
     };
     let mut missing = HashSet::new();
     let mut report = Report::new(common.quiet);
@@ -81,11 +81,14 @@ fn fetch<'k>(
     Ok(())
 }
 
-/// Learns the `--baseline` inputs in memory (every record of them: --since/--until do not apply).
-fn baseline(args: &ScoreArgs) -> Result<Profiles> {
+/// Learns the `--baseline` inputs in memory: their calls made with the `--key` keys before `--since`.
+fn baseline(args: &ScoreArgs, scored: &Filter) -> Result<Profiles> {
     let common = &args.common;
     let inputs = config::inputs(&args.options.baseline, common.quiet).context("invalid --baseline")?;
-    let filter = Filter { keys: common.keys.clone(), ..Filter::default() };
+    // The baseline is what came before the calls being scored: with --since, it stops there, so that the
+    // same archive can be both (`--baseline AWSLogs --since 2026-11-08 AWSLogs`) without the calls under
+    // suspicion becoming normal.
+    let filter = Filter { keys: scored.keys.clone(), since: None, until: scored.since };
     let mut report = Report::new(common.quiet);
     let (learned, outcome) = pipeline::learn(&inputs, &filter, common.strict, &mut report);
     outcome?;

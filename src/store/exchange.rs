@@ -32,7 +32,14 @@ pub fn parse_jsonl(text: &str) -> Result<Profiles, (usize, String)> {
 }
 
 fn one_jsonl(line: &str) -> Result<Profile, String> {
-    let profile: Profile = serde_json::from_str(line).map_err(|err| format!("not a profile: {err}"))?;
+    let profile: Profile = serde_json::from_str(line).map_err(|err| {
+        let hint = if line.contains("\"eventTime\"") || line.contains("\"Records\"") {
+            " (this looks like CloudTrail records: learn them with `keywatcher learn`)"
+        } else {
+            ""
+        };
+        format!("not a profile: {err}{hint}")
+    })?;
     if profile.access_key_id.is_empty() {
         return Err("a profile without accessKeyId".into());
     }

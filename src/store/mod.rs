@@ -27,6 +27,10 @@ pub trait Store {
     fn all(&mut self) -> Result<Profiles>;
     /// Whether no profile is stored.
     fn is_empty(&mut self) -> Result<bool>;
+    /// Checks, before a long run, that the store can be read and then written.
+    fn prepare_write(&mut self) -> Result<()>;
+    /// The local file that holds the profiles, for a store that is one.
+    fn file(&self) -> Option<&std::path::Path>;
     /// Merges `delta` into the stored profiles (union, add, min, max), so that concurrent learners lose
     /// nothing.
     fn merge(&mut self, delta: Profiles) -> Result<()>;
@@ -36,20 +40,32 @@ pub trait Store {
     fn delete(&mut self, keys: Option<&[String]>) -> Result<usize>;
 }
 
-/// Opens the store that `spec` names (`--store` or `KEYWATCHER_STORE`); `None` is the default snapshot.
+/// Opens the store that `spec` names (`--store` or `KEYWATCHER_STORE`); `None` or empty is the default
+/// snapshot. Messages name only the scheme of a URL, never the rest (it may hold a password).
 pub fn open(spec: Option<&str>) -> Result<Box<dyn Store>> {
-    let path = match spec.map(str::trim) {
-        None | Some("") => default_path()?,
-        Some(spec)
-            if spec.starts_with("redis://")
-                || spec.starts_with("rediss://")
-                || spec.starts_with("redis+cluster://") =>
-        {
-            bail!("Redis stores are not supported by this version yet; use a snapshot path with --store")
-        }
-        Some(spec) => PathBuf::from(spec.strip_prefix("file:").unwrap_or(spec)),
+    let Some(spec) = spec.map(str::trim).filter(|spec| !spec.is_empty()) else {
+        return Ok(Box::new(Snapshot::new(default_path()?, true)));
     };
-    Ok(Box::new(Snapshot::new(path)))
+    if let Some(path) = spec.strip_prefix("file:") {
+        return Ok(Box::new(Snapshot::new(PathBuf::from(path), false)));
+    }
+    if let Some((scheme, _)) = spec.split_once("://")
+        && !scheme.is_empty()
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    {
+        match scheme {
+            "redis" | "rediss" | "redis+cluster" => {
+                bail!(
+                    "Redis stores ({scheme}://) are not supported by this version yet; use a snapshot path with --store"
+                )
+            }
+            _ => bail!(
+                "--store {scheme}://…: profiles are kept in a local snapshot file (a path, or file:PATH); \
+                 {scheme}:// is not a store keywatcher can use"
+            ),
+        }
+    }
+    Ok(Box::new(Snapshot::new(PathBuf::from(spec), false)))
 }
 
 /// `$XDG_STATE_HOME/keywatcher/profiles`, else `~/.local/state/keywatcher/profiles`.

@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use super::Store;
 use super::exchange;
@@ -22,13 +22,15 @@ const VERSION: u32 = 1;
 /// A snapshot file; its profiles are read once per run for look-ups, and afresh under the lock to change it.
 pub struct Snapshot {
     path: PathBuf,
+    /// Whether missing folders above the file are created (for the default place, not for a path given).
+    create_dirs: bool,
     cached: Option<Profiles>,
 }
 
 impl Snapshot {
     /// A snapshot at `path`; a symbolic link is followed, so that the file it points to is the one replaced
     /// (and locked) and the link stays.
-    pub fn new(path: PathBuf) -> Snapshot {
+    pub fn new(path: PathBuf, create_dirs: bool) -> Snapshot {
         let path = match fs::symlink_metadata(&path) {
             Ok(meta) if meta.file_type().is_symlink() => match fs::canonicalize(&path) {
                 Ok(target) => target,
@@ -37,7 +39,7 @@ impl Snapshot {
             },
             _ => path,
         };
-        Snapshot { path, cached: None }
+        Snapshot { path, create_dirs, cached: None }
     }
 
     fn cached(&mut self) -> Result<&Profiles> {
@@ -47,18 +49,31 @@ impl Snapshot {
         Ok(self.cached.get_or_insert_with(Profiles::new))
     }
 
-    /// Applies `change` to the current contents under the lock and writes the result.
-    fn update<R>(&mut self, change: impl FnOnce(&mut Profiles) -> R) -> Result<R> {
+    /// Opens (creating it if need be) and returns the lock file, after checking that the snapshot's folder
+    /// exists (or creating it, for the default place) and that the snapshot is not read-only.
+    fn lock_file(&self) -> Result<File> {
         let dir = parent(&self.path);
-        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        if self.create_dirs {
+            fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        } else if !dir.is_dir() {
+            bail!("cannot keep profiles in {}: the folder {} does not exist", self.path.display(), dir.display());
+        }
+        if fs::metadata(&self.path).is_ok_and(|meta| meta.permissions().readonly()) {
+            bail!("profile snapshot {} is read-only; it was left as it is", self.path.display());
+        }
         let lock_path = with_suffix(&self.path, ".lock");
-        let lock = OpenOptions::new()
+        OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .with_context(|| format!("cannot open lock file {}", lock_path.display()))?;
-        lock.lock().with_context(|| format!("cannot lock {}", lock_path.display()))?;
+            .with_context(|| format!("cannot open lock file {}", lock_path.display()))
+    }
+
+    /// Applies `change` to the current contents under the lock and writes the result.
+    fn update<R>(&mut self, change: impl FnOnce(&mut Profiles) -> R) -> Result<R> {
+        let lock = self.lock_file()?;
+        lock.lock().with_context(|| format!("cannot lock {}", with_suffix(&self.path, ".lock").display()))?;
         let mut profiles = read(&self.path)?;
         let result = change(&mut profiles);
         write(&self.path, &profiles)
@@ -85,6 +100,15 @@ impl Store for Snapshot {
 
     fn is_empty(&mut self) -> Result<bool> {
         Ok(self.cached()?.is_empty())
+    }
+
+    fn prepare_write(&mut self) -> Result<()> {
+        self.cached()?;
+        self.lock_file().map(drop)
+    }
+
+    fn file(&self) -> Option<&Path> {
+        Some(&self.path)
     }
 
     fn merge(&mut self, delta: Profiles) -> Result<()> {
@@ -123,6 +147,10 @@ fn read(path: &Path) -> Result<Profiles> {
 }
 
 fn decode(bytes: &[u8]) -> Result<Profiles, String> {
+    if bytes.is_empty() {
+        // A file created empty (`touch`) to say where profiles go.
+        return Ok(Profiles::new());
+    }
     let newline = memchr::memchr(b'\n', bytes).ok_or("it is not a keywatcher snapshot (no header line)")?;
     let header = std::str::from_utf8(&bytes[..newline]).map_err(|_| "it is not a keywatcher snapshot")?;
     let body = &bytes[newline + 1..];
@@ -229,7 +257,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("profiles");
         fs::write(&path, b"not a snapshot\n").unwrap();
-        let mut store = Snapshot::new(path.clone());
+        let mut store = Snapshot::new(path.clone(), true);
         let err = store.merge(sample()).unwrap_err().to_string();
         assert!(err.contains("left as it is"), "{err}");
         assert_eq!(fs::read(&path).unwrap(), b"not a snapshot\n");
@@ -240,24 +268,24 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("profiles");
-        Snapshot::new(path.clone()).merge(sample()).unwrap();
+        Snapshot::new(path.clone(), true).merge(sample()).unwrap();
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&path, &link).unwrap();
-        Snapshot::new(link.clone()).merge(sample()).unwrap();
+        Snapshot::new(link.clone(), true).merge(sample()).unwrap();
         assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
-        assert_eq!(Snapshot::new(path).all().unwrap()["AKIAEXAMPLE1"].ips["198.51.100.1"].count, 2);
+        assert_eq!(Snapshot::new(path, true).all().unwrap()["AKIAEXAMPLE1"].ips["198.51.100.1"].count, 2);
     }
 
     #[test]
     fn merges_accumulate_under_the_lock() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested/profiles");
-        Snapshot::new(path.clone()).merge(sample()).unwrap();
-        Snapshot::new(path.clone()).merge(sample()).unwrap();
-        let all = Snapshot::new(path).all().unwrap();
+        Snapshot::new(path.clone(), true).merge(sample()).unwrap();
+        Snapshot::new(path.clone(), true).merge(sample()).unwrap();
+        let all = Snapshot::new(path, true).all().unwrap();
         assert_eq!(all["AKIAEXAMPLE1"].ips["198.51.100.1"].count, 2);
     }
 }
