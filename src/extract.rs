@@ -83,6 +83,8 @@ pub enum Outcome<'a> {
     Excluded(Exclusion),
     /// The record cannot be used, and why.
     Unusable(String),
+    /// The JSON object is not a CloudTrail record at all.
+    Foreign(&'static str),
 }
 
 /// Decides what `record` is. The exclusions come first (who made the call, then its key, then the time
@@ -90,7 +92,7 @@ pub enum Outcome<'a> {
 /// would not have read.
 pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
     if !record.looks_like_cloudtrail() {
-        return Outcome::Unusable("not a CloudTrail record (no eventTime, eventName or userIdentity)".to_string());
+        return Outcome::Foreign("not a CloudTrail record (no eventTime, eventName or userIdentity)");
     }
     let id = &record.user_identity;
     // Who made the call first, so that a role session or a service is counted as such whatever key it
@@ -104,7 +106,9 @@ pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
     }
     let access_key = match &id.access_key_id {
         Text::Str(key) if !key.trim().is_empty() => key.as_ref(),
-        Text::Wrong(kind) => return Outcome::Unusable(format!("userIdentity.accessKeyId is a {kind}, not a string")),
+        Text::Wrong(kind) => {
+            return Outcome::Unusable(format!("userIdentity.accessKeyId is {}, not a string", a(kind)));
+        }
         _ => return Outcome::Excluded(Exclusion::NoAccessKey),
     };
     if access_key.starts_with("ASIA") {
@@ -115,7 +119,7 @@ pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
     }
     let event_time = match &record.event_time {
         Text::Str(time) if !time.is_empty() => time.as_ref(),
-        Text::Wrong(kind) => return Outcome::Unusable(format!("eventTime is a {kind}, not a string")),
+        Text::Wrong(kind) => return Outcome::Unusable(format!("eventTime is {}, not a string", a(kind))),
         _ => return Outcome::Unusable("no eventTime".to_string()),
     };
     let Some(time) = when::event_time(event_time) else {
@@ -137,7 +141,7 @@ pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
         ("userIdentity.userName", &id.user_name),
     ];
     if let Some((name, Text::Wrong(kind))) = fields.iter().find(|(_, text)| matches!(text, Text::Wrong(_))) {
-        return Outcome::Unusable(format!("{name} is a {kind}, not a string"));
+        return Outcome::Unusable(format!("{name} is {}, not a string", a(kind)));
     }
     let user_type = id.kind.as_str();
     let user_name = match id.user_name.as_str() {
@@ -162,6 +166,12 @@ pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
         event_source: record.event_source.as_str(),
         event_name: record.event_name.as_str(),
     })
+}
+
+/// "a number", "an array".
+fn a(kind: &str) -> String {
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    format!("{article} {kind}")
 }
 
 fn excluded_identity(kind: &str) -> Option<Identity> {
@@ -197,6 +207,7 @@ mod tests {
                     Outcome::Call(call) => format!("call {} {} {}", call.access_key, call.user_name, call.account),
                     Outcome::Excluded(why) => format!("excluded {}", why.label()),
                     Outcome::Unusable(why) => format!("unusable {why}"),
+                    Outcome::Foreign(why) => format!("foreign {why}"),
                 };
             }
         });

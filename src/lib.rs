@@ -5,15 +5,15 @@
 
 pub mod cli;
 pub mod cmd;
-pub mod config;
-pub mod emit;
-pub mod extract;
-pub mod learn;
-pub mod parse;
-pub mod pipeline;
-pub mod profile;
-pub mod read;
+pub(crate) mod config;
+pub(crate) mod emit;
+pub(crate) mod extract;
+pub(crate) mod learn;
+pub(crate) mod parse;
+pub(crate) mod pipeline;
+pub(crate) mod profile;
+pub(crate) mod read;
 pub mod report;
-pub mod score;
-pub mod store;
-pub mod when;
+pub(crate) mod score;
+pub(crate) mod store;
+pub(crate) mod when;

@@ -2,8 +2,9 @@
 //! their shape: NDJSON (a record per line), a CloudTrail log file `{"Records":[…]}`, a JSON array of records,
 //! a pretty-printed record, or documents simply concatenated. Gives each record to the caller as a
 //! [`Record`] that borrows its strings from the chunk, and says which documents were skipped (digest and
-//! Insights files) or could not be read, and where. It is the only file that names the JSON parser, and it
-//! never decides what a record means: that is `extract.rs`.
+//! Insights files) or could not be read, and where. It is the only file that parses CloudTrail (the
+//! profiles' own JSON Lines form is `store/exchange.rs`), and it never decides what a record means: that is
+//! `extract.rs`.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -101,7 +102,7 @@ enum Element<'a> {
 #[allow(clippy::large_enum_variant, reason = "nearly every item is a record: boxing would cost an allocation each")]
 pub enum Item<'a> {
     Record(Record<'a>, Pos),
-    Skipped(Skip, Pos),
+    Skipped(Skip),
     Malformed(Malformed),
 }
 
@@ -216,7 +217,7 @@ fn top<'a>(bytes: &'a [u8], at: usize, cursor: &mut Cursor, each: &mut dyn FnMut
     }
     match value::<Element>(bytes, at) {
         Ok((element, end)) => {
-            emit(element, Pos { offset: at, index: None }, each);
+            deliver(element, Pos { offset: at, index: None }, true, each);
             Ok(end)
         }
         Err(fail) => skip_invalid(bytes, at, fail, None, each),
@@ -243,12 +244,19 @@ fn element<'a>(
             cursor.state = State::Array { records, index, expect: Expect::Element };
             return Ok(at + 1);
         }
-        (_, Expect::Comma) => return Err(bad("expected `,` or `]` after a record")),
+        // Records with no comma between them (pretty-printed objects pasted into a list): read on, nothing
+        // is lost by it.
+        (b'{' | b'[', Expect::Comma) => {}
+        (_, Expect::Comma) => {
+            let next = next_element(bytes, at).ok_or(Fail::Eof)?;
+            report(each, at, Some(index), "invalid JSON (expected `,` or `]` after a record)".into(), None);
+            return Ok(next);
+        }
         _ => {}
     }
     let end = match value::<Element>(bytes, at) {
         Ok((element, end)) => {
-            emit(element, Pos { offset: at, index: Some(index) }, each);
+            deliver(element, Pos { offset: at, index: Some(index) }, true, each);
             end
         }
         Err(fail) => match skip_invalid(bytes, at, fail, Some(index), each) {
@@ -416,35 +424,31 @@ fn describe(err: &serde_json::Error) -> String {
 
 /// Gives the caller what one parsed value is: a record, the records of a log file (each with its index),
 /// a skipped document, or not a record at all.
-fn emit<'a>(element: Element<'a>, pos: Pos, each: &mut dyn FnMut(Item<'a>)) {
-    let not_a_record = |kind| format!("not a CloudTrail record: a JSON {kind}");
-    match element {
+/// Gives the caller what one parsed value is: a record, a skipped document, or not a record at all. A log
+/// file parsed whole (its `Records` not first, or inside an array) gives its records, each with its index.
+fn deliver<'a>(element: Element<'a>, pos: Pos, log_files: bool, each: &mut dyn FnMut(Item<'a>)) {
+    let why = match element {
         Element::Object(mut record) => match record.records.take() {
-            Some(records) => {
+            Some(records) if log_files => {
                 for (index, element) in records.into_iter().enumerate() {
-                    let pos = Pos { offset: pos.offset, index: Some(index) };
-                    match element {
-                        Element::Object(record) if record.records.is_none() => one(*record, pos, each),
-                        Element::Object(_) => {
-                            report(each, pos.offset, pos.index, "a Records list inside a record".into(), None)
-                        }
-                        Element::Array => report(each, pos.offset, pos.index, not_a_record("array"), None),
-                        Element::Other(kind) => report(each, pos.offset, pos.index, not_a_record(kind), None),
-                    }
+                    deliver(element, Pos { offset: pos.offset, index: Some(index) }, false, each);
                 }
+                return;
             }
-            None => one(*record, pos, each),
+            Some(_) => "a Records list inside a record".to_string(),
+            None => return one(*record, pos, each),
         },
-        Element::Array => report(each, pos.offset, pos.index, not_a_record("array"), None),
-        Element::Other(kind) => report(each, pos.offset, pos.index, not_a_record(kind), None),
-    }
+        Element::Array => "not a CloudTrail record: a JSON array".to_string(),
+        Element::Other(kind) => format!("not a CloudTrail record: a JSON {kind}"),
+    };
+    report(each, pos.offset, pos.index, why, None);
 }
 
 fn one<'a>(record: Record<'a>, pos: Pos, each: &mut dyn FnMut(Item<'a>)) {
     if record.digest_start_time.is_some() {
-        each(Item::Skipped(Skip::Digest, pos));
+        each(Item::Skipped(Skip::Digest));
     } else if record.insight_details.is_some() || record.event_type.as_str() == "AwsCloudTrailInsight" {
-        each(Item::Skipped(Skip::Insight, pos));
+        each(Item::Skipped(Skip::Insight));
     } else {
         each(Item::Record(record, pos));
     }
@@ -590,7 +594,7 @@ mod tests {
         let consumed = chunk(input.as_bytes(), more_follows, &mut Cursor::default(), &mut |item| {
             seen.push(match item {
                 Item::Record(r, pos) => format!("{}@{}:{:?}", r.event_name.as_str(), pos.offset, pos.index),
-                Item::Skipped(s, _) => format!("{s:?}"),
+                Item::Skipped(s) => format!("{s:?}"),
                 Item::Malformed(m) => format!("bad@{}:{}", m.pos.offset, m.why),
             })
         });
@@ -652,6 +656,12 @@ mod tests {
         assert!(seen[1].starts_with("bad@30:invalid JSON (control character"), "{seen:?}");
         assert!(seen[2].starts_with("bad@68:invalid JSON (expected `,` or `}`)"), "{seen:?}");
         assert_eq!(seen[3], "D@92:Some(3)");
+    }
+
+    #[test]
+    fn records_without_commas_between_them_are_all_read() {
+        let pasted = "[\n  {\"eventName\":\"A\"}\n  {\"eventName\":\"B\"},\n  {\"eventName\":\"C\"} ]";
+        assert_eq!(collect(pasted, false).0, ["A@4:Some(0)", "B@24:Some(1)", "C@45:Some(2)"]);
     }
 
     #[test]

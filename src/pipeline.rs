@@ -1,16 +1,31 @@
 //! The data path, driven: inputs → chunks (`read`) → records (`parse`) → calls (`extract`) → the caller's
 //! handler, one chunk's calls at a time, in input order. It counts what it excludes and reports what it
 //! cannot use, with input name and line; with `strict` it stops at the first such record, after handing
-//! over the calls before it. One thread for now; this is the only file that may start threads.
+//! over the calls before it. It also says when a run could not have looked at what was asked: an input in
+//! which nothing is CloudTrail, a `--key` that no record carries. One thread for now; this is the only file
+//! that may start threads.
 
 use anyhow::{Result, bail};
 
-use crate::extract::{self, Call, Filter, Outcome};
+use crate::extract::{self, Call, Exclusion, Filter, Outcome};
 use crate::learn::Learner;
 use crate::parse::{self, Item};
 use crate::profile::Profiles;
 use crate::read::{Chunk, ChunkReader, Input};
 use crate::report::{Place, Report};
+
+/// What the records seen so far were, for the checks made after an input and after the run.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    /// Calls handed over.
+    calls: usize,
+    /// Calls of the selected keys that fell outside --since/--until.
+    outside_window: usize,
+    /// Documents that were CloudTrail (records, digests, Insights), whether used or not.
+    cloudtrail: usize,
+    /// Documents that were not: broken JSON, or JSON of another kind.
+    foreign: usize,
+}
 
 /// Reads every input in order and gives the calls of each chunk to `handle`. An input that cannot be read
 /// is reported and the run goes on with the next (with `strict`, it stops).
@@ -21,14 +36,10 @@ pub fn run(
     report: &mut Report,
     handle: &mut dyn FnMut(&[Call], &mut Report) -> Result<()>,
 ) -> Result<()> {
-    let mut calls = 0;
-    let mut counting = |chunk_calls: &[Call], report: &mut Report| {
-        calls += chunk_calls.len();
-        handle(chunk_calls, report)
-    };
+    let mut tally = Tally::default();
     for input in inputs {
         report.input();
-        let (readable, not_json) = (report.summary.readable(), report.summary.not_json);
+        let before = tally;
         let name = input.name();
         let mut reader = match ChunkReader::open(input) {
             Ok(reader) => reader,
@@ -48,28 +59,33 @@ pub fn run(
         let mut cursor = parse::Cursor::default();
         let mut consumed = 0;
         while reader.refill(&mut chunk, consumed) {
-            consumed = one_chunk(&chunk, &mut cursor, &name, filter, strict, report, &mut counting)?;
+            let mut each_chunk = Each { input: &name, filter, strict, report: &mut *report, tally: &mut tally };
+            consumed = each_chunk.chunk(&chunk, &mut cursor, handle)?;
         }
-        if report.summary.readable() == readable && report.summary.not_json > not_json {
-            report.failed_input(
-                &name,
-                "nothing in it could be read as CloudTrail JSON (compressed with something other than gzip?)",
-            );
-        }
-        if let Err(err) = reader.finish() {
-            let line = chunk.line_at(chunk.bytes.len());
-            report
-                .failed_input(&name, &format!("cannot read past line {line}: {err}; the records before it were used"));
+        let why = match reader.finish() {
+            Err(err) => {
+                let line = chunk.line_at(chunk.bytes.len());
+                Some(format!("cannot read past line {line}: {err}; the records before it were used"))
+            }
+            Ok(()) if tally.cloudtrail == before.cloudtrail && tally.foreign > before.foreign => {
+                Some("nothing in it is CloudTrail JSON (plain or gzipped)".to_string())
+            }
+            Ok(()) => None,
+        };
+        if let Some(why) = why {
+            report.failed_input(&name, &why);
             if strict {
                 bail!("stopped at {name} (--strict)");
             }
         }
     }
-    if calls == 0 && !filter.keys.is_empty() {
-        report.note(&format!(
-            "no call was made with the --key key(s) given ({}); access key IDs are upper case, one per --key",
-            filter.keys.join(", ")
-        ));
+    if tally.calls == 0 && !filter.keys.is_empty() {
+        let keys = filter.keys.join(", ");
+        report.note(&if tally.outside_window > 0 {
+            format!("the calls made with --key {keys} are all outside --since/--until")
+        } else {
+            format!("no record was made with --key {keys}; access key IDs are upper case, one per --key")
+        });
     }
     Ok(())
 }
@@ -86,67 +102,89 @@ pub fn learn(inputs: &[Input], filter: &Filter, strict: bool, report: &mut Repor
     (learner.profiles, outcome)
 }
 
-/// Parses and extracts one chunk, hands its calls over, and returns how many bytes were consumed.
-fn one_chunk(
-    chunk: &Chunk,
-    cursor: &mut parse::Cursor,
-    input: &str,
-    filter: &Filter,
+/// What one chunk is read with.
+struct Each<'r> {
+    input: &'r str,
+    filter: &'r Filter,
     strict: bool,
-    report: &mut Report,
-    handle: &mut dyn FnMut(&[Call], &mut Report) -> Result<()>,
-) -> Result<usize> {
-    let mut items = Vec::new();
-    let consumed = parse::chunk(&chunk.bytes, !chunk.last, cursor, &mut |item| items.push(item));
-    let mut calls = Vec::with_capacity(items.len());
-    let mut stop = None;
-    for item in &items {
-        let unusable;
-        let (pos, why, error_at, not_json) = match item {
-            Item::Record(record, pos) => match extract::extract(record, filter) {
-                Outcome::Call(call) => {
-                    report.read(None);
-                    calls.push(call);
+    report: &'r mut Report,
+    tally: &'r mut Tally,
+}
+
+impl Each<'_> {
+    /// Parses and extracts one chunk, hands its calls over, and returns how many bytes were consumed.
+    fn chunk(
+        &mut self,
+        chunk: &Chunk,
+        cursor: &mut parse::Cursor,
+        handle: &mut dyn FnMut(&[Call], &mut Report) -> Result<()>,
+    ) -> Result<usize> {
+        let mut items = Vec::new();
+        let consumed = parse::chunk(&chunk.bytes, !chunk.last, cursor, &mut |item| items.push(item));
+        let mut calls = Vec::with_capacity(items.len());
+        let mut stop = None;
+        for item in &items {
+            let unusable;
+            let (pos, why, error_at) = match item {
+                Item::Record(record, pos) => match extract::extract(record, self.filter) {
+                    Outcome::Call(call) => {
+                        self.tally.cloudtrail += 1;
+                        self.report.read(None);
+                        calls.push(call);
+                        continue;
+                    }
+                    Outcome::Excluded(why) => {
+                        self.tally.cloudtrail += 1;
+                        self.tally.outside_window += usize::from(why == Exclusion::OutsideWindow);
+                        self.report.read(Some(why));
+                        continue;
+                    }
+                    Outcome::Unusable(why) => {
+                        self.tally.cloudtrail += 1;
+                        unusable = why;
+                        (pos, unusable.as_str(), None)
+                    }
+                    Outcome::Foreign(why) => {
+                        self.tally.foreign += 1;
+                        (pos, why, None)
+                    }
+                },
+                Item::Skipped(skip) => {
+                    self.tally.cloudtrail += 1;
+                    self.report.skipped(*skip);
                     continue;
                 }
-                Outcome::Excluded(why) => {
-                    report.read(Some(why));
-                    continue;
+                Item::Malformed(bad) => {
+                    self.tally.foreign += 1;
+                    (&bad.pos, bad.why.as_str(), bad.error_at)
                 }
-                Outcome::Unusable(why) => {
-                    unusable = why;
-                    (pos, unusable.as_str(), None, false)
+            };
+            // Built only when printed: finding a line number means counting the chunk's newlines.
+            let input = self.input;
+            let message = || {
+                let place = Place { input, line: chunk.line_at(pos.offset), index: pos.index };
+                match error_at {
+                    // The parser counts from the start of the value; on the value's first line, add its column.
+                    Some((1, column)) => {
+                        format!("{place}: {why} at column {}", chunk.column_at(pos.offset) + column as u64 - 1)
+                    }
+                    Some((line, column)) => {
+                        format!("{place}: {why} at line {}, column {column}", place.line + line as u64 - 1)
+                    }
+                    None => format!("{place}: {why}"),
                 }
-            },
-            Item::Skipped(skip, _) => {
-                report.skipped(*skip);
-                continue;
+            };
+            if self.strict {
+                stop = Some(self.report.stop(message()));
+                break;
             }
-            Item::Malformed(bad) => (&bad.pos, bad.why.as_str(), bad.error_at, true),
-        };
-        // Built only when printed: finding a line number means counting the chunk's newlines.
-        let message = || {
-            let place = Place { input, line: chunk.line_at(pos.offset), index: pos.index };
-            match error_at {
-                // The parser counts from the start of the value; on the value's first line, add its column.
-                Some((1, column)) => {
-                    format!("{place}: {why} at column {}", chunk.column_at(pos.offset) + column as u64 - 1)
-                }
-                Some((line, column)) => {
-                    format!("{place}: {why} at line {}, column {column}", place.line + line as u64 - 1)
-                }
-                None => format!("{place}: {why}"),
-            }
-        };
-        if strict {
-            stop = Some(report.stop(not_json, message()));
-            break;
+            self.report.unusable(message);
         }
-        report.unusable(not_json, message);
+        self.tally.calls += calls.len();
+        handle(&calls, self.report)?;
+        if let Some(err) = stop {
+            return Err(err);
+        }
+        Ok(consumed)
     }
-    handle(&calls, report)?;
-    if let Some(err) = stop {
-        return Err(err);
-    }
-    Ok(consumed)
 }

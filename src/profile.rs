@@ -104,15 +104,6 @@ impl Profile {
         self.first_seen = earliest(self.first_seen, first);
         self.last_seen = latest(self.last_seen, last);
     }
-
-    /// How many values the profile holds, over all four sets.
-    pub fn len(&self) -> usize {
-        self.ips.len() + self.agents.len() + self.regions.len() + self.events.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Writes into `buf` how an event is kept in a profile, `eventSource:eventName`, and returns it.

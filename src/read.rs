@@ -1,9 +1,10 @@
-//! Inputs → chunks of bytes. Takes the INPUT arguments (files, directories walked recursively in sorted path
-//! order, `-` for stdin), opens each, recognises gzip by its magic bytes (all members, as `zcat` does) and
-//! cuts the decoded bytes into [`Chunk`]s of about [`CHUNK_SIZE`] that end at a newline (or, inside a line
-//! longer than that, after a `}`). It never looks inside the JSON: a document the parser could not finish within a chunk is handed back and kept at the
-//! front of the next one. A read error (a truncated gzip, a disk error) ends the input; the bytes read before
-//! it are still delivered, and the error is returned by [`ChunkReader::finish`].
+//! Inputs → chunks of bytes. Takes the INPUT arguments (files, directories walked recursively in sorted
+//! path order, `-` for stdin), opens each, recognises gzip by its magic bytes (all members, as `zcat` does)
+//! and cuts the decoded bytes into [`Chunk`]s of about [`CHUNK_SIZE`]. A chunk ends at a newline; inside a
+//! line longer than a chunk, after a `}` (no number or literal can straddle it); and sooner when a live feed
+//! has nothing more ready. What the parser could not finish is handed back and kept at the front of the next
+//! chunk. It never parses JSON. A read error (a truncated gzip, a disk error) ends the input; the bytes read
+//! before it are still delivered, and the error is returned by [`ChunkReader::finish`].
 
 use std::collections::HashSet;
 use std::fs::{self, File};

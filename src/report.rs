@@ -49,8 +49,6 @@ pub struct Summary {
     pub excluded: BTreeMap<Exclusion, u64>,
     pub skipped: BTreeMap<Skip, u64>,
     pub unusable: u64,
-    /// Of the unusable, those that were not even JSON of a known shape.
-    pub not_json: u64,
     pub failed_inputs: u64,
 }
 
@@ -97,20 +95,17 @@ impl Report {
     }
 
     /// The record that stops a `--strict` run: counted, and turned into the run's error.
-    pub fn stop(&mut self, not_json: bool, message: String) -> anyhow::Error {
+    pub fn stop(&mut self, message: String) -> anyhow::Error {
         self.summary.records += 1;
         self.summary.unusable += 1;
-        self.summary.not_json += u64::from(not_json);
         anyhow::anyhow!("stopped at {message} (--strict)")
     }
 
     /// A record or document that could not be used; `message` (place and reason) is only built when it
     /// will be printed.
-    /// `not_json`: the document was not JSON of a known shape (as opposed to a record with a bad field).
-    pub fn unusable(&mut self, not_json: bool, message: impl FnOnce() -> String) {
+    pub fn unusable(&mut self, message: impl FnOnce() -> String) {
         self.summary.records += 1;
         self.summary.unusable += 1;
-        self.summary.not_json += u64::from(not_json);
         self.problem(|| format!("skipped {}", message()));
     }
 
@@ -149,12 +144,8 @@ impl Report {
 }
 
 impl Summary {
-    /// Records and documents that were JSON of a known shape, whether used, excluded, skipped or not.
-    pub fn readable(&self) -> u64 {
-        self.records - self.not_json + self.skipped.values().sum::<u64>()
-    }
-
-    /// One line: what was read and what became of it. `verb` is "scored" or "learned".
+    /// One line: what was read and what became of it. `verb` names the run: "learn" and "baseline" say what
+    /// was learned, "score" what was scored.
     pub fn line(&self, verb: &str) -> String {
         let mut line = format!("{verb}: read {} record(s) from {} input(s)", self.records, self.inputs);
         match verb {

@@ -50,6 +50,13 @@ impl FromStr for Weights {
     }
 }
 
+impl Weights {
+    /// The highest score a call can get: every factor matched.
+    pub fn best(&self) -> u32 {
+        [self.agent, self.region, self.event].iter().fold(self.ip, |sum, w| sum.saturating_add(*w))
+    }
+}
+
 impl fmt::Display for Weights {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         write!(f, "ip={},agent={},region={},event={}", self.ip, self.agent, self.region, self.event)

@@ -349,6 +349,7 @@ fn the_old_command_names_keep_their_word_order() {
         record("AKIAEXAMPLE00001", "2026-11-01T11:00:00Z", "198.51.100.1", "a", "us-east-1", "X"),
         record("AKIAEXAMPLE00002", "2026-11-01T11:00:00Z", "198.51.100.2", "a", "us-east-1", "X"),
         record("AKIAEXAMPLE00001", "2026-10-20T11:00:00Z", "198.51.100.9", "a", "us-east-1", "X"),
+        record("AKIAEXAMPLE00002", "2026-11-01T10:50:00Z", "198.51.100.3", "a", "us-east-1", "X"),
     ];
     let input = ndjson(&records);
     // update_profile PERIOD KEY: only that key, only that period ("1 day ago" by default).
@@ -358,8 +359,9 @@ fn the_old_command_names_keep_their_word_order() {
     assert_eq!(shown.len(), 1);
     assert_eq!(shown[0]["accessKeyId"], "AKIAEXAMPLE00001");
     assert_eq!(shown[0]["ips"].as_object().unwrap().len(), 1);
+    // The default period of update_profile is a day: the call of 2026-10-20 is outside it.
     let default_period = env.run(&["update_profile", "--now", "2026-11-01T12:00:00Z"], &input);
-    assert!(default_period.stderr.contains("learned 2;"), "{}", default_period.stderr);
+    assert!(default_period.stderr.contains("learned 3;"), "{}", default_period.stderr);
     // score_request PERIOD KEY, and the old misspelling.
     for name in ["score_request", "score_requst"] {
         let out = env.run(&[name, "15 min ago", "AKIAEXAMPLE00002", "--now", "2026-11-01T11:10:00Z"], &input);
@@ -368,8 +370,10 @@ fn the_old_command_names_keep_their_word_order() {
         assert_eq!(lines.len(), 1, "{}", out.stdout);
         assert_eq!(lines[0]["accessKeyId"], "AKIAEXAMPLE00002");
     }
+    // The default period of score_request is 10 minutes: the call at 10:50 is outside it at 11:05.
     let default_window = env.run(&["score_request", "--now", "2026-11-01T11:05:00Z"], &input);
-    assert_eq!(default_window.lines().len(), 2, "{}", default_window.stderr);
+    let times: Vec<Value> = default_window.lines().iter().map(|l| l["eventTime"].clone()).collect();
+    assert_eq!(times, ["2026-11-01T11:00:00Z", "2026-11-01T11:00:00Z"], "{}", default_window.stderr);
     // A file where the period goes is refused with the word order explained.
     let misuse = env.run(&["update_profile", "records.json"], &input);
     assert_eq!(misuse.code, 2);
@@ -460,13 +464,17 @@ fn an_empty_store_is_named_instead_of_silently_flagging_everything() {
 #[test]
 fn empty_input_is_not_an_error() {
     let env = Env::new();
+    let empty = env.write("empty.ndjson", "");
     for input in ["", "\n\n  \n"] {
-        let out = env.run(&["score", "--baseline", "-"], input);
-        assert_eq!(out.code, 0);
+        let out = env.run(&["score", "--baseline", empty.to_str().unwrap()], input);
+        assert_eq!(out.code, 0, "{}", out.stderr);
         let learn = env.run(&["learn"], input);
         assert_eq!(learn.code, 0, "{}", learn.stderr);
         assert!(learn.stderr.contains("read 0 record(s)"), "{}", learn.stderr);
     }
+    let twice = env.run(&["score", "--baseline", "-"], "");
+    assert_eq!(twice.code, 2);
+    assert!(twice.stderr.contains("stdin can be read only once"), "{}", twice.stderr);
 }
 
 #[test]
@@ -497,7 +505,7 @@ fn bad_records_are_skipped_counted_and_named() {
     assert!(out.stderr.contains("mixed.ndjson:2: invalid JSON"), "{}", out.stderr);
     assert!(out.stderr.contains("mixed.ndjson:4: invalid JSON"), "{}", out.stderr);
     assert!(out.stderr.contains("mixed.ndjson:5: no eventTime"), "{}", out.stderr);
-    assert!(out.stderr.contains("mixed.ndjson:6: awsRegion is a array"), "{}", out.stderr);
+    assert!(out.stderr.contains("mixed.ndjson:6: awsRegion is an array"), "{}", out.stderr);
     assert!(out.stderr.contains("scored 3 (0 suspicious); 4 unreadable record(s) skipped"), "{}", out.stderr);
 
     let clean = env.write("clean.ndjson", format!("{}\n", good(1)));
@@ -572,9 +580,14 @@ fn odd_but_valid_values_are_scored_and_written_safely() {
         assert_eq!(line["score"], 100);
     }
     assert!(!out.stdout.contains('\u{1b}'), "an escape sequence reached stdout raw");
-    env.run(&["learn", baseline.to_str().unwrap()], "");
+    // A user name from a record reaches the terminal in `profile show`: its escape sequence is shown, not run.
+    let mut sly = records[0].clone();
+    sly["userIdentity"]["userName"] = Value::from("ci\u{1b}[2J\u{1b}]0;pwned\u{7}");
+    let learn = env.run(&["learn"], ndjson(&[sly]));
+    assert_eq!(learn.code, 0, "{}", learn.stderr);
     let table = env.run(&["profile", "show"], "");
-    assert!(!table.stdout.contains('\u{1b}'));
+    assert!(table.stdout.contains(r"ci\u{1b}[2J"), "{}", table.stdout);
+    assert!(!table.stdout.contains('\u{1b}') && !table.stdout.contains('\u{7}'));
 }
 
 #[test]
@@ -886,14 +899,73 @@ fn runs_that_could_not_look_at_anything_say_so() {
         "",
     );
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("logs.zip: nothing in it could be read as CloudTrail JSON"), "{}", out.stderr);
+    assert!(out.stderr.contains("logs.zip: nothing in it is CloudTrail JSON"), "{}", out.stderr);
     let out = env.run(
         &["score", "--key", "akiaexamplecideploy1", "--store", "x", fixture("incident.json").to_str().unwrap()],
         "",
     );
-    assert!(out.stderr.contains("no call was made with the --key key(s) given"), "{}", out.stderr);
+    assert!(out.stderr.contains("no record was made with --key akiaexamplecideploy1"), "{}", out.stderr);
+    let late = env.run(
+        &["score_request", "10 min ago", "AKIAEXAMPLECIDEPLOY1", "--store", "x"],
+        std::fs::read(fixture("incident.json")).unwrap(),
+    );
+    assert!(late.stderr.contains("are all outside --since/--until"), "{}", late.stderr);
+    // A profile export given to learn is not CloudTrail: said, not learned as nothing.
+    env.run(&["learn", fixture("baseline.ndjson").to_str().unwrap()], "");
+    let export = env.run(&["profile", "export"], "").stdout;
+    let out = env.run(&["learn", "--store", "other", "-"], export);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("not a CloudTrail record"), "{}", out.stderr);
     let out = env.run(&["score", "--threshold", "101", "-"], "");
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("above the highest possible score (100"), "{}", out.stderr);
     assert_eq!(env.run(&["learn", "--since", "-2h", "--now", "2026-11-01T00:00:00Z"], "").code, 0);
+}
+
+#[test]
+fn digests_insights_and_gz_names_are_judged_by_content() {
+    let env = Env::new();
+    let record = record("AKIAEXAMPLE00001", "2026-11-01T00:00:00Z", "198.51.100.1", "a", "us-east-1", "X");
+    let digest = serde_json::json!({"awsAccountId": "123456789012", "digestStartTime": "2026-11-01T00:00:00Z",
+        "digestEndTime": "2026-11-01T01:00:00Z", "digestS3Bucket": "trail", "logFiles": []});
+    let insight = serde_json::json!({"Records": [{"eventVersion": "1.08", "eventTime": "2026-11-01T00:00:00Z",
+        "eventType": "AwsCloudTrailInsight", "insightDetails": {"state": "Start"}}]});
+    env.write("t/CloudTrail-Digest/d.json.gz", gzip(digest.to_string().as_bytes()));
+    env.write("t/CloudTrail-Insight/i.json", insight.to_string());
+    env.write("t/CloudTrail/plain-but-named.json.gz", ndjson(std::slice::from_ref(&record)));
+    let out = env.run(&["learn", "t"], "");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("learned 1; skipped 1 digest file(s); skipped 1 Insights event(s)"), "{}", out.stderr);
+}
+
+#[test]
+fn problem_messages_stop_after_twenty_and_the_summary_counts_all() {
+    let env = Env::new();
+    let garbage: String = (0..50).map(|i| format!("{{\"eventName\": broken {i}}}\n")).collect();
+    let out = env.run(&["learn"], garbage);
+    assert_eq!(out.stderr.matches("skipped <stdin>").count(), 20, "{}", out.stderr);
+    assert!(out.stderr.contains("more records were skipped"), "{}", out.stderr);
+    assert!(out.stderr.contains("50 unreadable record(s) skipped"), "{}", out.stderr);
+}
+
+#[test]
+fn the_shapes_fixtures_are_read_as_documented() {
+    let env = Env::new();
+    let out = env.run(&["learn", fixture("shapes").to_str().unwrap()], "");
+    assert_eq!(out.code, 2, "the truncated gzip is an input error: {}", out.stderr);
+    for said in [
+        "malformed.ndjson:1: invalid JSON (expected value)",
+        "malformed.ndjson:2: awsRegion is an array, not a string",
+        "malformed.ndjson:3: no eventTime",
+        "malformed.ndjson:4: invalid JSON (invalid unicode code point)",
+        "malformed.ndjson:5: invalid JSON (duplicate field `eventName`)",
+        "truncated.json.gz: cannot read past line 16: the gzip data ends early",
+        "read 32 record(s) from 8 input(s); learned 26; skipped 1 digest file(s); skipped 1 Insights event(s); \
+         6 unreadable record(s) skipped; 1 input(s) could not be read in full",
+    ] {
+        assert!(out.stderr.contains(said), "{said}: {}", out.stderr);
+    }
+    let profile = &env.run(&["profile", "export"], "").lines()[0];
+    assert!(profile["ips"].get("2001:db8:4a2b::17").is_some(), "{profile}");
+    assert!(profile["agents"].get("evil\u{1b}[31mred\u{7}\nnext line").is_some(), "{profile}");
 }

@@ -11,6 +11,7 @@ use crate::cli::ScoreArgs;
 use crate::emit::{self, Emitter};
 use crate::extract::Filter;
 use crate::profile::Profiles;
+use crate::read::Input;
 use crate::report::{self, Report};
 use crate::store::{self, Store};
 use crate::{config, pipeline};
@@ -21,6 +22,10 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     let filter = config::filter(common)?;
     let mut scorer = config::scorer(options)?;
     let inputs = config::inputs(&args.inputs, args.common.quiet)?;
+    anyhow::ensure!(
+        !(inputs.contains(&Input::Stdin) && args.options.baseline.iter().any(|path| path.as_os_str() == "-")),
+        "stdin can be read only once: give either the --baseline or the records to score as files"
+    );
     let (mut profiles, mut store) = if options.baseline.is_empty() {
         let mut store = store::open(common.store.store.as_deref())?;
         if store.is_empty()? && !common.quiet {
@@ -45,11 +50,11 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
             let verdict = scorer.score(call, profiles.get(call.access_key));
             report.scored(verdict.suspicious);
             if verdict.suspicious || !options.only_suspicious {
-                out.verdict(call, &verdict)?;
+                out.verdict(call, &verdict).context("cannot write to stdout")?;
             }
         }
         // A chunk ends where the input had nothing more ready, so a live feed gets its lines at once.
-        out.flush()?;
+        out.flush().context("cannot write to stdout")?;
         Ok(())
     });
     out.flush()?;

@@ -2,7 +2,8 @@
 //! keys, list them all, merge a learned delta in, replace, delete. [`open`] turns a `--store` value into
 //! one: a path (or `file:PATH`) for the local snapshot (`snapshot.rs`), the default being
 //! `$XDG_STATE_HOME/keywatcher/profiles`. `exchange.rs` and `legacy.rs` hold the portable JSON Lines form and
-//! the old script's formats. Only this folder reads or writes profiles on disk.
+//! the old script's formats. Only this folder reads or writes the stored profiles; `profile export -o` and
+//! `profile import` move their JSON Lines form in and out of files.
 
 mod exchange;
 mod legacy;
@@ -15,7 +16,7 @@ use anyhow::{Result, bail};
 use crate::profile::Profiles;
 
 pub use exchange::{parse_import, write_jsonl};
-pub use snapshot::Snapshot;
+use snapshot::Snapshot;
 
 /// A place that keeps profiles.
 pub trait Store {
@@ -47,6 +48,7 @@ pub fn open(spec: Option<&str>) -> Result<Box<dyn Store>> {
         return Ok(Box::new(Snapshot::new(default_path()?, true)));
     };
     if let Some(path) = spec.strip_prefix("file:") {
+        anyhow::ensure!(!path.is_empty(), "--store file: needs a path after it (file:PATH)");
         return Ok(Box::new(Snapshot::new(PathBuf::from(path), false)));
     }
     if let Some((scheme, _)) = spec.split_once("://")

@@ -104,7 +104,12 @@ impl Store for Snapshot {
 
     fn prepare_write(&mut self) -> Result<()> {
         self.cached()?;
-        self.lock_file().map(drop)
+        self.lock_file()?;
+        // The replace writes a new file beside the snapshot: try that now, not after hours of input.
+        let probe = with_suffix(&self.path, &format!(".tmp-{}", std::process::id()));
+        File::create(&probe).with_context(|| format!("cannot write in the folder of {}", self.path.display()))?;
+        let _ = fs::remove_file(&probe);
+        Ok(())
     }
 
     fn file(&self) -> Option<&Path> {
