@@ -36,7 +36,7 @@ pub fn filter(common: &CommonArgs) -> Result<Filter> {
 /// The scorer of `--weights` and `--threshold`.
 pub fn scorer(options: &ScoreOptions) -> Result<Scorer> {
     let weights: Weights = options.weights.parse().map_err(anyhow::Error::msg).context("invalid --weights")?;
-    let best = weights.best();
+    let best = weights.total();
     anyhow::ensure!(
         options.threshold <= best,
         "--threshold {} is above the highest possible score ({best}, with --weights {weights}): every call would be suspicious",

@@ -248,8 +248,9 @@ fn element<'a>(
         // is lost by it.
         (b'{' | b'[', Expect::Comma) => {}
         (_, Expect::Comma) => {
-            let next = next_element(bytes, at).ok_or(Fail::Eof)?;
-            report(each, at, Some(index), "invalid JSON (expected `,` or `]` after a record)".into(), None);
+            let next = next_element(bytes, at)?;
+            let after = index.checked_sub(1).map_or(String::new(), |i| format!(" {i}"));
+            report(each, at, None, format!("invalid JSON (expected `,` or `]` after record{after})"), None);
             return Ok(next);
         }
         _ => {}
@@ -260,13 +261,16 @@ fn element<'a>(
             end
         }
         Err(fail) => match skip_invalid(bytes, at, fail, Some(index), each) {
-            Err(Fail::Bad(err)) => {
-                // Broken JSON inside a log file: skip to the next record of this list, so that one bad
-                // record does not cost the rest of the file.
-                let next = next_element(bytes, at).ok_or(Fail::Eof)?;
-                report(each, at, Some(index), describe(&err), Some(&err));
-                next
-            }
+            // Broken JSON inside a log file: skip to the next record of this list, so that one bad record
+            // does not cost the rest of the file.
+            Err(Fail::Bad(err)) => match next_element(bytes, at) {
+                Ok(next) => {
+                    report(each, at, Some(index), describe(&err), Some(&err));
+                    next
+                }
+                Err(Fail::Eof) => return Err(Fail::Eof),
+                Err(Fail::Bad(_)) => return Err(Fail::Bad(err)),
+            },
             other => other?,
         },
     };
@@ -275,12 +279,17 @@ fn element<'a>(
 }
 
 /// Where the array element that starts at `at` ends (at the `,` or `]` after it), found by counting
-/// brackets outside strings: a way past an element that is not valid JSON. `None` when the bytes end first.
-fn next_element(bytes: &[u8], at: usize) -> Option<usize> {
+/// brackets outside strings: a way past an element that is not valid JSON. It gives up (`Fail::Bad`) at a
+/// `}` that closes nothing or at a line that starts a new document (unindented `{` or `[`), rather than
+/// swallow what follows; `Fail::Eof` when the bytes end first.
+fn next_element(bytes: &[u8], at: usize) -> Result<usize, Fail> {
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
     for (i, &b) in bytes.iter().enumerate().skip(at) {
+        if b == b'\n' && matches!(bytes.get(i + 1), Some(b'{' | b'[')) {
+            return Err(bad("the list of records breaks off here"));
+        }
         if in_string {
             match b {
                 _ if escaped => escaped = false,
@@ -294,11 +303,12 @@ fn next_element(bytes: &[u8], at: usize) -> Option<usize> {
             b'"' => in_string = true,
             b'{' | b'[' => depth += 1,
             b'}' | b']' if depth > 0 => depth -= 1,
-            b',' | b']' if depth == 0 => return Some(i),
+            b',' | b']' if depth == 0 => return Ok(i),
+            b'}' => return Err(bad("the list of records breaks off here")),
             _ => {}
         }
     }
-    None
+    Err(Fail::Eof)
 }
 
 /// After the records of a log file: any further members of its object, then `}`.
@@ -662,6 +672,16 @@ mod tests {
     fn records_without_commas_between_them_are_all_read() {
         let pasted = "[\n  {\"eventName\":\"A\"}\n  {\"eventName\":\"B\"},\n  {\"eventName\":\"C\"} ]";
         assert_eq!(collect(pasted, false).0, ["A@4:Some(0)", "B@24:Some(1)", "C@45:Some(2)"]);
+    }
+
+    #[test]
+    fn a_list_that_breaks_off_does_not_swallow_the_next_documents() {
+        let input =
+            "{\"Records\":[{\"eventName\":\"A\"}}\n{\"Records\":[{\"eventName\":\"B\"},{\"eventName\":\"C\"}]}\n";
+        let (seen, _) = collect(input, false);
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        assert!(seen[1].contains("breaks off"), "{seen:?}");
+        assert_eq!(seen[2..], ["B@43:Some(0)", "C@61:Some(1)"]);
     }
 
     #[test]

@@ -2,29 +2,29 @@
 //! handler, one chunk's calls at a time, in input order. It counts what it excludes and reports what it
 //! cannot use, with input name and line; with `strict` it stops at the first such record, after handing
 //! over the calls before it. It also says when a run could not have looked at what was asked: an input in
-//! which nothing is CloudTrail, a `--key` that no record carries. One thread for now; this is the only file
+//! which nothing is CloudTrail (an input error), a `--key` that no record carries. One thread for now; this is the only file
 //! that may start threads.
 
 use anyhow::{Result, bail};
 
-use crate::extract::{self, Call, Exclusion, Filter, Outcome};
+use crate::extract::{self, Call, Filter, Outcome};
 use crate::learn::Learner;
 use crate::parse::{self, Item};
 use crate::profile::Profiles;
 use crate::read::{Chunk, ChunkReader, Input};
 use crate::report::{Place, Report};
 
-/// What the records seen so far were, for the checks made after an input and after the run.
-#[derive(Debug, Default, Clone, Copy)]
+/// What the documents seen so far were, for the checks made after an input and after the run.
+#[derive(Debug, Default, Clone)]
 struct Tally {
-    /// Calls handed over.
-    calls: usize,
-    /// Calls of the selected keys that fell outside --since/--until.
-    outside_window: usize,
     /// Documents that were CloudTrail (records, digests, Insights), whether used or not.
     cloudtrail: usize,
-    /// Documents that were not: broken JSON, or JSON of another kind.
+    /// Well-formed JSON of another kind.
     foreign: usize,
+    /// Broken JSON.
+    broken: usize,
+    /// For each `--key`, whether a record carried it.
+    keys_seen: Vec<bool>,
 }
 
 /// Reads every input in order and gives the calls of each chunk to `handle`. An input that cannot be read
@@ -36,10 +36,10 @@ pub fn run(
     report: &mut Report,
     handle: &mut dyn FnMut(&[Call], &mut Report) -> Result<()>,
 ) -> Result<()> {
-    let mut tally = Tally::default();
+    let mut tally = Tally { keys_seen: vec![false; filter.keys.len()], ..Tally::default() };
     for input in inputs {
         report.input();
-        let before = tally;
+        let before = tally.clone();
         let name = input.name();
         let mut reader = match ChunkReader::open(input) {
             Ok(reader) => reader,
@@ -67,9 +67,11 @@ pub fn run(
                 let line = chunk.line_at(chunk.bytes.len());
                 Some(format!("cannot read past line {line}: {err}; the records before it were used"))
             }
-            Ok(()) if tally.cloudtrail == before.cloudtrail && tally.foreign > before.foreign => {
-                Some("nothing in it is CloudTrail JSON (plain or gzipped)".to_string())
+            Ok(()) if tally.cloudtrail > before.cloudtrail => None,
+            Ok(()) if tally.foreign > before.foreign => {
+                Some("no CloudTrail record in it: its JSON is of another kind".to_string())
             }
+            Ok(()) if tally.broken > before.broken => Some("nothing in it could be read as JSON".to_string()),
             Ok(()) => None,
         };
         if let Some(why) = why {
@@ -79,13 +81,8 @@ pub fn run(
             }
         }
     }
-    if tally.calls == 0 && !filter.keys.is_empty() {
-        let keys = filter.keys.join(", ");
-        report.note(&if tally.outside_window > 0 {
-            format!("the calls made with --key {keys} are all outside --since/--until")
-        } else {
-            format!("no record was made with --key {keys}; access key IDs are upper case, one per --key")
-        });
+    for (key, _) in filter.keys.iter().zip(&tally.keys_seen).filter(|(_, seen)| !**seen) {
+        report.note(&format!("no record carries --key {key}; access key IDs are upper case, one per --key"));
     }
     Ok(())
 }
@@ -124,6 +121,12 @@ impl Each<'_> {
         let mut calls = Vec::with_capacity(items.len());
         let mut stop = None;
         for item in &items {
+            if let Item::Record(record, _) = item {
+                let key = record.user_identity.access_key_id.as_str();
+                if let Some(i) = self.filter.keys.iter().position(|k| k == key) {
+                    self.tally.keys_seen[i] = true;
+                }
+            }
             let unusable;
             let (pos, why, error_at) = match item {
                 Item::Record(record, pos) => match extract::extract(record, self.filter) {
@@ -135,7 +138,6 @@ impl Each<'_> {
                     }
                     Outcome::Excluded(why) => {
                         self.tally.cloudtrail += 1;
-                        self.tally.outside_window += usize::from(why == Exclusion::OutsideWindow);
                         self.report.read(Some(why));
                         continue;
                     }
@@ -155,7 +157,7 @@ impl Each<'_> {
                     continue;
                 }
                 Item::Malformed(bad) => {
-                    self.tally.foreign += 1;
+                    self.tally.broken += 1;
                     (&bad.pos, bad.why.as_str(), bad.error_at)
                 }
             };
@@ -180,7 +182,6 @@ impl Each<'_> {
             }
             self.report.unusable(message);
         }
-        self.tally.calls += calls.len();
         handle(&calls, self.report)?;
         if let Some(err) = stop {
             return Err(err);

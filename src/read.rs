@@ -46,7 +46,8 @@ pub fn expand(args: &[PathBuf]) -> Result<Vec<Input>> {
     let mut inputs = Vec::new();
     let mut seen = HashSet::new();
     for arg in args {
-        if arg.as_os_str() == "-" {
+        // Names of stdin are stdin, so that it is never read twice as if it were a file.
+        if ["-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"].iter().any(|name| arg.as_os_str() == *name) {
             inputs.push(Input::Stdin);
             continue;
         }

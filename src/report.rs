@@ -172,7 +172,7 @@ impl Summary {
             let _ = write!(line, "; {} unreadable record(s) skipped", self.unusable);
         }
         if self.failed_inputs > 0 {
-            let _ = write!(line, "; {} input(s) could not be read in full", self.failed_inputs);
+            let _ = write!(line, "; {} input(s) with errors", self.failed_inputs);
         }
         line
     }

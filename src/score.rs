@@ -51,8 +51,8 @@ impl FromStr for Weights {
 }
 
 impl Weights {
-    /// The highest score a call can get: every factor matched.
-    pub fn best(&self) -> u32 {
+    /// The sum of the weights (never wrapping): the highest score a call can get.
+    pub fn total(&self) -> u32 {
         [self.agent, self.region, self.event].iter().fold(self.ip, |sum, w| sum.saturating_add(*w))
     }
 }
@@ -113,12 +113,14 @@ impl Scorer {
             event: self.event_matches(call, profile),
         };
         let w = self.weights;
-        let score =
-            [(matched.ip, w.ip), (matched.agent, w.agent), (matched.region, w.region), (matched.event, w.event)]
-                .iter()
-                .filter(|(hit, _)| *hit)
-                .map(|(_, weight)| weight)
-                .sum::<u32>();
+        let hit = |matched: bool, weight: u32| if matched { weight } else { 0 };
+        let score = Weights {
+            ip: hit(matched.ip, w.ip),
+            agent: hit(matched.agent, w.agent),
+            region: hit(matched.region, w.region),
+            event: hit(matched.event, w.event),
+        }
+        .total();
         Verdict { score, threshold: self.threshold, suspicious: score < self.threshold, known: true, matched }
     }
 
@@ -216,5 +218,10 @@ mod tests {
         assert!("ip".parse::<Weights>().unwrap_err().contains("FACTOR=WEIGHT"));
         assert!("color=3".parse::<Weights>().unwrap_err().contains("unknown factor"));
         assert!("ip=-3".parse::<Weights>().unwrap_err().contains("whole number"));
+        let huge: Weights = "ip=4294967295,agent=1".parse().unwrap();
+        assert_eq!(huge.total(), u32::MAX);
+        let mut scorer = Scorer::new(huge, u32::MAX);
+        let p = profile(&[("ip", "1.2.3.4"), ("agent", "a")]);
+        assert_eq!(scorer.score(&call("1.2.3.4", "a"), Some(&p)).score, u32::MAX);
     }
 }

@@ -23,7 +23,9 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     let mut scorer = config::scorer(options)?;
     let inputs = config::inputs(&args.inputs, args.common.quiet)?;
     anyhow::ensure!(
-        !(inputs.contains(&Input::Stdin) && args.options.baseline.iter().any(|path| path.as_os_str() == "-")),
+        args.options.baseline.is_empty()
+            || !(inputs.contains(&Input::Stdin)
+                && config::inputs(&args.options.baseline, true)?.contains(&Input::Stdin)),
         "stdin can be read only once: give either the --baseline or the records to score as files"
     );
     let (mut profiles, mut store) = if options.baseline.is_empty() {
@@ -100,7 +102,7 @@ fn baseline(args: &ScoreArgs, scored: &Filter) -> Result<Profiles> {
     report.finish("baseline");
     anyhow::ensure!(
         report.summary.failed_inputs == 0,
-        "a --baseline input could not be read; not scoring against a partial baseline"
+        "a --baseline input had errors (see above); not scoring against a partial baseline"
     );
     Ok(learned)
 }

@@ -107,7 +107,7 @@ impl Store for Snapshot {
         self.lock_file()?;
         // The replace writes a new file beside the snapshot: try that now, not after hours of input.
         let probe = with_suffix(&self.path, &format!(".tmp-{}", std::process::id()));
-        File::create(&probe).with_context(|| format!("cannot write in the folder of {}", self.path.display()))?;
+        create_new(&probe).with_context(|| format!("cannot write in the folder of {}", self.path.display()))?;
         let _ = fs::remove_file(&probe);
         Ok(())
     }
@@ -196,9 +196,7 @@ fn write(path: &Path, profiles: &Profiles) -> io::Result<()> {
     let tmp = with_suffix(path, &format!(".tmp-{}", std::process::id()));
     let permissions = fs::metadata(path).map(|meta| meta.permissions()).ok();
     let result = (|| {
-        let mut options = OpenOptions::new();
-        options.write(true).create(true).truncate(true).mode(0o600);
-        let mut file = options.open(&tmp)?;
+        let mut file = create_new(&tmp)?;
         if let Some(permissions) = permissions {
             file.set_permissions(permissions)?;
         }
@@ -211,6 +209,13 @@ fn write(path: &Path, profiles: &Profiles) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Creates `path` afresh, readable by its owner only. Whatever was left there (by a run that crashed with
+/// the same process id, or a link planted to make it write elsewhere) is removed first, never written through.
+fn create_new(path: &Path) -> io::Result<File> {
+    let _ = fs::remove_file(path);
+    OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
 }
 
 fn parent(path: &Path) -> &Path {
@@ -282,6 +287,22 @@ mod tests {
         assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
         assert_eq!(Snapshot::new(path, true).all().unwrap()["AKIAEXAMPLE1"].ips["198.51.100.1"].count, 2);
+    }
+
+    #[test]
+    fn temporary_files_never_write_through_a_planted_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        let path = dir.path().join("profiles");
+        let planted = with_suffix(&path, &format!(".tmp-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        let mut store = Snapshot::new(path.clone(), false);
+        store.prepare_write().unwrap();
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        store.merge(sample()).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(!planted.exists());
     }
 
     #[test]
