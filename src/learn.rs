@@ -16,34 +16,24 @@ pub struct Learner {
 impl Learner {
     /// Adds `call` to the profiles.
     pub fn observe(&mut self, call: &Call) {
-        observe(&mut self.profiles, call, &mut self.scratch);
-    }
-}
-
-fn observe(profiles: &mut Profiles, call: &Call, scratch: &mut String) {
-    let profile = match profiles.get_mut(call.access_key) {
-        Some(profile) => profile,
-        None => profiles.entry(call.access_key.to_string()).or_insert_with(|| Profile::new(call.access_key)),
-    };
-    profile.seen_as(Some(call.time), Some(call.time), call.account, call.user_name, call.user_type);
-    let at = Seen::at(call.time);
-    add(&mut profile.ips, call.ip, &at);
-    add(&mut profile.agents, call.agent, &at);
-    add(&mut profile.regions, call.region, &at);
-    if !call.event_name.is_empty() {
-        add(&mut profile.events, profile::event_key(scratch, call.event_source, call.event_name), &at);
+        let profile = match self.profiles.get_mut(call.access_key) {
+            Some(profile) => profile,
+            None => self.profiles.entry(call.access_key.to_string()).or_insert_with(|| Profile::new(call.access_key)),
+        };
+        profile.seen_as(Some(call.time), Some(call.time), call.account, call.user_name, call.user_type);
+        let at = Seen::at(call.time);
+        add(&mut profile.ips, call.ip, &at);
+        add(&mut profile.agents, call.agent, &at);
+        add(&mut profile.regions, call.region, &at);
+        if !call.event_name.is_empty() {
+            add(&mut profile.events, profile::event_key(&mut self.scratch, call.event_source, call.event_name), &at);
+        }
     }
 }
 
 fn add(values: &mut Values, value: &str, at: &Seen) {
-    if value.is_empty() {
-        return;
-    }
-    match values.get_mut(value) {
-        Some(seen) => seen.merge(at),
-        None => {
-            values.insert(value.to_string(), at.clone());
-        }
+    if !value.is_empty() {
+        profile::add_value(values, value, at);
     }
 }
 

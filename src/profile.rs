@@ -131,11 +131,16 @@ pub fn merge_all(into: &mut Profiles, other: Profiles) {
 
 fn merge_values(into: &mut Values, other: &Values) {
     for (value, seen) in other {
-        match into.get_mut(value) {
-            Some(mine) => mine.merge(seen),
-            None => {
-                into.insert(value.clone(), seen.clone());
-            }
+        add_value(into, value, seen);
+    }
+}
+
+/// Merges one value's sightings into `values`; allocates only for a value not yet there.
+pub fn add_value(values: &mut Values, value: &str, seen: &Seen) {
+    match values.get_mut(value) {
+        Some(mine) => mine.merge(seen),
+        None => {
+            values.insert(value.to_string(), seen.clone());
         }
     }
 }

@@ -21,13 +21,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     let options = &args.options;
     let filter = config::filter(common)?;
     let mut scorer = config::scorer(options)?;
-    let inputs = config::inputs(&args.inputs, args.common.quiet)?;
-    anyhow::ensure!(
-        args.options.baseline.is_empty()
-            || !(inputs.contains(&Input::Stdin)
-                && config::inputs(&args.options.baseline, true)?.contains(&Input::Stdin)),
-        "stdin can be read only once: give either the --baseline or the records to score as files"
-    );
+    let inputs = config::inputs(&args.inputs, common.quiet)?;
     let (mut profiles, mut store) = if options.baseline.is_empty() {
         let mut store = store::open(common.store.store.as_deref())?;
         if store.is_empty()? && !common.quiet {
@@ -39,7 +33,12 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         }
         (Profiles::new(), Some(store))
     } else {
-        (baseline(&args, &filter)?, None)
+        let baseline_inputs = config::inputs(&options.baseline, common.quiet).context("invalid --baseline")?;
+        anyhow::ensure!(
+            !(inputs.contains(&Input::Stdin) && baseline_inputs.contains(&Input::Stdin)),
+            "stdin can be read only once: give either the --baseline or the records to score as files"
+        );
+        (baseline(&baseline_inputs, &filter, common.strict, common.quiet)?, None)
     };
     let mut missing = HashSet::new();
     let mut report = Report::new(common.quiet);
@@ -89,17 +88,15 @@ fn fetch<'k>(
 }
 
 /// Learns the `--baseline` inputs in memory: their calls made with the `--key` keys before `--since`.
-fn baseline(args: &ScoreArgs, scored: &Filter) -> Result<Profiles> {
-    let common = &args.common;
-    let inputs = config::inputs(&args.options.baseline, common.quiet).context("invalid --baseline")?;
+fn baseline(inputs: &[Input], scored: &Filter, strict: bool, quiet: bool) -> Result<Profiles> {
     // The baseline is what came before the calls being scored: with --since, it stops there, so that the
     // same archive can be both (`--baseline AWSLogs --since 2026-11-08 AWSLogs`) without the calls under
     // suspicion becoming normal.
     let filter = Filter { keys: scored.keys.clone(), since: None, until: scored.since };
-    let mut report = Report::new(common.quiet);
-    let (learned, outcome) = pipeline::learn(&inputs, &filter, common.strict, &mut report);
-    outcome?;
+    let mut report = Report::new(quiet);
+    let (learned, outcome) = pipeline::learn(inputs, &filter, strict, &mut report);
     report.finish("baseline");
+    outcome?;
     anyhow::ensure!(
         report.summary.failed_inputs == 0,
         "a --baseline input had errors (see above); not scoring against a partial baseline"
