@@ -8,6 +8,8 @@ pub mod cmd;
 pub(crate) mod config;
 pub(crate) mod emit;
 pub(crate) mod extract;
+pub(crate) mod html;
+pub(crate) mod incident;
 pub(crate) mod learn;
 pub(crate) mod parse;
 pub(crate) mod pipeline;
