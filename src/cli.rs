@@ -50,7 +50,12 @@ awsRegion, sourceIPAddress, userAgent, eventSource, eventName) and score, thresh
 (known|unknown), matched {ip, agent, region, event} and reasons.")]
     Score(ScoreArgs),
     /// Show, delete, export or import stored profiles
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  \
+$ keywatcher profile show\n  \
+$ keywatcher profile export -o profiles.jsonl"
+    )]
     Profile(ProfileCommand),
     /// Write an HTML incident report from scored lines: per-key summary, timeline, table of suspicious calls
     #[command(after_help = "Examples:\n  \

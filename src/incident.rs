@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use crate::when;
+use crate::{emit, when};
 
 /// One line of `keywatcher score` output, as the report needs it.
 #[derive(Debug, Clone, Deserialize)]
@@ -53,8 +53,7 @@ pub struct Matched {
 impl Scored {
     /// The event as the reasons name it: `ec2:RunInstances`.
     pub fn event(&self) -> String {
-        let service = self.event_source.split_once(".amazonaws.com").map_or(self.event_source.as_str(), |(s, _)| s);
-        match (service, self.event_name.as_str()) {
+        match (emit::service(&self.event_source), self.event_name.as_str()) {
             ("", name) => name.to_string(),
             (service, name) => format!("{service}:{name}"),
         }

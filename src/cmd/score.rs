@@ -3,17 +3,19 @@
 //! call and write one JSON line per call, in input order.
 
 use std::collections::HashSet;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
 use crate::cli::ScoreArgs;
-use crate::emit::{self, Emitter};
+use crate::emit::{self, Emitter, WriteVerdict};
 use crate::extract::Filter;
 use crate::profile::Profiles;
 use crate::read::Input;
 use crate::report::{self, Report};
 use crate::store::{self, Store};
+use crate::terminal::Table;
 use crate::{config, pipeline};
 
 pub fn run(args: ScoreArgs) -> Result<ExitCode> {
@@ -41,8 +43,17 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         (baseline(&baseline_inputs, &filter, common.strict, common.quiet)?, None)
     };
     let mut missing = HashSet::new();
-    let mut report = Report::new(common.quiet);
-    let mut out = Emitter::new(emit::stdout());
+    // Verdicts on the terminal would be drawn over by a progress bar: it is shown only when they go elsewhere.
+    let mut report = if std::io::stdout().is_terminal() {
+        Report::new(common.quiet)
+    } else {
+        Report::with_progress(common.quiet, &inputs)
+    };
+    let mut out: Box<dyn WriteVerdict> = if config::table(options.format) {
+        Box::new(Table::new(emit::stdout(), config::color(options.color)))
+    } else {
+        Box::new(Emitter::new(emit::stdout()))
+    };
     let outcome = pipeline::run(&inputs, &filter, common.strict, &mut report, &mut |calls, report| {
         if let Some(store) = store.as_deref_mut() {
             fetch(store, calls.iter().map(|c| c.access_key), &mut profiles, &mut missing)?;
@@ -93,7 +104,7 @@ fn baseline(inputs: &[Input], scored: &Filter, strict: bool, quiet: bool) -> Res
     // same archive can be both (`--baseline AWSLogs --since 2026-11-08 AWSLogs`) without the calls under
     // suspicion becoming normal.
     let filter = Filter { keys: scored.keys.clone(), since: None, until: scored.since };
-    let mut report = Report::new(quiet);
+    let mut report = Report::with_progress(quiet, inputs);
     let (learned, outcome) = pipeline::learn(inputs, &filter, strict, &mut report);
     report.finish("baseline");
     outcome?;
