@@ -18,10 +18,10 @@ const SCRIPT: &str = include_str!("report.js");
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}\
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em}h3{font-size:1em;margin:0 0 .3em;font-family:monospace}\
 .keys{display:flex;flex-wrap:wrap;gap:1em}.key{border:1px solid #ccc;border-left:5px solid #c0392b;padding:.6em .9em;\
-max-width:44em}.key.calm{border-left-color:#7f8c8d}dl{display:grid;grid-template-columns:auto 1fr;gap:.1em .8em;margin:0}\
+max-width:44em}dl{display:grid;grid-template-columns:auto 1fr;gap:.1em .8em;margin:0}\
 dt{color:#666}dd{margin:0;overflow-wrap:anywhere}table{border-collapse:collapse;width:100%}\
 th,td{border-bottom:1px solid #ddd;padding:.25em .5em;text-align:left;vertical-align:top;white-space:nowrap}\
-td.w{white-space:normal;overflow-wrap:anywhere;min-width:14em}\
+td.w{white-space:normal;overflow-wrap:anywhere;min-width:12em}td:last-child{white-space:normal}\
 th{background:#f4f4f4;cursor:pointer;white-space:nowrap;user-select:none}th[aria-sort=ascending]::after{content:' ▲'}\
 th[aria-sort=descending]::after{content:' ▼'}td.n{text-align:right}code{font-size:.95em}\
 #filter{font:inherit;padding:.3em;width:24em;margin:.5em 0}svg text{font:11px system-ui,sans-serif}\
@@ -61,12 +61,12 @@ script-src 'nonce-{nonce}'; base-uri 'none'; form-action 'none'\">\
     page
 }
 
-/// Per key with suspicious calls: who, how many, when, and what was new. The other keys in one line each.
+/// Per key with suspicious calls: who, how many, when, and what was new. The other keys in one line.
 fn summaries(page: &mut String, incident: &Incident) {
     page.push_str("<h2>Keys</h2>\n<div class=\"keys\">\n");
-    for story in &incident.keys {
-        let calm = story.suspicious == 0;
-        page.push_str(if calm { "<div class=\"key calm\"><h3>" } else { "<div class=\"key\"><h3>" });
+    let (suspicious, calm): (Vec<&KeyStory>, Vec<&KeyStory>) = incident.keys.iter().partition(|k| k.suspicious > 0);
+    for story in suspicious {
+        page.push_str("<div class=\"key\"><h3>");
         text(page, &story.key);
         page.push_str("</h3><dl><dt>user</dt><dd>");
         text(page, &story.user);
@@ -78,7 +78,7 @@ fn summaries(page: &mut String, incident: &Incident) {
         }
         page.push_str("</dd>");
         if let (Some(first), Some(last)) = (story.first, story.last) {
-            let _ = write!(page, "<dt>first</dt><dd>{first}</dd><dt>last</dt><dd>{last}</dd>");
+            let _ = write!(page, "<dt>first suspicious</dt><dd>{first}</dd><dt>last suspicious</dt><dd>{last}</dd>");
         }
         let new = &story.new;
         for (label, values) in [
@@ -101,12 +101,25 @@ fn summaries(page: &mut String, incident: &Incident) {
         page.push_str("</dl></div>\n");
     }
     page.push_str("</div>\n");
+    if !calm.is_empty() {
+        page.push_str("<p id=\"calm\">No suspicious calls: ");
+        for (i, story) in calm.iter().enumerate() {
+            page.push_str(if i == 0 { "<code>" } else { ", <code>" });
+            text(page, &story.key);
+            page.push_str("</code> (");
+            text(page, &story.user);
+            let _ = write!(page, ", {} call(s))", story.calls);
+        }
+        page.push_str(".</p>\n");
+    }
 }
 
 const WIDTH: f64 = 960.0;
 const LABEL: f64 = 220.0;
 const LANE: f64 = 46.0;
 const BINS: i64 = 120;
+/// Lanes drawn at most: every key with suspicious calls, then calm keys up to this many lanes in all.
+const LANES: usize = 40;
 
 /// One lane per key: grey bars for calls per time slice, red for the suspicious ones, with a red mark above
 /// any slice that has one so that a single call stands out; the time axis below.
@@ -120,13 +133,15 @@ fn timeline(page: &mut String, incident: &Incident) {
     let bins = (minutes + per_bin - 1) / per_bin;
     let plot = WIDTH - LABEL - 10.0;
     let bar = plot / bins as f64;
-    let height = LANE * incident.keys.len() as f64 + 30.0;
+    let drawn = incident.keys.iter().enumerate().take_while(|(i, k)| k.suspicious > 0 || *i < LANES).count();
+    let keys = &incident.keys[..drawn];
+    let height = LANE * keys.len() as f64 + 30.0;
     let _ = writeln!(
         page,
         "<svg id=\"timeline\" width=\"{WIDTH}\" height=\"{height}\" \
 viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-label=\"calls per key over time, {per_bin} minute(s) per bar\">"
     );
-    for (lane, story) in incident.keys.iter().enumerate() {
+    for (lane, story) in keys.iter().enumerate() {
         let top = lane as f64 * LANE;
         let base = top + LANE - 6.0;
         let counts = binned(story, first, per_bin, bins as usize);
@@ -168,7 +183,7 @@ viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-label=\"calls per key over ti
         }
         page.push_str("</g>\n");
     }
-    let axis = LANE * incident.keys.len() as f64 + 14.0;
+    let axis = LANE * keys.len() as f64 + 14.0;
     for tick in 0..=4 {
         let x = LABEL + plot * f64::from(tick) / 4.0;
         let at = Timestamp::from_second(from.as_second() + (to.as_second() - from.as_second()) * i64::from(tick) / 4)
@@ -181,6 +196,13 @@ viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-label=\"calls per key over ti
         let _ = writeln!(page, "<text x=\"{x:.1}\" y=\"{axis}\" text-anchor=\"{anchor}\">{}</text>", minute(at));
     }
     page.push_str("</svg>\n");
+    if drawn < incident.keys.len() {
+        let _ = writeln!(
+            page,
+            "<p class=\"muted\">{} more key(s) without suspicious calls are not drawn.</p>",
+            incident.keys.len() - drawn
+        );
+    }
 }
 
 /// A key's calls per minute folded into `bins` slices of `per_bin` minutes from minute `first`.
@@ -203,7 +225,7 @@ aria-label=\"filter the suspicious calls\"> <span id=\"shown\" class=\"muted\">{
 <table id=\"calls\"><thead><tr><th data-col=\"time\" aria-sort=\"ascending\">time</th><th data-col=\"key\">key</th>\
 <th data-col=\"user\">user</th><th data-col=\"ip\">source IP</th><th data-col=\"region\">region</th>\
 <th data-col=\"event\">event</th><th data-col=\"agent\">user agent</th>\
-<th data-col=\"score\" data-type=\"num\">score</th><th data-col=\"why\">why</th></tr></thead><tbody>\n",
+<th data-col=\"score\" data-type=\"num\">score</th><th data-col=\"new\">new</th></tr></thead><tbody>\n",
         incident.suspicious.len()
     );
     for call in &incident.suspicious {
@@ -221,9 +243,7 @@ aria-label=\"filter the suspicious calls\"> <span id=\"shown\" class=\"muted\">{
         }
         page.push_str("<td class=\"w\">");
         text(page, &call.user_agent);
-        let _ = write!(page, "</td><td class=\"n\">{}</td><td class=\"w\">", call.score);
-        text(page, &call.reasons.join("; "));
-        page.push_str("</td></tr>\n");
+        let _ = writeln!(page, "</td><td class=\"n\">{}</td><td>{}</td></tr>", call.score, call.new_factors());
     }
     page.push_str("</tbody></table>\n");
 }

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use jiff::Timestamp;
 use serde::Deserialize;
 
+use crate::score::Matched;
 use crate::{emit, when};
 
 /// One line of `keywatcher score` output, as the report needs it.
@@ -37,20 +38,14 @@ pub struct Scored {
     #[serde(default)]
     pub profile: String,
     pub matched: Matched,
-    #[serde(default)]
-    pub reasons: Vec<String>,
-}
-
-/// Which factors were in the key's profile.
-#[derive(Debug, Clone, Copy, Deserialize)]
-pub struct Matched {
-    pub ip: bool,
-    pub agent: bool,
-    pub region: bool,
-    pub event: bool,
 }
 
 impl Scored {
+    /// What the call brought that its key's profile did not hold: `ip, agent`, or `no profile`.
+    pub fn new_factors(&self) -> String {
+        if self.profile == "unknown" { "no profile".to_string() } else { self.matched.missing().join(", ") }
+    }
+
     /// The event as the reasons name it: `ec2:RunInstances`.
     pub fn event(&self) -> String {
         match (emit::service(&self.event_source), self.event_name.as_str()) {

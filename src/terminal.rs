@@ -78,16 +78,7 @@ impl<W: Write> WriteVerdict for Table<W> {
                 *line = format!("{DIM}{}{RESET}\n", line.trim_end_matches('\n'));
             }
         }
-        let m = verdict.matched;
-        let new: Vec<&str> = if verdict.known {
-            [(m.ip, "ip"), (m.agent, "agent"), (m.region, "region"), (m.event, "event")]
-                .iter()
-                .filter(|(hit, _)| !hit)
-                .map(|(_, name)| *name)
-                .collect()
-        } else {
-            vec!["no profile"]
-        };
+        let new = if verdict.known { verdict.matched.missing() } else { vec!["no profile"] };
         let service = emit::service(call.event_source);
         let event =
             if service.is_empty() { call.event_name.to_string() } else { format!("{service}:{}", call.event_name) };
