@@ -1,13 +1,14 @@
 //! `keywatcher completions SHELL` and `keywatcher man`: the command line, described for a shell's
 //! completion and for `man`, both generated from the clap definitions so they cannot drift from them.
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::CommandFactory;
 
 use crate::cli::{Cli, CompletionsArgs};
+use crate::emit;
 
 pub fn completions(args: CompletionsArgs) -> Result<ExitCode> {
     // Into memory first: clap_complete panics when the pipe it writes to closes (`completions bash | head`).
@@ -23,7 +24,7 @@ pub fn man() -> Result<ExitCode> {
 }
 
 fn print(bytes: &[u8]) -> Result<ExitCode> {
-    let mut out = io::stdout().lock();
+    let mut out = emit::stdout();
     out.write_all(bytes).and_then(|()| out.flush()).context("cannot write to stdout")?;
     Ok(ExitCode::SUCCESS)
 }

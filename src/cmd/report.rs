@@ -10,9 +10,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use crate::cli::ReportArgs;
-use crate::html;
 use crate::incident::Builder;
 use crate::report::{self, Place, Report};
+use crate::{emit, html};
 
 pub fn run(args: ReportArgs) -> Result<ExitCode> {
     let stdin = [Path::new("-").to_path_buf()];
@@ -44,7 +44,7 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
             path.display().to_string()
         }
         None => {
-            let mut out = io::stdout().lock();
+            let mut out = emit::stdout();
             out.write_all(page.as_bytes()).and_then(|()| out.flush()).context("cannot write to stdout")?;
             "stdout".to_string()
         }
