@@ -32,7 +32,7 @@ pub fn render(incident: &Incident, generated: Timestamp, sources: &[String]) -> 
     let nonce = nonce();
     let mut page = String::with_capacity(64 << 10);
     let keys_with = incident.keys.iter().filter(|k| k.suspicious > 0).count();
-    let title = format!("keywatcher: {} suspicious call(s) by {keys_with} key(s)", incident.suspicious.len());
+    let title = format!("keywatcher: {} suspicious call(s) by {keys_with} key(s)", incident.suspicious_total);
     let _ = write!(
         page,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -216,11 +216,21 @@ fn binned(story: &KeyStory, first: i64, per_bin: i64, bins: usize) -> Vec<(u64, 
     counts
 }
 
-/// The suspicious calls, one row each, in the order read; the page's script sorts and filters them.
+/// The suspicious calls, one row each, by time; the page's script sorts and filters them.
 fn calls_table(page: &mut String, incident: &Incident) {
+    page.push_str("<h2>Suspicious calls</h2>\n");
+    if incident.suspicious_total > incident.suspicious.len() as u64 {
+        let _ = writeln!(
+            page,
+            "<p><strong>The table holds the first {} of the {} suspicious calls read</strong>; the counts and the timeline \
+above cover them all. Narrow what is scored (<code>score --key</code>, <code>--since</code>) to see the rest.</p>",
+            incident.suspicious.len(),
+            incident.suspicious_total
+        );
+    }
     let _ = write!(
         page,
-        "<h2>Suspicious calls</h2>\n<input id=\"filter\" type=\"search\" placeholder=\"Filter: words in any column\" \
+        "<input id=\"filter\" type=\"search\" placeholder=\"Filter: words in any column\" \
 aria-label=\"filter the suspicious calls\"> <span id=\"shown\" class=\"muted\">{0} of {0}</span>\n\
 <table id=\"calls\"><thead><tr><th data-col=\"time\" aria-sort=\"ascending\">time</th><th data-col=\"key\">key</th>\
 <th data-col=\"user\">user</th><th data-col=\"ip\">source IP</th><th data-col=\"region\">region</th>\

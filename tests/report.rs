@@ -61,6 +61,14 @@ fn the_report_shows_sorts_and_filters_suspicious_calls_and_never_runs_what_recor
     let summary = browser.eval("document.querySelector('.keys').textContent");
     assert!(summary.as_str().unwrap().contains(SCRIPT_AGENT), "the key summary names the new agent: {summary}");
 
+    // The timeline: a lane per key, and its red bars' tooltips count every suspicious call.
+    assert_eq!(browser.eval("document.querySelectorAll('#timeline g').length"), 4);
+    let marked = browser.eval(
+        "Array.from(document.querySelectorAll('#timeline title'), t => Number(t.textContent.match(/(\\d+) suspicious/)[1]))\
+         .reduce((a, b) => a + b, 0)",
+    );
+    assert_eq!(marked, suspicious.len());
+
     let scores = |browser: &mut Browser| -> Vec<i64> {
         column(browser, 8).as_array().unwrap().iter().map(|s| s.as_str().unwrap().parse().unwrap()).collect()
     };
@@ -108,4 +116,26 @@ fn a_report_of_nothing_is_refused() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("no scored calls in <stdin>"), "{}", out.stderr);
     assert!(!env.path("report.html").exists());
+}
+
+#[test]
+fn a_very_long_table_is_cut_and_says_so_while_the_counts_cover_everything() {
+    let env = Env::new();
+    let line = |i: usize| {
+        serde_json::json!({
+            "eventTime": format!("2026-11-08T{:02}:{:02}:{:02}Z", i / 3600, i / 60 % 60, i % 60), "eventID": format!("e{i}"),
+            "accessKeyId": "AKIAEXAMPLEEVIL0001", "accountId": "123456789012", "userName": "x", "awsRegion": "us-east-1",
+            "sourceIPAddress": "203.0.113.66", "userAgent": "boto3", "eventSource": "iam.amazonaws.com",
+            "eventName": "ListUsers", "score": 0, "threshold": 70, "suspicious": true, "profile": "unknown",
+            "matched": {"ip": false, "agent": false, "region": false, "event": false}, "reasons": ["no profile for this key"]
+        })
+        .to_string()
+            + "\n"
+    };
+    let input: String = (0..5001).map(line).collect();
+    let out = env.run(&["report"], input);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("<title>keywatcher: 5001 suspicious call(s) by 1 key(s)</title>"));
+    assert!(out.stdout.contains("The table holds the first 5000 of the 5001 suspicious calls read"));
+    assert_eq!(out.stdout.matches("<tr><td title=").count(), 5000);
 }
