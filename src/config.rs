@@ -1,6 +1,7 @@
 //! Flags → checked settings. Takes what clap parsed (`cli.rs`) and gives the values the commands run with:
-//! the record [`Filter`] (times resolved against `--now`), the [`Scorer`] (weights and threshold checked)
-//! the list of inputs, and how output is shown (table or JSON, colour or not). Every mistake a user can make in a flag is reported here, naming the flag.
+//! the record [`Filter`] (times resolved against `--now`), the [`Scorer`] (weights and threshold checked),
+//! the list of inputs, and how output is shown (table or JSON, colour or not). Every mistake a user can make
+//! in a flag is reported here, naming the flag.
 
 use std::io::IsTerminal;
 

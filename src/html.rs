@@ -161,7 +161,8 @@ viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-label=\"calls per key over ti
             let start = Timestamp::from_second((first + i as i64 * per_bin) * 60).unwrap_or(from);
             let _ = write!(
                 page,
-                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#95a5a6\"><title>{}: {all} call(s), \
+                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#95a5a6\">\
+<title>{}: {all} call(s), \
 {suspicious} suspicious</title></rect>",
                 base - all as f64 * scale,
                 (bar - 0.5).max(0.5),
@@ -171,7 +172,8 @@ viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-label=\"calls per key over ti
             if suspicious > 0 {
                 let _ = write!(
                     page,
-                    "<rect class=\"suspicious\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#c0392b\"/>\
+                    "<rect class=\"suspicious\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" \
+fill=\"#c0392b\"/>\
 <circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"#c0392b\"/>",
                     base - suspicious as f64 * scale,
                     (bar - 0.5).max(0.5),
@@ -222,7 +224,8 @@ fn calls_table(page: &mut String, incident: &Incident) {
     if incident.suspicious_total > incident.suspicious.len() as u64 {
         let _ = writeln!(
             page,
-            "<p><strong>The table holds the first {} of the {} suspicious calls read</strong>; the counts and the timeline \
+            "<p><strong>The table holds the first {} of the {} suspicious calls read</strong>; the counts and the \
+timeline \
 above cover them all. Narrow what is scored (<code>score --key</code>, <code>--since</code>) to see the rest.</p>",
             incident.suspicious.len(),
             incident.suspicious_total

@@ -1,8 +1,8 @@
 //! Diagnostics on stderr. Counts what a run read, scored, learned, excluded (by reason), skipped and could
 //! not use, and prints a problem with its input and place (file and line, record index), at most
 //! [`MAX_MESSAGES`] of them so that a broken feed cannot flood the terminal; the summary at the end
-//! gives the full counts. It owns the run's progress bar, if any, and prints its messages above it. Never writes stdout, and never prints a secret: messages name inputs and stores by
-//! the names the caller gives.
+//! gives the full counts. It owns the run's progress bar, if any, and prints its messages above it. Never
+//! writes stdout, and never prints a secret: messages name inputs and stores by the names the caller gives.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

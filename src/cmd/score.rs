@@ -1,6 +1,6 @@
 //! `keywatcher score [INPUT]...` (old names `score_request`, `score_requst`): read records, load the
 //! profiles of each chunk's keys from the store (or learn `--baseline` inputs in memory first), score every
-//! call and write one JSON line per call, in input order.
+//! call and write one JSON line per call, in input order (or, for a person at a terminal, one table row).
 
 use std::collections::HashSet;
 use std::io::IsTerminal;
