@@ -12,6 +12,8 @@ pub(crate) mod learn;
 pub(crate) mod parse;
 pub(crate) mod pipeline;
 pub(crate) mod profile;
+#[cfg(test)]
+mod properties;
 pub(crate) mod read;
 pub mod report;
 pub(crate) mod score;
