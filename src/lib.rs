@@ -15,6 +15,8 @@ pub(crate) mod parse;
 pub(crate) mod pipeline;
 pub(crate) mod profile;
 pub(crate) mod progress;
+#[cfg(test)]
+mod properties;
 pub(crate) mod read;
 pub mod report;
 pub(crate) mod score;
