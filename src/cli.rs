@@ -39,7 +39,7 @@ $ keywatcher learn archive/2026/10/                      # a whole tree, gzipped
 $ zcat *.json.gz | keywatcher learn --since 2026-10-01 --until 2026-11-01\n  \
 $ keywatcher learn --store /srv/kw/profiles --key AKIAEXAMPLEKEY1 records.ndjson")]
     Learn(LearnArgs),
-    /// Score CloudTrail records against the profiles; one JSON line per call on stdout
+    /// Score CloudTrail records against the profiles; one JSON line per call (a table on a terminal)
     #[command(after_help = "Examples:\n  \
 $ aws s3 cp s3://trail/AWSLogs/…/x.json.gz - | keywatcher score\n  \
 $ keywatcher score --only-suspicious --since \"1 hour ago\" /var/log/cloudtrail/\n  \
@@ -189,7 +189,8 @@ pub struct ScoreOptions {
     /// [default: table when stdout is a terminal, else json]
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<Format>,
-    /// Colour the table: auto (when stdout is a terminal and NO_COLOR is not set), always or never
+    /// Colour the table: auto (when stdout is a terminal and NO_COLOR is not set), always or never. Only
+    /// the table is coloured: with JSON output (the default into a pipe) it changes nothing
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = Color::Auto)]
     pub color: Color,
 }
@@ -251,8 +252,9 @@ pub struct ShowArgs {
     /// Write the profiles as JSON Lines instead of a table
     #[arg(long)]
     pub json: bool,
-    /// Only keys whose access key, user name or account contains PATTERN; when one key matches, its values
-    /// are listed
+    /// Only keys whose access key, user name or account contains PATTERN; a stored access key given whole
+    /// shows that key's values, each with its count and first and last seen
+    #[arg(value_name = "KEY|PATTERN")]
     pub pattern: Option<String>,
 }
 

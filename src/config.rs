@@ -51,9 +51,7 @@ pub fn scorer(options: &ScoreOptions) -> Result<Scorer> {
 pub fn inputs(args: &[std::path::PathBuf], quiet: bool) -> Result<Vec<Input>> {
     let inputs = read::expand(args)?;
     if !quiet && inputs.contains(&Input::Stdin) && std::io::stdin().is_terminal() {
-        report::say(format_args!(
-            "reading CloudTrail records from the terminal (end with Ctrl-D); pipe them in or name files"
-        ));
+        report::say(format_args!("reading from the terminal (end with Ctrl-D); pipe the input in or name files"));
     }
     Ok(inputs)
 }

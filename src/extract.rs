@@ -26,6 +26,27 @@ pub struct Call<'a> {
     pub event_name: &'a str,
 }
 
+#[cfg(test)]
+impl Call<'static> {
+    /// A call of `ci-deploy`'s key, for the tests of the rooms that write calls out (`emit`, `terminal`).
+    pub fn example() -> Call<'static> {
+        Call {
+            time: "2026-11-02T10:00:00Z".parse().unwrap(),
+            event_time: "2026-11-02T10:00:00Z",
+            event_id: "e-1",
+            access_key: "AKIAEXAMPLE1",
+            account: "123456789012",
+            user_type: "IAMUser",
+            user_name: "ci-deploy",
+            region: "us-east-1",
+            ip: "203.0.113.9",
+            agent: "aws-cli/2.13.5",
+            event_source: "ec2.amazonaws.com",
+            event_name: "RunInstances",
+        }
+    }
+}
+
 /// Why a well-formed record is not profiled or scored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Exclusion {

@@ -1,7 +1,8 @@
 //! `keywatcher profile show|delete|export|import` (old names `show_profile`, `delete_profile`,
 //! `export_profile`, `import_profile`): look at and move stored profiles. `show` lists the keys as a
-//! table, or, when one key is shown, that key's values with their counts and times. Import reads its file as data,
-//! whatever it holds, and writes nothing unless every line of it could be read.
+//! table; `show KEY`, naming a stored access key whole, shows that key's values with their counts and
+//! times. Import reads its file as data, whatever it holds, and writes nothing unless every line of it could
+//! be read.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -23,7 +24,12 @@ pub fn show(args: ShowArgs) -> Result<ExitCode> {
     let wanted = |p: &&Profile| {
         [&p.access_key_id, &p.user_name, &p.account_id].iter().any(|field| field.contains(pattern.as_str()))
     };
-    let shown: Vec<&Profile> = all.values().filter(wanted).collect();
+    // The detail is for a key the user named whole; a pattern gets the table, however many keys it matches.
+    let named = all.get(&pattern);
+    let shown: Vec<&Profile> = match named {
+        Some(profile) => vec![profile],
+        None => all.values().filter(wanted).collect(),
+    };
     if shown.is_empty() {
         report::say(format_args!(
             "no profiles{} in {}",
@@ -33,10 +39,10 @@ pub fn show(args: ShowArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = emit::stdout();
-    match shown[..] {
+    match named {
         _ if args.json => store::write_jsonl(&mut out, shown)?,
-        [one] => terminal::profile_detail(&mut out, one)?,
-        _ => terminal::profile_table(&mut out, shown)?,
+        Some(profile) => terminal::profile_detail(&mut out, profile)?,
+        None => terminal::profile_table(&mut out, shown)?,
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
