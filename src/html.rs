@@ -325,6 +325,28 @@ mod tests {
     }
 
     #[test]
+    fn a_page_about_many_keys_draws_some_and_says_how_many_more() {
+        let mut builder = crate::incident::Builder::default();
+        for key in 0..KEYS_SHOWN + 5 {
+            for (i, suspicious) in [(0, true), (1, key % 2 == 0)] {
+                let line = serde_json::json!({
+                    "eventTime": format!("2026-11-08T10:{:02}:{i:02}Z", key), "accessKeyId": format!("AKIA{key:04}"),
+                    "score": 0, "suspicious": suspicious, "profile": "unknown",
+                    "matched": {"ip": false, "agent": false, "region": false, "event": false}
+                });
+                builder.add(&line.to_string()).unwrap();
+            }
+        }
+        let page = render(&builder.finish(), Timestamp::UNIX_EPOCH, &["scored.ndjson".to_string()]);
+        assert_eq!(page.matches("<div class=\"key\">").count(), KEYS_SHOWN);
+        assert_eq!(page.matches("<g>").count(), KEYS_SHOWN);
+        assert!(page.contains("5 more key(s) with fewer suspicious calls are not summarised here."));
+        assert!(page.contains("5 more key(s), with fewer suspicious calls, are not drawn."));
+        // Keys with two suspicious calls come first, then those with one, by key.
+        assert!(page.contains("<h3>AKIA0044</h3>") && !page.contains("<h3>AKIA0043</h3>"));
+    }
+
+    #[test]
     fn nonces_differ() {
         assert_ne!(nonce(), nonce());
         assert_eq!(nonce().len(), 32);
