@@ -86,16 +86,20 @@ best() { # PREPARE COMMAND...
 
 printf 'keywatcher %s, %s records over %s keys (%s MB), best of 3\n' "$($kw --version | cut -d' ' -f2)" \
     "$records" "$keys" "$(($(stat -c %s "$work/input.ndjson") / 1000000))"
-printf '%-34s %12s %12s %9s\n' "store" "command" "records/s" "vs snapshot"
+printf '%-26s %8s %10s %12s\n' "store" "command" "records/s" "vs snapshot"
 declare -A base
 for store in "$work/profiles" "redis://127.0.0.1:$single" "redis+cluster://${nodes%,}"; do
+    case $store in
+        redis://*) name="Redis" ;;
+        redis+cluster://*) name="Redis Cluster (3 masters)" ;;
+        *) name="snapshot" ;;
+    esac
     learn_ms=$(best "empty '$store'" "$kw" learn -q --store "$store" "$work/input.ndjson")
     score_ms=$(best ":" "$kw" score -q --store "$store" "$work/input.ndjson")
     for command in learn score; do
         ms=${command}_ms
         rate=$((records * 1000 / ${!ms}))
         base[$command]=${base[$command]:-$rate}
-        printf '%-34s %12s %12s %8s%%\n' "${store/#$work\//snapshot }" "$command" "$rate" \
-            "$((rate * 100 / ${base[$command]}))"
+        printf '%-26s %8s %10s %11s%%\n' "$name" "$command" "$rate" "$((rate * 100 / ${base[$command]}))"
     done
 done

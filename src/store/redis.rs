@@ -133,7 +133,7 @@ impl Redis {
     /// The old script's profiles, read from its string keys (`[Key]AKIA…:[Ip]1.2.3.4` → count) in this
     /// store's Redis; the old keys are left as they are.
     pub fn old_layout(&mut self) -> Result<Profiles> {
-        let keys = self.scan(OLD_LAYOUT, "string", |_| true)?;
+        let keys = self.scan(OLD_LAYOUT, "string", usize::MAX)?;
         let mut profiles = Profiles::new();
         for batch in keys.chunks(BATCH) {
             let cmds: Vec<Cmd> = batch.iter().map(|key| redis::cmd("GET").arg(key).take()).collect();
@@ -181,7 +181,7 @@ impl Redis {
     fn explain(&self, err: RedisError, doing: &str) -> anyhow::Error {
         let store = self.location();
         let auth = err.kind() == ErrorKind::AuthenticationFailed
-            || err.code().is_some_and(|code| ["NOAUTH", "WRONGPASS", "NOPERM"].contains(&code));
+            || err.code().is_some_and(|code| ["NOAUTH", "WRONGPASS"].contains(&code));
         if auth {
             anyhow!(
                 "cannot {doing} in {store}: it refused the login ({err}). Give the password in the URL \
@@ -205,20 +205,20 @@ impl Redis {
         }
     }
 
-    /// The keys matching `pattern` of type `kind`, from every master; stops early when `more` says so.
-    fn scan(&mut self, pattern: &str, kind: &str, mut more: impl FnMut(&[String]) -> bool) -> Result<Vec<String>> {
+    /// The keys matching `pattern` of type `kind`, from every master; it stops once `enough` are found.
+    fn scan(&mut self, pattern: &str, kind: &str, enough: usize) -> Result<Vec<String>> {
         let masters = self.retrying("list the servers", Conn::masters)?;
         let mut keys = Vec::new();
         for master in &masters {
             let mut cursor = 0u64;
-            loop {
+            while keys.len() < enough {
                 let mut cmd = redis::cmd("SCAN");
                 cmd.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000).arg("TYPE").arg(kind);
                 let (next, found): (u64, Vec<String>) =
                     self.retrying("list the stored keys", |conn| conn.on(master.as_ref(), &cmd))?;
                 keys.extend(found);
                 cursor = next;
-                if cursor == 0 || !more(&keys) {
+                if cursor == 0 {
                     break;
                 }
             }
@@ -228,7 +228,7 @@ impl Redis {
 
     /// The access keys that have profiles.
     fn stored_keys(&mut self) -> Result<Vec<String>> {
-        let keys = self.scan(PROFILES, "hash", |_| true)?;
+        let keys = self.scan(PROFILES, "hash", usize::MAX)?;
         Ok(keys.iter().filter_map(|key| access_key(key)).map(str::to_string).collect())
     }
 }
@@ -260,7 +260,7 @@ impl Store for Redis {
     }
 
     fn is_empty(&mut self) -> Result<bool> {
-        Ok(self.scan(PROFILES, "hash", |found| found.is_empty())?.is_empty())
+        Ok(self.scan(PROFILES, "hash", 1)?.is_empty())
     }
 
     fn prepare_write(&mut self) -> Result<()> {
