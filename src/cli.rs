@@ -94,7 +94,8 @@ $ keywatcher profile export --store old/profiles | keywatcher profile import --s
     #[command(after_help = "Examples:\n  \
 $ keywatcher profile import profiles.jsonl\n  \
 $ keywatcher profile import --replace profiles.jsonl\n  \
-$ keywatcher profile import profile-2016-09-09-10:00     # the old script's export, read as data, never run")]
+$ keywatcher profile import profile-2016-09-09-10:00     # the old script's export, read as data, never run\n  \
+$ keywatcher profile import --from-old-redis --store redis://localhost:6379   # the old script's Redis keys")]
     Import(ImportArgs),
 }
 

@@ -4,10 +4,13 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::thread::sleep;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, sleep};
 use std::time::{Duration, Instant};
 
 use common::{Env, ndjson, record};
@@ -237,7 +240,6 @@ fn a_redis_stopped_mid_run_fails_clearly_and_a_rerun_completes() {
     });
     cli(port, &["shutdown"]);
     drop(server);
-    use std::io::Write;
     run.stdin.take().unwrap().write_all(during.as_bytes()).unwrap();
     let out = run.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -379,4 +381,69 @@ fn rediss_speaks_tls_to_a_server_it_trusts() {
     learn(&env, "snapshot", &input);
     let out = env.run_with(&trusted, &["profile", "export", "--store", &store], "");
     assert_eq!(out.stdout, export(&env, "snapshot"));
+}
+
+/// A TCP relay to the server on `port` that loses the replies to the first merge sent through it: it passes the
+/// request on, lets the server run it, then drops the connection unanswered. Returns its port and whether the
+/// loss happened.
+fn lossy_relay(port: u16) -> (u16, Arc<AtomicBool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let relay = listener.local_addr().unwrap().port();
+    let tripped = Arc::new(AtomicBool::new(false));
+    let tripped_out = tripped.clone();
+    thread::spawn(move || {
+        for client in listener.incoming() {
+            let (mut client, mut server) = (client.unwrap(), TcpStream::connect(("127.0.0.1", port)).unwrap());
+            let losing = Arc::new(AtomicBool::new(false));
+            let (mut replies, mut to_client, dropping) =
+                (server.try_clone().unwrap(), client.try_clone().unwrap(), losing.clone());
+            thread::spawn(move || {
+                let mut buf = vec![0; 1 << 16];
+                while let Ok(n @ 1..) = replies.read(&mut buf) {
+                    if !dropping.load(Ordering::SeqCst) && to_client.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+            let tripped = tripped.clone();
+            thread::spawn(move || {
+                let mut buf = vec![0; 1 << 16];
+                while let Ok(n @ 1..) = client.read(&mut buf) {
+                    if !tripped.load(Ordering::SeqCst) && buf[..n].windows(8).any(|w| w == b"_batches") {
+                        tripped.store(true, Ordering::SeqCst);
+                        losing.store(true, Ordering::SeqCst);
+                        // The rest of the pipeline still reaches the server; then the connection breaks.
+                        client.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+                    }
+                    if server.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                sleep(Duration::from_millis(300));
+                let _ = client.shutdown(Shutdown::Both);
+                let _ = server.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    (relay, tripped_out)
+}
+
+#[test]
+fn a_merge_sent_again_after_a_lost_reply_is_counted_once() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env.path("redis"), free_port(false), &[]);
+    let (relay, tripped) = lossy_relay(server.port);
+    let input = records(600, 2, 0);
+    learn(&env, &format!("redis://127.0.0.1:{relay}"), &input);
+    assert!(tripped.load(Ordering::SeqCst), "no reply was lost");
+    // The lost batch did run: more scripts ran than there are keys (plus the check before reading).
+    let stats = cli(server.port, &["info", "commandstats"]);
+    let evals = stats.lines().find_map(|line| line.strip_prefix("cmdstat_eval:calls=")).unwrap();
+    let evals: usize = evals.split(',').next().unwrap().parse().unwrap();
+    assert!(evals > 601, "the lost batch did not reach the server: {evals} scripts");
+    learn(&env, "snapshot", &input);
+    assert_eq!(export(&env, &server.url()), export(&env, "snapshot"));
 }
