@@ -314,11 +314,13 @@ impl Target {
             "redis+cluster" => (true, false),
             _ => bail!("{scheme}:// is not a Redis store (redis://, rediss:// or redis+cluster://)"),
         };
-        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let (login, hosts) = match authority.rsplit_once('@') {
-            Some((login, hosts)) => (Some(login), hosts),
-            None => (None, authority),
+        // The login ends at the last `@`, so that a password holding `/` or `@` is never taken for an address
+        // (and never shown in a message about one).
+        let (login, place) = match rest.rsplit_once('@') {
+            Some((login, place)) => (Some(login), place),
+            None => (None, rest),
         };
+        let (hosts, path) = place.split_once('/').unwrap_or((place, ""));
         let (user, password) = match login.map(|login| login.split_once(':').unwrap_or((login, ""))) {
             Some((user, password)) => (decoded(user), decoded(password)),
             None => (None, None),
@@ -557,6 +559,8 @@ mod tests {
         assert_eq!(t.nodes, [("h1".to_string(), 7001), ("h2".to_string(), 7002)]);
         assert_eq!(t.shown, "redis+cluster://h1:7001,h2:7002");
         assert_eq!(Target::parse("rediss://[::1]").unwrap().nodes, [("[::1]".to_string(), 6379)]);
+        let t = Target::parse("redis://:a/b@c@h1:7000/2").unwrap();
+        assert_eq!((t.password.as_deref(), t.nodes[0].1, t.db), (Some("a/b@c"), 7000, 2));
         for (bad, says) in [
             ("redis://:secret@h1:1,h2:2", "redis+cluster://h1:1,h2:2"),
             ("redis://:secret@h1:port", "not a port"),
