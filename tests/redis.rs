@@ -447,3 +447,39 @@ fn a_merge_sent_again_after_a_lost_reply_is_counted_once() {
     learn(&env, "snapshot", &input);
     assert_eq!(export(&env, &server.url()), export(&env, "snapshot"));
 }
+
+#[test]
+fn slots_moved_while_a_learn_runs_lose_nothing() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let cluster = Cluster::start(&env);
+    let url = cluster.url();
+    let (before, during) = (records(300, 2, 0), records(300, 2, 3));
+    learn(&env, &url, &before);
+    // A learn that has read the cluster's slot map, then half of the first master's slots move to the second.
+    let mut run = Command::new(assert_cmd::cargo::cargo_bin("keywatcher"))
+        .args(["learn", "--store", &url, "-"])
+        .env("XDG_STATE_HOME", env.path("state"))
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (from, to) = (&cluster.servers[0], &cluster.servers[1]);
+    wait_for("keywatcher to connect", || cli(from.port, &["client", "list"]).lines().count() >= 2);
+    let id = |server: &Server| cli(server.port, &["cluster", "myid"]).trim().to_string();
+    let out = Command::new("redis-cli")
+        .args(["--cluster", "reshard", &format!("127.0.0.1:{}", from.port), "--cluster-from", &id(from)])
+        .args(["--cluster-to", &id(to), "--cluster-slots", "2700", "--cluster-yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "reshard: {}", String::from_utf8_lossy(&out.stdout));
+    run.stdin.take().unwrap().write_all(during.as_bytes()).unwrap();
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let errors = cli(from.port, &["info", "errorstats"]);
+    assert!(errors.contains("errorstat_MOVED:count="), "no write was redirected: {errors}");
+    learn(&env, "snapshot", &(before + &during));
+    assert_eq!(export(&env, &url), export(&env, "snapshot"));
+}
