@@ -27,8 +27,9 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
     let incident = builder.finish();
     anyhow::ensure!(
         incident.calls > 0,
-        "no scored calls in {}: give the report what `keywatcher score` writes (JSON lines)",
-        sources.join(", ")
+        "no scored calls in {}{}: give the report what `keywatcher score` writes (JSON lines)",
+        sources[..sources.len().min(3)].join(", "),
+        if sources.len() > 3 { format!(" and {} more input(s)", sources.len() - 3) } else { String::new() }
     );
     let page = html::render(&incident, jiff::Timestamp::now(), &sources);
     let written = match &args.output {
