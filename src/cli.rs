@@ -4,7 +4,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::score::{AgentMatch, IpMatch};
+use crate::signals::Settings;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,7 +49,9 @@ $ keywatcher score --baseline archive/2026/10 archive/2026/11/0[1-3]   # no stor
 $ keywatcher score --weights ip=50,agent=20,region=20,event=10 --threshold 80 records.json\n\n\
 Each output line has CloudTrail's fields (eventTime, eventID, accessKeyId, accountId, userType, userName, \
 awsRegion, sourceIPAddress, userAgent, eventSource, eventName) and score, threshold, suspicious, profile \
-(known|unknown), matched {ip, agent, region, event} and reasons.")]
+(known|warming|unknown), matched {ip, agent, region, event} and reasons.\n\n\
+--scoring legacy gives the old script's exact matching; the standard scoring was chosen on the scenario suite \
+(scripts/evaluate.py, README \"How well it detects\").")]
     Score(ScoreArgs),
     /// Show, delete, export or import stored profiles
     #[command(subcommand)]
@@ -159,6 +164,49 @@ pub struct ScoreOptions {
     /// Exit with status 1 when at least one call was suspicious
     #[arg(long)]
     pub exit_code: bool,
+    /// How calls are judged: `standard` compares agent families and networks and adds per-key signals;
+    /// `legacy` is the old script's exact matching without signals. The flags below change one part of it
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = Scoring::Standard)]
+    pub scoring: Scoring,
+    /// Compare user agents as exact strings or by family (`aws-cli/2`, `Boto3/1`) [default: by --scoring]
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub agent_match: Option<AgentMatch>,
+    /// Compare source addresses exactly, or `near`: in a /24 or /64 the key used, or behind a VPC endpoint
+    /// it used [default: by --scoring]
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub ip_match: Option<IpMatch>,
+    /// Addresses in these CIDR blocks (one a line, # comments) count as every key's own: VPN egress, offices
+    #[arg(long, value_name = "FILE")]
+    pub trusted_networks: Option<PathBuf>,
+    /// Per-key signals: dormant key, GetCallerIdentity probe, attack tool, AccessDenied burst, warming
+    /// profile [default: by --scoring]
+    #[arg(long, value_enum, value_name = "ON_OFF")]
+    pub signals: Option<Switch>,
+    /// A profile with fewer calls than N is warming: its calls are not flagged by score alone
+    #[arg(long, value_name = "N", default_value_t = Settings::default().warm_calls)]
+    pub warm_calls: u64,
+    /// A profile spanning fewer than N days is warming
+    #[arg(long, value_name = "N", default_value_t = Settings::default().warm_days)]
+    pub warm_days: u64,
+    /// A key silent for more than N days before a call is dormant
+    #[arg(long, value_name = "N", default_value_t = Settings::default().dormant_days)]
+    pub dormant_days: u64,
+    /// N AccessDenied calls from one new address within 10 minutes are a burst
+    #[arg(long, value_name = "N", default_value_t = Settings::default().denied_burst)]
+    pub denied_burst: usize,
+}
+
+/// The two scorings `--scoring` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scoring {
+    Standard,
+    Legacy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 #[derive(Debug, Args)]

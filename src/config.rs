@@ -7,11 +7,13 @@ use std::io::IsTerminal;
 use anyhow::{Context, Result};
 use jiff::Timestamp;
 
-use crate::cli::{CommonArgs, ScoreOptions};
+use crate::cli::{CommonArgs, ScoreOptions, Scoring, Switch};
 use crate::extract::Filter;
+use crate::net::Networks;
 use crate::read::{self, Input};
 use crate::report;
-use crate::score::{Scorer, Weights};
+use crate::score::{Method, Scorer, Weights};
+use crate::signals::Settings;
 use crate::when;
 
 /// The record filter of `--since`, `--until`, `--now` and `--key`.
@@ -33,7 +35,7 @@ pub fn filter(common: &CommonArgs) -> Result<Filter> {
     Ok(Filter { since, until, keys: common.keys.clone() })
 }
 
-/// The scorer of `--weights` and `--threshold`.
+/// The scorer of `--weights`, `--threshold`, `--scoring` and the flags that change one part of it.
 pub fn scorer(options: &ScoreOptions) -> Result<Scorer> {
     let weights: Weights = options.weights.parse().map_err(anyhow::Error::msg).context("invalid --weights")?;
     let best = weights.total();
@@ -42,7 +44,30 @@ pub fn scorer(options: &ScoreOptions) -> Result<Scorer> {
         "--threshold {} is above the highest possible score ({best}, with --weights {weights}): every call would be suspicious",
         options.threshold
     );
-    Ok(Scorer::new(weights, options.threshold))
+    let mut method = match options.scoring {
+        Scoring::Standard => Method::standard(),
+        Scoring::Legacy => Method::legacy(),
+    };
+    method.agents = options.agent_match.unwrap_or(method.agents);
+    method.ips = options.ip_match.unwrap_or(method.ips);
+    if let Some(path) = &options.trusted_networks {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read --trusted-networks {}", path.display()))?;
+        method.trusted = Networks::parse(&text).map_err(anyhow::Error::msg).with_context(|| {
+            format!("invalid --trusted-networks {}: write one CIDR block a line, e.g. 198.51.100.0/24", path.display())
+        })?;
+    }
+    let settings = Settings {
+        warm_calls: options.warm_calls,
+        warm_days: options.warm_days,
+        dormant_days: options.dormant_days,
+        denied_burst: options.denied_burst,
+    };
+    method.signals = match (options.signals, method.signals) {
+        (Some(Switch::Off), _) | (None, None) => None,
+        (Some(Switch::On), _) | (None, Some(_)) => Some(settings),
+    };
+    Ok(Scorer::new(weights, options.threshold, method))
 }
 
 /// The inputs named on the command line, directories expanded. Reading a terminal is allowed, with a word

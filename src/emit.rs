@@ -10,7 +10,7 @@ use std::io::{self, BufWriter, Write};
 
 use crate::extract::Call;
 use crate::profile::Profile;
-use crate::score::Verdict;
+use crate::score::{Standing, Verdict};
 
 /// Standard output, block-buffered (Rust's own stdout flushes every line, even into a pipe).
 pub fn stdout() -> BufWriter<io::StdoutLock<'static>> {
@@ -105,7 +105,11 @@ impl<W: Write> Emitter<W> {
             verdict.score,
             verdict.threshold,
             verdict.suspicious,
-            if verdict.known { "known" } else { "unknown" },
+            match verdict.standing {
+                Standing::Unknown => "unknown",
+                Standing::Warming(_) => "warming",
+                Standing::Known => "known",
+            },
             m.ip,
             m.agent,
             m.region,
@@ -119,7 +123,13 @@ impl<W: Write> Emitter<W> {
             first = false;
             strings(line, parts);
         };
-        if !verdict.known {
+        if let Standing::Warming(warming) = verdict.standing {
+            reason(line, &[&warming.to_string()]);
+        }
+        for signal in &verdict.signals {
+            reason(line, &[&signal.to_string()]);
+        }
+        if verdict.standing == Standing::Unknown {
             reason(line, &["no profile for this key"]);
         } else {
             let short = service(call.event_source);
@@ -227,13 +237,16 @@ mod tests {
             agent: "aws-cli/2.13.5",
             event_source: "ec2.amazonaws.com",
             event_name: "RunInstances",
+            error_code: "",
+            vpc_endpoint: "",
         };
         let verdict = Verdict {
             score: 50,
             threshold: 70,
             suspicious: true,
-            known: true,
+            standing: Standing::Known,
             matched: Matched { ip: false, agent: true, region: true, event: false },
+            signals: Vec::new(),
         };
         let mut emitter = Emitter::new(Vec::new());
         emitter.verdict(&call, &verdict).unwrap();

@@ -24,6 +24,10 @@ pub struct Call<'a> {
     pub agent: &'a str,
     pub event_source: &'a str,
     pub event_name: &'a str,
+    /// `errorCode`, empty when the call succeeded.
+    pub error_code: &'a str,
+    /// `vpcEndpointId`, empty when the call did not come through a VPC endpoint.
+    pub vpc_endpoint: &'a str,
 }
 
 /// Why a well-formed record is not profiled or scored.
@@ -136,6 +140,8 @@ pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
         ("sourceIPAddress", &record.source_ip_address),
         ("userAgent", &record.user_agent),
         ("recipientAccountId", &record.recipient_account_id),
+        ("errorCode", &record.error_code),
+        ("vpcEndpointId", &record.vpc_endpoint_id),
         ("userIdentity.type", &id.kind),
         ("userIdentity.accountId", &id.account_id),
         ("userIdentity.userName", &id.user_name),
@@ -165,6 +171,8 @@ pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
         agent: record.user_agent.as_str(),
         event_source: record.event_source.as_str(),
         event_name: record.event_name.as_str(),
+        error_code: record.error_code.as_str(),
+        vpc_endpoint: record.vpc_endpoint_id.as_str(),
     })
 }
 

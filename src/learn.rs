@@ -23,6 +23,9 @@ impl Learner {
         profile.seen_as(Some(call.time), Some(call.time), call.account, call.user_name, call.user_type);
         let at = Seen::at(call.time);
         add(&mut profile.ips, call.ip, &at);
+        // A call through a VPC endpoint comes from a private address that changes with each network
+        // interface; the endpoint is kept beside it, among the addresses, as the stable part (`score.rs`).
+        add(&mut profile.ips, call.vpc_endpoint, &at);
         add(&mut profile.agents, call.agent, &at);
         add(&mut profile.regions, call.region, &at);
         if !call.event_name.is_empty() {
@@ -55,6 +58,8 @@ mod tests {
             agent: "aws-cli/2.13.5",
             event_source: "ec2.amazonaws.com",
             event_name: "RunInstances",
+            error_code: "",
+            vpc_endpoint: "",
         }
     }
 

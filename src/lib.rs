@@ -3,17 +3,20 @@
 //! with `pipeline` driving it, `cli`/`config` for flags and `cmd` for the subcommands. `ARCHITECTURE.md`
 //! gives the map.
 
+pub(crate) mod agent;
 pub mod cli;
 pub mod cmd;
 pub(crate) mod config;
 pub(crate) mod emit;
 pub(crate) mod extract;
 pub(crate) mod learn;
+pub(crate) mod net;
 pub(crate) mod parse;
 pub(crate) mod pipeline;
 pub(crate) mod profile;
 pub(crate) mod read;
 pub mod report;
 pub(crate) mod score;
+pub(crate) mod signals;
 pub(crate) mod store;
 pub(crate) mod when;

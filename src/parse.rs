@@ -55,6 +55,12 @@ pub struct Record<'a> {
     pub user_agent: Text<'a>,
     #[serde(borrow, default)]
     pub recipient_account_id: Text<'a>,
+    /// Set when the call failed, e.g. `AccessDenied`.
+    #[serde(borrow, default)]
+    pub error_code: Text<'a>,
+    /// Set when the call came through a VPC endpoint; `sourceIPAddress` is then a private address.
+    #[serde(borrow, default)]
+    pub vpc_endpoint_id: Text<'a>,
     #[serde(borrow, default)]
     pub user_identity: Identity<'a>,
     /// Present in a CloudTrail log file: the records it holds.

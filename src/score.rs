@@ -1,14 +1,21 @@
 //! Call + profile → verdict. Takes a [`Call`] and its key's [`Profile`] (or none) and gives a [`Verdict`]:
 //! the sum of the weights of the factors whose value the profile holds (by default ip 40, agent 25,
-//! region 25, event 10), and whether that is below the threshold (default 70). A key with no profile scores
-//! 0 and is suspicious. Values imported from the old script still match: its events had no service and its
-//! agents had spaces turned into `-`. This file never reads input, a store or stdout.
+//! region 25, event 10), whether that is below the threshold (default 70), and the per-key signals
+//! (`signals.rs`) that make a call suspicious whatever its score. A key with no profile scores 0 and is
+//! suspicious. The [`Method`] says how values are compared: the old scoring compares exact strings; the
+//! standard one compares agent families (`agent.rs`) and networks (`net.rs`). Values imported from the old
+//! script still match: its events had no service and its agents had spaces turned into `-`. This file never
+//! reads input, a store or stdout.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
+use crate::agent;
 use crate::extract::Call;
+use crate::net::{self, Networks};
 use crate::profile::{self, Profile};
+use crate::signals::{Settings, Signal, Warming, Watch};
 
 /// The weight of each factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +70,53 @@ impl fmt::Display for Weights {
     }
 }
 
+/// How a call's user agent is compared with the profile's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AgentMatch {
+    /// The same string (the old scoring).
+    Exact,
+    /// The same family: product and major version, per-request tokens dropped (`agent.rs`).
+    Family,
+}
+
+/// How a call's source address is compared with the profile's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IpMatch {
+    /// The same address (the old scoring).
+    Exact,
+    /// The same address, or one in a /24 (IPv4) or /64 (IPv6) the key used, or a private address behind a
+    /// VPC endpoint the key used.
+    Near,
+}
+
+/// Everything about how calls are judged, besides weights and threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Method {
+    pub agents: AgentMatch,
+    pub ips: IpMatch,
+    /// Addresses in these blocks count as the key's own.
+    pub trusted: Networks,
+    /// Per-key signals and warming profiles; none in the old scoring.
+    pub signals: Option<Settings>,
+}
+
+impl Method {
+    /// The old script's scoring: exact strings, no signals.
+    pub fn legacy() -> Method {
+        Method { agents: AgentMatch::Exact, ips: IpMatch::Exact, trusted: Networks::default(), signals: None }
+    }
+
+    /// The scoring the scenario suite chose (README, "How well it detects").
+    pub fn standard() -> Method {
+        Method {
+            agents: AgentMatch::Family,
+            ips: IpMatch::Near,
+            trusted: Networks::default(),
+            signals: Some(Settings::default()),
+        }
+    }
+}
+
 /// Which factors of a call its profile holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Matched {
@@ -72,43 +126,89 @@ pub struct Matched {
     pub event: bool,
 }
 
-/// The score of one call.
+/// What is known of the call's key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// No profile at all.
+    Unknown,
+    /// A profile too small to judge the call by its score.
+    Warming(Warming),
+    Known,
+}
+
+/// The score of one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
     pub score: u32,
     pub threshold: u32,
     pub suspicious: bool,
-    /// False when the key has no profile at all.
-    pub known: bool,
+    pub standing: Standing,
     pub matched: Matched,
+    /// Signals beside the score; each makes the call suspicious.
+    pub signals: Vec<Signal>,
 }
 
-/// Scores calls; holds the weights, the threshold and a scratch buffer for profile look-ups.
-#[derive(Debug, Clone)]
+/// What the scorer works out once per key from its profile: the agent families, the networks, the number of
+/// calls.
+#[derive(Debug, Default)]
+struct Digest {
+    families: HashSet<String>,
+    prefixes: HashSet<u128>,
+    calls: u64,
+}
+
+impl Digest {
+    fn of(profile: &Profile) -> Digest {
+        Digest {
+            families: profile.agents.keys().map(|a| agent::family(a).into_owned()).collect(),
+            prefixes: profile.ips.keys().filter_map(|ip| net::prefix(ip)).collect(),
+            calls: profile.events.values().map(|seen| seen.count).sum(),
+        }
+    }
+}
+
+/// Scores calls; holds the weights, the threshold, the method, what it worked out of each profile, and the
+/// signals' memory of the run.
+#[derive(Debug)]
 pub struct Scorer {
     pub weights: Weights,
     pub threshold: u32,
+    pub method: Method,
+    digests: HashMap<String, Digest>,
+    watch: Option<Watch>,
     scratch: String,
 }
 
 impl Scorer {
-    pub fn new(weights: Weights, threshold: u32) -> Scorer {
-        Scorer { weights, threshold, scratch: String::new() }
+    pub fn new(weights: Weights, threshold: u32, method: Method) -> Scorer {
+        let watch = method.signals.map(Watch::new);
+        Scorer { weights, threshold, method, digests: HashMap::new(), watch, scratch: String::new() }
     }
 
+    /// Scores `call` against its key's profile. Calls must come in input order (signals count bursts).
     pub fn score(&mut self, call: &Call, profile: Option<&Profile>) -> Verdict {
+        let mut signals = Vec::new();
         let Some(profile) = profile else {
+            if let Some(watch) = &mut self.watch {
+                watch.check(call, None, false, &mut signals);
+            }
             return Verdict {
                 score: 0,
                 threshold: self.threshold,
                 suspicious: true,
-                known: false,
+                standing: Standing::Unknown,
                 matched: Matched::default(),
+                signals,
             };
         };
+        let digest_used =
+            self.method.agents == AgentMatch::Family || self.method.ips == IpMatch::Near || self.watch.is_some();
+        if digest_used && !self.digests.contains_key(call.access_key) {
+            self.digests.insert(call.access_key.to_string(), Digest::of(profile));
+        }
         let matched = Matched {
-            ip: !call.ip.is_empty() && profile.ips.contains_key(call.ip),
-            agent: self.agent_matches(call.agent, profile),
+            ip: self.ip_matches(call, profile),
+            agent: self.agent_matches(call.agent, call.access_key, profile),
             region: !call.region.is_empty() && profile.regions.contains_key(call.region),
             event: self.event_matches(call, profile),
         };
@@ -121,15 +221,49 @@ impl Scorer {
             event: hit(matched.event, w.event),
         }
         .total();
-        Verdict { score, threshold: self.threshold, suspicious: score < self.threshold, known: true, matched }
+        let mut standing = Standing::Known;
+        if let Some(watch) = &mut self.watch {
+            let calls = self.digests.get(call.access_key).map_or(0, |d| d.calls);
+            if let Some(warming) = watch.warming(profile, calls) {
+                standing = Standing::Warming(warming);
+            }
+            watch.check(call, Some(profile), matched.ip, &mut signals);
+        }
+        let judged = !matches!(standing, Standing::Warming(_));
+        let suspicious = (judged && score < self.threshold) || !signals.is_empty();
+        Verdict { score, threshold: self.threshold, suspicious, standing, matched, signals }
     }
 
-    fn agent_matches(&mut self, agent: &str, profile: &Profile) -> bool {
+    fn ip_matches(&self, call: &Call, profile: &Profile) -> bool {
+        let ip = call.ip;
+        if ip.is_empty() {
+            return false;
+        }
+        if profile.ips.contains_key(ip) || self.method.trusted.contains(ip) {
+            return true;
+        }
+        if self.method.ips == IpMatch::Exact {
+            return false;
+        }
+        // Behind a VPC endpoint the address is private and changes with every network interface; the
+        // endpoint is what stays (learning keeps it among the key's addresses).
+        if !call.vpc_endpoint.is_empty() && profile.ips.contains_key(call.vpc_endpoint) {
+            return true;
+        }
+        let digest = self.digests.get(call.access_key);
+        net::prefix(ip).is_some_and(|prefix| digest.is_some_and(|d| d.prefixes.contains(&prefix)))
+    }
+
+    fn agent_matches(&mut self, agent: &str, key: &str, profile: &Profile) -> bool {
         if agent.is_empty() {
             return false;
         }
         if profile.agents.contains_key(agent) {
             return true;
+        }
+        if self.method.agents == AgentMatch::Family {
+            let family = agent::family(agent);
+            return self.digests.get(key).is_some_and(|d| d.families.contains(family.as_ref()));
         }
         // The old script stored agents with every space turned into '-'.
         if !agent.contains(' ') {
@@ -169,6 +303,8 @@ mod tests {
             agent,
             event_source: "rds.amazonaws.com",
             event_name: "DescribeDBSnapshots",
+            error_code: "",
+            vpc_endpoint: "",
         }
     }
 
@@ -194,20 +330,20 @@ mod tests {
             ("region", "ap-southeast-2"),
             ("event", "rds.amazonaws.com:DescribeDBSnapshots"),
         ]);
-        let mut scorer = Scorer::new(Weights::default(), 70);
+        let mut scorer = Scorer::new(Weights::default(), 70, Method::legacy());
         let all = scorer.score(&call("111.111.111.111", "aws-cli/2.13.5 Python/3.11"), Some(&p));
         assert_eq!((all.score, all.suspicious), (100, false));
         let new_ip = scorer.score(&call("222.222.222.222", "aws-cli/2.13.5 Python/3.11"), Some(&p));
         assert_eq!((new_ip.score, new_ip.suspicious), (60, true));
         assert!(!new_ip.matched.ip && new_ip.matched.agent && new_ip.matched.region && new_ip.matched.event);
         let unknown = scorer.score(&call("111.111.111.111", "x"), None);
-        assert_eq!((unknown.score, unknown.suspicious, unknown.known), (0, true, false));
+        assert_eq!((unknown.score, unknown.suspicious, unknown.standing), (0, true, Standing::Unknown));
     }
 
     #[test]
     fn old_format_values_match_the_calls_they_came_from() {
         let p = profile(&[("agent", "aws-cli/1.10.1-Python/2.7.5"), ("event", "DescribeDBSnapshots")]);
-        let mut scorer = Scorer::new(Weights::default(), 70);
+        let mut scorer = Scorer::new(Weights::default(), 70, Method::legacy());
         let v = scorer.score(&call("1.2.3.4", "aws-cli/1.10.1 Python/2.7.5"), Some(&p));
         assert!(v.matched.agent && v.matched.event, "{v:?}");
     }
@@ -220,7 +356,7 @@ mod tests {
         assert!("ip=-3".parse::<Weights>().unwrap_err().contains("whole number"));
         let huge: Weights = "ip=4294967295,agent=1".parse().unwrap();
         assert_eq!(huge.total(), u32::MAX);
-        let mut scorer = Scorer::new(huge, u32::MAX);
+        let mut scorer = Scorer::new(huge, u32::MAX, Method::legacy());
         let p = profile(&[("ip", "1.2.3.4"), ("agent", "a")]);
         assert_eq!(scorer.score(&call("1.2.3.4", "a"), Some(&p)).score, u32::MAX);
     }
