@@ -10,8 +10,8 @@ prints, per scenario and overall:
   FP rate    normal calls of profiled keys flagged / normal calls of profiled keys scored
   precision  attacker calls flagged / all calls flagged
 Without --bin it builds the release binary first. The configurations add one part at a time to the old
-scoring, ending at the standard scoring (the default) and at the standard scoring with the organisation's
-office range as --trusted-networks.
+scoring, ending at the standard scoring (the default), then the same profiling by principal (IAM user or
+role ARN) instead of by access key.
 """
 
 import argparse
@@ -28,7 +28,7 @@ CONFIGS = {
     "+family": ["--scoring", "legacy", "--agent-match", "family"],
     "+near": ["--scoring", "legacy", "--agent-match", "family", "--ip-match", "near"],
     "standard (default)": ["--scoring", "standard"],
-    "standard+trusted": ["--scoring", "standard", "--trusted-networks", str(SUITE / "trusted-networks.txt")],
+    "standard, by principal": ["--scoring", "standard", "--identity", "principal"],
 }
 
 

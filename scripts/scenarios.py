@@ -7,12 +7,12 @@ Writes one folder per scenario, each with
   baseline.ndjson  six weeks of an organisation's normal use (2026-09-20 .. 2026-11-01)
   scored.ndjson    the next week, normal use plus the scenario's twist
   labels.tsv       eventID <TAB> attacker|normal for every record of scored.ndjson
-and trusted-networks.txt, the organisation's office range (what a site would give --trusted-networks).
 
 The organisation: a CI key, a Python service, three developers, a Terraform key, an IPv6 Go service, a Java
 service behind a VPC endpoint, and a role its services assume. Each key has its own addresses, client,
 regions and a long tail of API calls (so some normal calls in the scored week are new to the key, as in life).
-The twists are the issue's list: four attacks and six kinds of benign drift. Labels live outside the records,
+The twists: five attacks and seven kinds of benign drift (the issue's list, plus a key leaked while its
+profile is young and a key rotated). Labels live outside the records,
 so keywatcher sees only what it would see in production.
 """
 
@@ -200,7 +200,7 @@ def attack(habit, rng, at, ip, agent, regions, events, denied=0.0, count=30):
 
 
 def by_user(habits, user):
-    return next(h for h in habits if h.user == user and not h.role)
+    return next(h for h in habits if h.user == user and not h.role and h.active[1] == END)
 
 
 def leaked_new_ip_new_tool(habits, rng):
@@ -246,6 +246,32 @@ def stolen_role_credentials(habits, rng):
     # The session credentials of the service's role, lifted from the instance and used from outside.
     return habits, habits, attack(thief, rng, t, "104.28.55.91", role.agent_for, ["eu-west-1"],
                           ["sts:GetCallerIdentity", "s3:ListBuckets", "s3:GetObject", "dynamodb:Scan"], count=30)
+
+
+def rotate(habits, user, new_key, at):
+    """`user`'s key replaced by `new_key` at `at`: the new key's profile holds only what came after."""
+    old = by_user(habits, user)
+    new = replace(old, key=new_key, active=(at, END))
+    return [replace(old, active=(BASELINE, at)) if h is old else h for h in habits] + [new], new
+
+
+def leaked_fresh_key(habits, rng):
+    # CI's new key, two days old, pushed to a public repository by mistake; a scanner tries it, then its owner
+    # works through the account from the same address. The key's profile is still warming.
+    habits, new = rotate(habits, "ci-deploy", "AKIAEXAMPLECIDEPLOY2", SCORED - timedelta(days=1, hours=12))
+    t = SCORED + timedelta(days=2, hours=9)
+    boto = "Boto3/1.26.0 Python/3.10.12 Linux/6.2.0-39-generic Botocore/1.29.0"
+    return habits, habits, [
+        *attack(new, rng, t, "45.137.21.9", "TruffleHog", ["us-east-1"], ["sts:GetCallerIdentity"], count=1),
+        *attack(new, rng, t + timedelta(minutes=40), "45.137.21.9", boto, ["us-east-1", "eu-central-1"],
+                RECON[1:] + ABUSE, denied=0.2, count=40),
+    ]
+
+
+def key_rotated(habits, rng):
+    # Alice rotates her key three days before the scored week: the new key's profile is small.
+    habits, _ = rotate(habits, "alice", "AKIAEXAMPLEDEV000100", SCORED - timedelta(days=3))
+    return habits, habits, []
 
 
 def sdk_and_cli_upgrades(habits, rng):
@@ -298,6 +324,8 @@ SCENARIOS = {
     "leaked-same-region-same-tool": leaked_same_region_same_tool,
     "dormant-key-wakes": dormant_key_wakes,
     "stolen-role-credentials": stolen_role_credentials,
+    "leaked-fresh-key": leaked_fresh_key,
+    "key-rotated": key_rotated,
     "sdk-and-cli-upgrades": sdk_and_cli_upgrades,
     "new-address-same-network": new_address_same_network,
     "new-region-adopted": new_region_adopted,
@@ -323,7 +351,6 @@ def main():
     ap.add_argument("--out", type=Path, default=Path("target/scenarios"))
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "trusted-networks.txt").write_text(f"# the office's NAT range\n{OFFICE}\n")
     for n, (name, twist) in enumerate(SCENARIOS.items()):
         rng = random.Random(args.seed * 1000 + n)
         before, after, attacks = twist(organisation(), rng)

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::extract::Owner;
 use crate::score::{AgentMatch, IpMatch};
 use crate::signals::Settings;
 
@@ -120,6 +121,10 @@ pub struct CommonArgs {
     /// Only calls made with this access key (repeatable)
     #[arg(long = "key", value_name = "KEY")]
     pub keys: Vec<String>,
+    /// Keep a profile per access `key`, or per `principal`: per IAM user (whichever of its keys) and per role,
+    /// so that stolen temporary credentials (ASIA…) are scored against the role's habits
+    #[arg(long, value_enum, value_name = "WHAT", default_value_t = Owner::Key)]
+    pub identity: Owner,
     /// Stop with exit status 2 at the first record or input that cannot be read, instead of skipping it
     #[arg(long)]
     pub strict: bool,
@@ -182,7 +187,7 @@ pub struct ScoreOptions {
     /// profile [default: by --scoring]
     #[arg(long, value_enum, value_name = "ON_OFF")]
     pub signals: Option<Switch>,
-    /// A profile with fewer calls than N is warming: its calls are not flagged by score alone
+    /// A profile with fewer calls than N is warming (`"profile":"warming"`): new values are to be expected
     #[arg(long, value_name = "N", default_value_t = Settings::default().warm_calls)]
     pub warm_calls: u64,
     /// A profile spanning fewer than N days is warming

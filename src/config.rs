@@ -32,7 +32,7 @@ pub fn filter(common: &CommonArgs) -> Result<Filter> {
     if let (Some(since), Some(until)) = (since, until) {
         anyhow::ensure!(since < until, "--since ({since}) is not before --until ({until}): no record could match");
     }
-    Ok(Filter { since, until, keys: common.keys.clone() })
+    Ok(Filter { since, until, keys: common.keys.clone(), owner: common.identity })
 }
 
 /// The scorer of `--weights`, `--threshold`, `--scoring` and the flags that change one part of it.

@@ -229,6 +229,7 @@ mod tests {
             event_time: "2026-11-02T10:00:00Z",
             event_id: "e-1",
             access_key: "AKIAEXAMPLE1",
+            owner: "AKIAEXAMPLE1",
             account: "123456789012",
             user_type: "IAMUser",
             user_name: "ci-deploy",

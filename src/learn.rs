@@ -16,9 +16,9 @@ pub struct Learner {
 impl Learner {
     /// Adds `call` to the profiles.
     pub fn observe(&mut self, call: &Call) {
-        let profile = match self.profiles.get_mut(call.access_key) {
+        let profile = match self.profiles.get_mut(call.owner) {
             Some(profile) => profile,
-            None => self.profiles.entry(call.access_key.to_string()).or_insert_with(|| Profile::new(call.access_key)),
+            None => self.profiles.entry(call.owner.to_string()).or_insert_with(|| Profile::new(call.owner)),
         };
         profile.seen_as(Some(call.time), Some(call.time), call.account, call.user_name, call.user_type);
         let at = Seen::at(call.time);
@@ -50,6 +50,7 @@ mod tests {
             event_time: "",
             event_id: "",
             access_key: "AKIAEXAMPLE1",
+            owner: "AKIAEXAMPLE1",
             account: "111122223333",
             user_type: "IAMUser",
             user_name: "ci",

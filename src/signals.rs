@@ -1,8 +1,10 @@
 //! Per-key signals beside the score. Takes each scored call with its key's profile, and whether the call's
 //! address is one the key is known to use, and gives the [`Signal`]s it shows: a key waking up after a long
 //! silence, a new address whose first call is `sts:GetCallerIdentity` (what a leaked key's finder runs
-//! first), an attack tool's user agent, a burst of `AccessDenied` from a new address. It also says when a
-//! profile is still too small to judge a call by its score ([`Warming`]). It keeps what it has seen of new
+//! first), an attack tool's user agent, a burst of `AccessDenied` from a new address, and any later call from
+//! a new address that one of these already marked (Elastic escalates alerts on a shared source address the
+//! same way). It also says when a
+//! profile is still too small to say much ([`Warming`]). It keeps what it has seen of new
 //! addresses during the run, so calls must come in input order. It never reads input or writes output.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -40,10 +42,16 @@ impl Default for Settings {
 /// Something about a call worth a reason of its own; each makes the call suspicious.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Signal {
-    Dormant { days: i64 },
+    Dormant {
+        days: i64,
+    },
     CallerIdentityFirst,
     AttackTool(&'static str),
-    DeniedBurst { count: usize },
+    DeniedBurst {
+        count: usize,
+    },
+    /// A new address that an earlier call with a signal came from.
+    MarkedAddress,
 }
 
 impl fmt::Display for Signal {
@@ -57,11 +65,12 @@ impl fmt::Display for Signal {
             Signal::DeniedBurst { count } => {
                 write!(f, "{count} AccessDenied calls from a new address within 10 minutes")
             }
+            Signal::MarkedAddress => f.write_str("an earlier call from this new address had a signal"),
         }
     }
 }
 
-/// A profile too small to judge a call by: how many calls it holds over how many days.
+/// A profile too small to say much yet: how many calls it holds over how many days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Warming {
     pub calls: u64,
@@ -73,7 +82,7 @@ impl fmt::Display for Warming {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         write!(
             f,
-            "profile warming: {} calls over {} days (--warm-calls {}, --warm-days {}); the score alone does not flag it",
+            "profile warming: only {} calls over {} days (--warm-calls {}, --warm-days {}); new values are to be expected",
             self.calls, self.days, self.settings.warm_calls, self.settings.warm_days
         )
     }
@@ -87,6 +96,8 @@ pub struct Watch {
     new_addresses: HashSet<(String, String)>,
     /// Times of the recent denied calls per (key, new address).
     denied: HashMap<(String, String), VecDeque<Timestamp>>,
+    /// (key, new address) pairs that a call with a signal came from: what follows from there is the same actor.
+    marked: HashSet<(String, String)>,
 }
 
 impl Watch {
@@ -94,8 +105,8 @@ impl Watch {
         Watch { settings, ..Watch::default() }
     }
 
-    /// Whether `profile`, holding `calls` calls, is too small to judge by. A profile without times was imported
-    /// from the old script, which learned over a span nobody can tell now: it is judged.
+    /// Whether `profile`, holding `calls` calls, is too small to say much. A profile without times was imported
+    /// from the old script, which learned over a span nobody can tell now: it is not warming.
     pub fn warming(&self, profile: &Profile, calls: u64) -> Option<Warming> {
         let (first, last) = profile.first_seen.zip(profile.last_seen)?;
         let days = ((last.as_second() - first.as_second()) / DAY) as u64;
@@ -118,7 +129,7 @@ impl Watch {
         if known_address || profile.is_none() {
             return;
         }
-        let pair = (call.access_key.to_string(), call.ip.to_string());
+        let pair = (call.owner.to_string(), call.ip.to_string());
         if !self.new_addresses.contains(&pair) {
             if call.event_source == "sts.amazonaws.com" && call.event_name == "GetCallerIdentity" {
                 out.push(Signal::CallerIdentityFirst);
@@ -126,7 +137,7 @@ impl Watch {
             self.new_addresses.insert(pair.clone());
         }
         if is_denied(call.error_code) {
-            let times = self.denied.entry(pair).or_default();
+            let times = self.denied.entry(pair.clone()).or_default();
             times.push_back(call.time);
             while times.front().is_some_and(|t| call.time.duration_since(*t) > BURST_WINDOW) {
                 times.pop_front();
@@ -134,6 +145,13 @@ impl Watch {
             if times.len() >= self.settings.denied_burst.max(1) {
                 out.push(Signal::DeniedBurst { count: times.len() });
             }
+        }
+        if self.marked.contains(&pair) {
+            if out.is_empty() {
+                out.push(Signal::MarkedAddress);
+            }
+        } else if !out.is_empty() {
+            self.marked.insert(pair);
         }
     }
 }
@@ -154,6 +172,7 @@ mod tests {
             event_time: at,
             event_id: "",
             access_key: "AKIAEXAMPLE1",
+            owner: "AKIAEXAMPLE1",
             account: "111122223333",
             user_type: "IAMUser",
             user_name: "ci",
@@ -211,11 +230,26 @@ mod tests {
         let probe = call("2026-11-02T10:00:00Z", "192.0.2.66", "GetCallerIdentity", "");
         assert_eq!(signals(&mut watch, &probe, &p, true), [], "a known address is not a probe");
         assert_eq!(signals(&mut watch, &probe, &p, false), [Signal::CallerIdentityFirst]);
-        assert_eq!(signals(&mut watch, &probe, &p, false), [], "only the first call from the address");
+        let again = signals(&mut watch, &probe, &p, false);
+        assert_eq!(again, [Signal::MarkedAddress], "not a probe again, but the address stays marked");
         let other = call("2026-11-02T10:00:00Z", "192.0.2.67", "ListUsers", "");
         let later = call("2026-11-02T10:01:00Z", "192.0.2.67", "GetCallerIdentity", "");
         assert_eq!(signals(&mut watch, &other, &p, false), []);
         assert_eq!(signals(&mut watch, &later, &p, false), []);
+    }
+
+    #[test]
+    fn a_signal_marks_its_new_address_for_the_calls_that_follow() {
+        let mut watch = Watch::new(Settings::default());
+        let p = profile("2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z");
+        let probe = call("2026-11-02T10:00:00Z", "192.0.2.66", "GetCallerIdentity", "");
+        let next = call("2026-11-02T10:01:00Z", "192.0.2.66", "ListUsers", "");
+        let elsewhere = call("2026-11-02T10:01:00Z", "192.0.2.67", "ListUsers", "");
+        assert_eq!(signals(&mut watch, &next, &p, false), [], "nothing marked yet");
+        let mut fresh = Watch::new(Settings::default());
+        assert_eq!(signals(&mut fresh, &probe, &p, false), [Signal::CallerIdentityFirst]);
+        assert_eq!(signals(&mut fresh, &next, &p, false), [Signal::MarkedAddress]);
+        assert_eq!(signals(&mut fresh, &elsewhere, &p, false), []);
     }
 
     #[test]

@@ -45,10 +45,10 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     let mut out = Emitter::new(emit::stdout());
     let outcome = pipeline::run(&inputs, &filter, common.strict, &mut report, &mut |calls, report| {
         if let Some(store) = store.as_deref_mut() {
-            fetch(store, calls.iter().map(|c| c.access_key), &mut profiles, &mut missing)?;
+            fetch(store, calls.iter().map(|c| c.owner), &mut profiles, &mut missing)?;
         }
         for call in calls {
-            let verdict = scorer.score(call, profiles.get(call.access_key));
+            let verdict = scorer.score(call, profiles.get(call.owner));
             report.scored(verdict.suspicious);
             if verdict.suspicious || !options.only_suspicious {
                 out.verdict(call, &verdict).context("cannot write to stdout")?;
@@ -92,7 +92,7 @@ fn baseline(inputs: &[Input], scored: &Filter, strict: bool, quiet: bool) -> Res
     // The baseline is what came before the calls being scored: with --since, it stops there, so that the
     // same archive can be both (`--baseline AWSLogs --since 2026-11-08 AWSLogs`) without the calls under
     // suspicion becoming normal.
-    let filter = Filter { keys: scored.keys.clone(), since: None, until: scored.since };
+    let filter = Filter { keys: scored.keys.clone(), since: None, until: scored.since, owner: scored.owner };
     let mut report = Report::new(quiet);
     let (learned, outcome) = pipeline::learn(inputs, &filter, strict, &mut report);
     report.finish("baseline");
