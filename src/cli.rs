@@ -96,6 +96,11 @@ $ keywatcher profile delete --all")]
 $ keywatcher profile export -o profiles.jsonl\n  \
 $ keywatcher profile export --store old/profiles | keywatcher profile import --store new/profiles")]
     Export(ExportArgs),
+    /// Remove from the stored profiles the values not seen for a while (in event time)
+    #[command(after_help = "Examples:\n  \
+$ keywatcher profile prune                        # values last seen more than 90 days ago\n  \
+$ keywatcher profile prune --forget-after 30 --now 2026-11-01")]
+    Prune(PruneArgs),
     /// Merge profiles from JSON Lines, or from the old script's export or listing (alias: import_profile)
     #[command(after_help = "Examples:\n  \
 $ keywatcher profile import profiles.jsonl\n  \
@@ -196,6 +201,10 @@ pub struct ScoreOptions {
     /// A key silent for more than N days before a call is dormant
     #[arg(long, value_name = "N", default_value_t = Settings::default().dormant_days)]
     pub dormant_days: u64,
+    /// Values a key has not shown for N days before a call no longer count for it; 0 never forgets
+    /// [default: 90 with --scoring standard, never with legacy]
+    #[arg(long, value_name = "N")]
+    pub forget_after: Option<u32>,
     /// N AccessDenied calls from one new address within 10 minutes are a burst
     #[arg(long, value_name = "N", default_value_t = Settings::default().denied_burst)]
     pub denied_burst: usize,
@@ -270,6 +279,18 @@ pub struct DeleteArgs {
     /// Access keys whose profiles to delete
     #[arg(value_name = "KEY", required_unless_present = "all")]
     pub keys: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Remove the values last seen more than N days before --now
+    #[arg(long, value_name = "N", default_value_t = crate::score::FORGET_AFTER_DAYS as u32)]
+    pub forget_after: u32,
+    /// The time the days count back from (RFC 3339, a date, @EPOCH) [default: the clock]
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    pub now: Option<String>,
 }
 
 #[derive(Debug, Args)]

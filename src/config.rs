@@ -63,6 +63,11 @@ pub fn scorer(options: &ScoreOptions) -> Result<Scorer> {
         dormant_days: options.dormant_days,
         denied_burst: options.denied_burst,
     };
+    method.forget_after = match options.forget_after {
+        Some(0) => None,
+        Some(days) => Some(i64::from(days)),
+        None => method.forget_after,
+    };
     method.signals = match (options.signals, method.signals) {
         (Some(Switch::Off), _) | (None, None) => None,
         (Some(Switch::On), _) | (None, Some(_)) => Some(settings),

@@ -7,14 +7,16 @@
 //! script still match: its events had no service and its agents had spaces turned into `-`. This file never
 //! reads input, a store or stdout.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+
+use jiff::{SignedDuration, Timestamp};
 
 use crate::agent;
 use crate::extract::Call;
 use crate::net::{self, Networks};
-use crate::profile::{self, Profile};
+use crate::profile::{self, Profile, Seen, Values};
 use crate::signals::{Settings, Signal, Warming, Watch};
 
 /// The weight of each factor.
@@ -70,6 +72,10 @@ impl fmt::Display for Weights {
     }
 }
 
+/// The standard scoring's `--forget-after`, in days: what a key has not done for three months is not its
+/// habit any more (Splunk's and Sumo Logic's first-seen baselines keep 90 days too).
+pub const FORGET_AFTER_DAYS: i64 = 90;
+
 /// How a call's user agent is compared with the profile's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AgentMatch {
@@ -98,12 +104,20 @@ pub struct Method {
     pub trusted: Networks,
     /// Per-key signals and warming profiles; none in the old scoring.
     pub signals: Option<Settings>,
+    /// Values not seen for this many days before a call do not count for it; the old scoring forgets nothing.
+    pub forget_after: Option<i64>,
 }
 
 impl Method {
     /// The old script's scoring: exact strings, no signals.
     pub fn legacy() -> Method {
-        Method { agents: AgentMatch::Exact, ips: IpMatch::Exact, trusted: Networks::default(), signals: None }
+        Method {
+            agents: AgentMatch::Exact,
+            ips: IpMatch::Exact,
+            trusted: Networks::default(),
+            signals: None,
+            forget_after: None,
+        }
     }
 
     /// The scoring the scenario suite chose (README, "How well it detects").
@@ -113,6 +127,7 @@ impl Method {
             ips: IpMatch::Near,
             trusted: Networks::default(),
             signals: Some(Settings::default()),
+            forget_after: Some(FORGET_AFTER_DAYS),
         }
     }
 }
@@ -154,19 +169,47 @@ pub struct Verdict {
 /// calls.
 #[derive(Debug, Default)]
 struct Digest {
-    families: HashSet<String>,
-    prefixes: HashSet<u128>,
+    /// Each agent family, with the last time any of its agents was seen.
+    families: HashMap<String, Timestamp>,
+    /// Each network, with the last time any of its addresses was seen.
+    prefixes: HashMap<u128, Timestamp>,
     calls: u64,
 }
 
 impl Digest {
     fn of(profile: &Profile) -> Digest {
-        Digest {
-            families: profile.agents.keys().map(|a| agent::family(a).into_owned()).collect(),
-            prefixes: profile.ips.keys().filter_map(|ip| net::prefix(ip)).collect(),
-            calls: profile.events.values().map(|seen| seen.count).sum(),
+        let mut digest = Digest { calls: profile.events.values().map(|seen| seen.count).sum(), ..Digest::default() };
+        for (agent, seen) in &profile.agents {
+            keep_latest(&mut digest.families, agent::family(agent).into_owned(), seen);
         }
+        for (ip, seen) in &profile.ips {
+            if let Some(prefix) = net::prefix(ip) {
+                keep_latest(&mut digest.prefixes, prefix, seen);
+            }
+        }
+        digest
     }
+}
+
+/// Keeps in `map` the latest last-seen time of `key`; a value without times counts as seen forever.
+fn keep_latest<K: Eq + std::hash::Hash>(map: &mut HashMap<K, Timestamp>, key: K, seen: &Seen) {
+    let last = seen.last.unwrap_or(Timestamp::MAX);
+    let slot = map.entry(key).or_insert(last);
+    *slot = (*slot).max(last);
+}
+
+/// Whether `values` holds `value`, seen at or after `cutoff` when there is one.
+fn holds(values: &Values, value: &str, cutoff: Option<Timestamp>) -> bool {
+    values.get(value).is_some_and(|seen| cutoff.is_none_or(|cutoff| seen.fresh(cutoff)))
+}
+
+/// Whether `map` holds `key`, last seen at or after `cutoff` when there is one.
+fn holds_since<K: Eq + std::hash::Hash>(
+    map: Option<&HashMap<K, Timestamp>>,
+    key: &K,
+    cutoff: Option<Timestamp>,
+) -> bool {
+    map.and_then(|map| map.get(key)).is_some_and(|last| cutoff.is_none_or(|cutoff| *last >= cutoff))
 }
 
 /// Scores calls; holds the weights, the threshold, the method, what it worked out of each profile, and the
@@ -208,11 +251,14 @@ impl Scorer {
         if digest_used && !self.digests.contains_key(call.owner) {
             self.digests.insert(call.owner.to_string(), Digest::of(profile));
         }
+        // Values not seen for --forget-after before this call no longer count.
+        let cutoff =
+            self.method.forget_after.and_then(|days| call.time.checked_sub(SignedDuration::from_hours(24 * days)).ok());
         let matched = Matched {
-            ip: self.ip_matches(call, profile),
-            agent: self.agent_matches(call.agent, call.owner, profile),
-            region: !call.region.is_empty() && profile.regions.contains_key(call.region),
-            event: self.event_matches(call, profile),
+            ip: self.ip_matches(call, profile, cutoff),
+            agent: self.agent_matches(call, profile, cutoff),
+            region: !call.region.is_empty() && holds(&profile.regions, call.region, cutoff),
+            event: self.event_matches(call, profile, cutoff),
         };
         let w = self.weights;
         let hit = |matched: bool, weight: u32| if matched { weight } else { 0 };
@@ -235,12 +281,12 @@ impl Scorer {
         Verdict { score, threshold: self.threshold, suspicious, standing, matched, signals }
     }
 
-    fn ip_matches(&self, call: &Call, profile: &Profile) -> bool {
+    fn ip_matches(&self, call: &Call, profile: &Profile, cutoff: Option<Timestamp>) -> bool {
         let ip = call.ip;
         if ip.is_empty() {
             return false;
         }
-        if profile.ips.contains_key(ip) || self.method.trusted.contains(ip) {
+        if holds(&profile.ips, ip, cutoff) || self.method.trusted.contains(ip) {
             return true;
         }
         if self.method.ips == IpMatch::Exact {
@@ -248,23 +294,24 @@ impl Scorer {
         }
         // Behind a VPC endpoint the address is private and changes with every network interface; the
         // endpoint is what stays (learning keeps it among the key's addresses).
-        if !call.vpc_endpoint.is_empty() && profile.ips.contains_key(call.vpc_endpoint) {
+        if !call.vpc_endpoint.is_empty() && holds(&profile.ips, call.vpc_endpoint, cutoff) {
             return true;
         }
-        let digest = self.digests.get(call.owner);
-        net::prefix(ip).is_some_and(|prefix| digest.is_some_and(|d| d.prefixes.contains(&prefix)))
+        let prefixes = self.digests.get(call.owner).map(|d| &d.prefixes);
+        net::prefix(ip).is_some_and(|prefix| holds_since(prefixes, &prefix, cutoff))
     }
 
-    fn agent_matches(&mut self, agent: &str, key: &str, profile: &Profile) -> bool {
+    fn agent_matches(&mut self, call: &Call, profile: &Profile, cutoff: Option<Timestamp>) -> bool {
+        let agent = call.agent;
         if agent.is_empty() {
             return false;
         }
-        if profile.agents.contains_key(agent) {
+        if holds(&profile.agents, agent, cutoff) {
             return true;
         }
         if self.method.agents == AgentMatch::Family {
-            let family = agent::family(agent);
-            return self.digests.get(key).is_some_and(|d| d.families.contains(family.as_ref()));
+            let families = self.digests.get(call.owner).map(|d| &d.families);
+            return holds_since(families, &agent::family(agent).into_owned(), cutoff);
         }
         // The old script stored agents with every space turned into '-'.
         if !agent.contains(' ') {
@@ -272,23 +319,22 @@ impl Scorer {
         }
         self.scratch.clear();
         self.scratch.extend(agent.chars().map(|c| if c == ' ' { '-' } else { c }));
-        profile.agents.contains_key(self.scratch.as_str())
+        holds(&profile.agents, &self.scratch, cutoff)
     }
 
-    fn event_matches(&mut self, call: &Call, profile: &Profile) -> bool {
+    fn event_matches(&mut self, call: &Call, profile: &Profile, cutoff: Option<Timestamp>) -> bool {
         if call.event_name.is_empty() {
             return false;
         }
         let key = profile::event_key(&mut self.scratch, call.event_source, call.event_name);
         // A bare event name, as the old script stored it, stands for that name on any service.
-        profile.events.contains_key(key) || profile.events.contains_key(call.event_name)
+        holds(&profile.events, key, cutoff) || holds(&profile.events, call.event_name, cutoff)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::Seen;
 
     fn call<'a>(ip: &'a str, agent: &'a str) -> Call<'a> {
         Call {
@@ -348,6 +394,28 @@ mod tests {
         let mut scorer = Scorer::new(Weights::default(), 70, Method::legacy());
         let v = scorer.score(&call("1.2.3.4", "aws-cli/1.10.1 Python/2.7.5"), Some(&p));
         assert!(v.matched.agent && v.matched.event, "{v:?}");
+    }
+
+    #[test]
+    fn the_standard_scoring_forgets_what_the_key_stopped_doing_and_the_old_one_does_not() {
+        let mut p = profile(&[("region", "ap-southeast-2"), ("event", "rds.amazonaws.com:DescribeDBSnapshots")]);
+        let long_ago = Seen::at("2026-07-01T00:00:00Z".parse().unwrap());
+        p.ips.insert("111.111.111.111".into(), long_ago.clone());
+        p.ips.insert("111.111.112.1".into(), long_ago.clone());
+        p.agents.insert("aws-cli/2.0.1 Python/3.8".into(), long_ago);
+        p.agents.insert("aws-cli/2.13.5 Python/3.11".into(), Seen::at("2026-10-30T00:00:00Z".parse().unwrap()));
+        let calls = [call("111.111.111.111", "aws-cli/2.0.1 Python/3.8"), call("111.111.112.9", "aws-cli/2.0.9")];
+        let mut legacy = Scorer::new(Weights::default(), 70, Method::legacy());
+        let mut standard = Scorer::new(Weights::default(), 70, Method::standard());
+        let matched = |scorer: &mut Scorer, c: &Call| {
+            let m = scorer.score(c, Some(&p)).matched;
+            (m.ip, m.agent, m.region, m.event)
+        };
+        assert_eq!(matched(&mut legacy, &calls[0]), (true, true, true, true));
+        assert_eq!(matched(&mut standard, &calls[0]), (false, true, true, true), "the family is still in use");
+        assert_eq!(matched(&mut standard, &calls[1]), (false, true, true, true), "its network was forgotten too");
+        let mut remembering = Scorer::new(Weights::default(), 70, Method { forget_after: None, ..Method::standard() });
+        assert_eq!(matched(&mut remembering, &calls[1]), (true, true, true, true));
     }
 
     #[test]

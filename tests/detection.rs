@@ -199,3 +199,20 @@ fn by_principal_a_role_session_is_scored_against_the_role() {
     assert_eq!(flagged(&verdicts), [false, true]);
     assert_eq!(verdicts[1]["accessKeyId"], "ASIAEXAMPLEROLE0NEW", "the output names the key that was used");
 }
+
+#[test]
+fn prune_removes_the_values_a_key_stopped_showing_and_keeps_the_key() {
+    let env = Env::new();
+    let old = record(KEY, "2026-06-01T10:00:00Z", "198.51.100.7", CLI, "eu-west-1", "UpdateService");
+    let recent = record(KEY, "2026-10-20T10:00:00Z", "203.0.113.10", CLI, "us-east-1", "UpdateService");
+    assert_eq!(env.run(&["learn", "-q"], ndjson(&[old, recent])).code, 0);
+    let out = env.run(&["profile", "prune", "--now", "2026-11-01"], "");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("removed 2 value(s)"), "{}", out.stderr);
+    let profile = &env.run(&["profile", "show", "--json"], "").lines()[0];
+    assert_eq!(profile["ips"].as_object().unwrap().keys().collect::<Vec<_>>(), ["203.0.113.10"]);
+    assert_eq!(profile["regions"].as_object().unwrap().keys().collect::<Vec<_>>(), ["us-east-1"]);
+    assert_eq!(profile["firstSeen"], "2026-06-01T10:00:00Z", "the key's own history stays");
+    let again = env.run(&["profile", "prune", "--now", "2026-11-01", "--forget-after", "1000"], "");
+    assert!(again.stderr.contains("removed 0 value(s)"), "{}", again.stderr);
+}
