@@ -187,7 +187,7 @@ ABUSE = ["ec2:RunInstances", "iam:CreateUser", "iam:CreateAccessKey", "s3:GetObj
 
 
 def attack(habit, rng, at, ip, agent, regions, events, denied=0.0, count=30):
-    """An attacker's session with `habit`'s key: `count` calls from `ip`, starting at `at`."""
+    """An attacker's session with `habit`'s key: `count` labelled calls from `ip`, starting at `at`."""
     out = []
     for i in range(count):
         t = at + timedelta(seconds=20 * i + rng.uniform(0, 15))
@@ -195,7 +195,7 @@ def attack(habit, rng, at, ip, agent, regions, events, denied=0.0, count=30):
         source, name = ev(spec)
         out.append((t, call(habit, t, rng, event=spec, ip=ip, agent=agent(source, name) if callable(agent) else agent,
                             region=rng.choice(regions), vpc_endpoint=None,
-                            error="AccessDenied" if rng.random() < denied else None)))
+                            error="AccessDenied" if rng.random() < denied else None), "attacker"))
     return out
 
 
@@ -269,9 +269,15 @@ def leaked_fresh_key(habits, rng):
 
 
 def key_rotated(habits, rng):
-    # Alice rotates her key three days before the scored week: the new key's profile is small.
+    # Alice rotated her key three days before the scored week: the new key's profile is small. Bob rotates his
+    # on the Tuesday, from his desk, with his old key (iam:CreateAccessKey), and switches to the new one.
     habits, _ = rotate(habits, "alice", "AKIAEXAMPLEDEV000100", SCORED - timedelta(days=3))
-    return habits, habits, []
+    at = SCORED + timedelta(days=2, hours=10)
+    bob = by_user(habits, "bob")
+    after, new = rotate(habits, "bob", "AKIAEXAMPLEDEV000101", at)
+    made = call(bob, at - timedelta(minutes=1), rng, event="iam:CreateAccessKey", ip=bob.ips[0][0],
+                response={"accessKey": {"accessKeyId": new.key, "status": "Active", "userName": "bob"}})
+    return habits, after, [(at - timedelta(minutes=1), made, "normal")]
 
 
 def sdk_and_cli_upgrades(habits, rng):
@@ -319,6 +325,8 @@ def vpc_endpoint_churn(habits, rng):
     return habits, [moved if h is java else h for h in habits], []
 
 
+# Each twist takes the organisation's habits and gives the habits of the baseline, those of the scored week, and
+# extra labelled calls (time, record fields, "attacker" or "normal") of the scored week.
 SCENARIOS = {
     "leaked-new-ip-new-tool": leaked_new_ip_new_tool,
     "leaked-same-region-same-tool": leaked_same_region_same_tool,
@@ -353,10 +361,10 @@ def main():
     args.out.mkdir(parents=True, exist_ok=True)
     for n, (name, twist) in enumerate(SCENARIOS.items()):
         rng = random.Random(args.seed * 1000 + n)
-        before, after, attacks = twist(organisation(), rng)
+        before, after, extra = twist(organisation(), rng)
         baseline = [(t, kw, "normal") for h in before for t, kw in normal_calls(h, BASELINE, SCORED, rng)]
         scored = [(t, kw, "normal") for h in after for t, kw in normal_calls(h, SCORED, END, rng)]
-        scored += [(t, kw, "attacker") for t, kw in attacks]
+        scored += extra
         folder = args.out / name
         folder.mkdir(exist_ok=True)
         write(folder / "baseline.ndjson", baseline, rng)

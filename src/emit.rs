@@ -123,6 +123,9 @@ impl<W: Write> Emitter<W> {
             first = false;
             strings(line, parts);
         };
+        if let Some(maker) = &verdict.made_by {
+            reason(line, &["key made by ", maker, " (iam:CreateAccessKey) in this run; scored against its profile"]);
+        }
         if let Standing::Warming(warming) = verdict.standing {
             reason(line, &[&warming.to_string()]);
         }
@@ -240,6 +243,7 @@ mod tests {
             event_name: "RunInstances",
             error_code: "",
             vpc_endpoint: "",
+            created_key: "",
         };
         let verdict = Verdict {
             score: 50,
@@ -248,6 +252,7 @@ mod tests {
             standing: Standing::Known,
             matched: Matched { ip: false, agent: true, region: true, event: false },
             signals: Vec::new(),
+            made_by: None,
         };
         let mut emitter = Emitter::new(Vec::new());
         emitter.verdict(&call, &verdict).unwrap();

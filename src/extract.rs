@@ -31,6 +31,8 @@ pub struct Call<'a> {
     pub error_code: &'a str,
     /// `vpcEndpointId`, empty when the call did not come through a VPC endpoint.
     pub vpc_endpoint: &'a str,
+    /// The access key an `iam:CreateAccessKey` call made; empty for every other call.
+    pub created_key: &'a str,
 }
 
 /// Why a well-formed record is not profiled or scored.
@@ -201,6 +203,10 @@ pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
         event_name: record.event_name.as_str(),
         error_code: record.error_code.as_str(),
         vpc_endpoint: record.vpc_endpoint_id.as_str(),
+        created_key: match (record.event_source.as_str(), record.event_name.as_str()) {
+            ("iam.amazonaws.com", "CreateAccessKey") => record.created_key.as_str(),
+            _ => "",
+        },
     })
 }
 

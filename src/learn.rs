@@ -61,6 +61,7 @@ mod tests {
             event_name: "RunInstances",
             error_code: "",
             vpc_endpoint: "",
+            created_key: "",
         }
     }
 

@@ -10,6 +10,7 @@ pub(crate) mod config;
 pub(crate) mod emit;
 pub(crate) mod extract;
 pub(crate) mod learn;
+pub(crate) mod lineage;
 pub(crate) mod net;
 pub(crate) mod parse;
 pub(crate) mod pipeline;

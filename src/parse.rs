@@ -61,6 +61,9 @@ pub struct Record<'a> {
     /// Set when the call came through a VPC endpoint; `sourceIPAddress` is then a private address.
     #[serde(borrow, default)]
     pub vpc_endpoint_id: Text<'a>,
+    /// `responseElements.accessKey.accessKeyId`: the key an `iam:CreateAccessKey` call made.
+    #[serde(borrow, default, rename = "responseElements", deserialize_with = "created_key")]
+    pub created_key: Text<'a>,
     #[serde(borrow, default)]
     pub user_identity: Identity<'a>,
     /// Present in a CloudTrail log file: the records it holds.
@@ -579,6 +582,10 @@ impl<'de> Visitor<'de> for IdentityVisitor {
     fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
         Ok(Identity::default())
     }
+}
+
+fn created_key<'de, D: de::Deserializer<'de>>(d: D) -> Result<Text<'de>, D::Error> {
+    de::DeserializeSeed::deserialize(FieldPath(&["accessKey", "accessKeyId"]), d)
 }
 
 /// A string field nested in objects, found by its path of keys; anything else on the way reads as absent.

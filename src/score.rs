@@ -106,6 +106,9 @@ pub struct Method {
     pub signals: Option<Settings>,
     /// Values not seen for this many days before a call do not count for it; the old scoring forgets nothing.
     pub forget_after: Option<i64>,
+    /// Whether a key with no profile, made during the run by one that has one, is scored against its
+    /// maker's profile (`lineage.rs`).
+    pub lineage: bool,
 }
 
 impl Method {
@@ -117,6 +120,7 @@ impl Method {
             trusted: Networks::default(),
             signals: None,
             forget_after: None,
+            lineage: false,
         }
     }
 
@@ -128,6 +132,7 @@ impl Method {
             trusted: Networks::default(),
             signals: Some(Settings::default()),
             forget_after: Some(FORGET_AFTER_DAYS),
+            lineage: true,
         }
     }
 }
@@ -163,6 +168,9 @@ pub struct Verdict {
     pub matched: Matched,
     /// Signals beside the score; each makes the call suspicious.
     pub signals: Vec<Signal>,
+    /// The key (or principal) whose profile the call was scored against, when it is not the call's own: the
+    /// key that made this one.
+    pub made_by: Option<String>,
 }
 
 /// What the scorer works out once per key from its profile: the agent families, the networks, the number of
@@ -244,6 +252,7 @@ impl Scorer {
                 standing: Standing::Unknown,
                 matched: Matched::default(),
                 signals,
+                made_by: None,
             };
         };
         let digest_used =
@@ -278,7 +287,7 @@ impl Scorer {
             watch.check(call, Some(profile), matched.ip, &mut signals);
         }
         let suspicious = score < self.threshold || !signals.is_empty();
-        Verdict { score, threshold: self.threshold, suspicious, standing, matched, signals }
+        Verdict { score, threshold: self.threshold, suspicious, standing, matched, signals, made_by: None }
     }
 
     fn ip_matches(&self, call: &Call, profile: &Profile, cutoff: Option<Timestamp>) -> bool {
@@ -353,6 +362,7 @@ mod tests {
             event_name: "DescribeDBSnapshots",
             error_code: "",
             vpc_endpoint: "",
+            created_key: "",
         }
     }
 

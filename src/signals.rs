@@ -183,6 +183,7 @@ mod tests {
             event_name: name,
             error_code: error,
             vpc_endpoint: "",
+            created_key: "",
         }
     }
 

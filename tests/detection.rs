@@ -216,3 +216,26 @@ fn prune_removes_the_values_a_key_stopped_showing_and_keeps_the_key() {
     let again = env.run(&["profile", "prune", "--now", "2026-11-01", "--forget-after", "1000"], "");
     assert!(again.stderr.contains("removed 0 value(s)"), "{}", again.stderr);
 }
+
+#[test]
+fn a_key_made_during_the_run_is_scored_against_the_key_that_made_it() {
+    let env = Env::new();
+    let mut create = call("203.0.113.10", CLI, "CreateAccessKey");
+    create["eventSource"] = json!("iam.amazonaws.com");
+    create["responseElements"] = json!({"accessKey": {"accessKeyId": "AKIAEXAMPLEROTATED1", "status": "Active",
+        "userName": "ci", "createDate": "Oct 22, 2026 10:00:00 AM"}});
+    let from_home =
+        record("AKIAEXAMPLEROTATED1", "2026-10-22T10:05:00Z", "203.0.113.10", CLI, "us-east-1", "UpdateService");
+    let from_away =
+        record("AKIAEXAMPLEROTATED1", "2026-10-22T10:06:00Z", "192.0.2.66", CLI, "us-east-1", "UpdateService");
+    let calls = [create, from_home, from_away];
+    let verdicts = score(&env, &[], &calls);
+    assert_eq!(flagged(&verdicts), [false, false, true], "a new key used from home is its maker's; away it is not");
+    assert_eq!(verdicts[1]["profile"], "known");
+    assert_eq!(
+        reasons(&verdicts[1]),
+        "key made by AKIAEXAMPLECIDEPLOY1 (iam:CreateAccessKey) in this run; scored against its profile"
+    );
+    let legacy = score(&env, &["--scoring", "legacy"], &calls);
+    assert_eq!(legacy[1]["profile"], "unknown", "the old scoring knows no lineage");
+}

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use crate::cli::ScoreArgs;
 use crate::emit::{self, Emitter};
 use crate::extract::Filter;
+use crate::lineage::Lineage;
 use crate::profile::Profiles;
 use crate::read::Input;
 use crate::report::{self, Report};
@@ -41,6 +42,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         (baseline(&baseline_inputs, &filter, common.strict, common.quiet)?, None)
     };
     let mut missing = HashSet::new();
+    let mut lineage = Lineage::default();
     let mut report = Report::new(common.quiet);
     let mut out = Emitter::new(emit::stdout());
     let outcome = pipeline::run(&inputs, &filter, common.strict, &mut report, &mut |calls, report| {
@@ -48,7 +50,14 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
             fetch(store, calls.iter().map(|c| c.owner), &mut profiles, &mut missing)?;
         }
         for call in calls {
-            let verdict = scorer.score(call, profiles.get(call.owner));
+            let (profile, made_by) = if scorer.method.lineage {
+                lineage.observe(call);
+                lineage.profile_for(call, &profiles)
+            } else {
+                (profiles.get(call.owner), None)
+            };
+            let mut verdict = scorer.score(call, profile);
+            verdict.made_by = made_by.map(str::to_string);
             report.scored(verdict.suspicious);
             if verdict.suspicious || !options.only_suspicious {
                 out.verdict(call, &verdict).context("cannot write to stdout")?;
