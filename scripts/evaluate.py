@@ -3,7 +3,7 @@
 
     scripts/evaluate.py [--seed 7] [--bin target/release/keywatcher] [--markdown]
 
-Generates the suite into target/scenarios, then for each scenario and each configuration learns the
+Generates the suite into target/scenarios/seed-N, then for each scenario and each configuration learns the
 baseline week(s) and scores the next week (`keywatcher score --baseline baseline.ndjson scored.ndjson`), and
 prints, per scenario and overall:
   recall     attacker calls flagged suspicious / attacker calls (a call keywatcher never scores is missed)
@@ -21,7 +21,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SUITE = ROOT / "target" / "scenarios"
 
 CONFIGS = {
     "legacy": ["--scoring", "legacy"],
@@ -72,9 +71,10 @@ def main():
     if not binary:
         subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=ROOT, check=True)
         binary = ROOT / "target" / "release" / "keywatcher"
-    subprocess.run([sys.executable, ROOT / "scripts" / "scenarios.py", "--seed", str(args.seed), "--out", SUITE],
+    suite = ROOT / "target" / "scenarios" / f"seed-{args.seed}"
+    subprocess.run([sys.executable, ROOT / "scripts" / "scenarios.py", "--seed", str(args.seed), "--out", suite],
                    check=True, stdout=subprocess.DEVNULL)
-    scenarios = sorted(p for p in SUITE.iterdir() if p.is_dir())
+    scenarios = sorted(p for p in suite.iterdir() if p.is_dir())
     total = {name: [0] * 5 for name in CONFIGS}
     rows = []
     for folder in scenarios:
