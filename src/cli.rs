@@ -8,7 +8,6 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::extract::Owner;
 use crate::score::{AgentMatch, IpMatch};
-use crate::signals::Settings;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -188,26 +187,27 @@ pub struct ScoreOptions {
     /// Addresses in these CIDR blocks (one a line, # comments) count as every key's own: VPN egress, offices
     #[arg(long, value_name = "FILE")]
     pub trusted_networks: Option<PathBuf>,
-    /// Per-key signals: dormant key, GetCallerIdentity probe, attack tool, AccessDenied burst, warming
-    /// profile [default: by --scoring]
-    #[arg(long, value_enum, value_name = "ON_OFF")]
-    pub signals: Option<Switch>,
-    /// A profile with fewer calls than N is warming (`"profile":"warming"`): new values are to be expected
-    #[arg(long, value_name = "N", default_value_t = Settings::default().warm_calls)]
-    pub warm_calls: u64,
-    /// A profile spanning fewer than N days is warming
-    #[arg(long, value_name = "N", default_value_t = Settings::default().warm_days)]
-    pub warm_days: u64,
-    /// A key silent for more than N days before a call is dormant
-    #[arg(long, value_name = "N", default_value_t = Settings::default().dormant_days)]
-    pub dormant_days: u64,
     /// Values a key has not shown for N days before a call no longer count for it; 0 never forgets
     /// [default: 90 with --scoring standard, never with legacy]
     #[arg(long, value_name = "N")]
     pub forget_after: Option<u32>,
-    /// N AccessDenied calls from one new address within 10 minutes are a burst
-    #[arg(long, value_name = "N", default_value_t = Settings::default().denied_burst)]
-    pub denied_burst: usize,
+    /// Per-key signals: dormant key, GetCallerIdentity probe, attack tool, AccessDenied burst, marked
+    /// address, warming profile [default: by --scoring]
+    #[arg(long, value_enum, value_name = "ON_OFF")]
+    pub signals: Option<Switch>,
+    /// A profile with fewer calls than N is warming (`"profile":"warming"`): new values are to be expected
+    /// [default: 20]
+    #[arg(long, value_name = "N")]
+    pub warm_calls: Option<u64>,
+    /// A profile spanning fewer than N days is warming [default: 2]
+    #[arg(long, value_name = "N")]
+    pub warm_days: Option<u64>,
+    /// A key silent for more than N days before a call is dormant [default: 30]
+    #[arg(long, value_name = "N")]
+    pub dormant_days: Option<u64>,
+    /// N AccessDenied calls from one new address within 10 minutes are a burst [default: 5]
+    #[arg(long, value_name = "N")]
+    pub denied_burst: Option<usize>,
 }
 
 /// The two scorings `--scoring` names.

@@ -57,21 +57,33 @@ pub fn scorer(options: &ScoreOptions) -> Result<Scorer> {
             format!("invalid --trusted-networks {}: write one CIDR block a line, e.g. 198.51.100.0/24", path.display())
         })?;
     }
-    let settings = Settings {
-        warm_calls: options.warm_calls,
-        warm_days: options.warm_days,
-        dormant_days: options.dormant_days,
-        denied_burst: options.denied_burst,
-    };
     method.forget_after = match options.forget_after {
         Some(0) => None,
         Some(days) => Some(i64::from(days)),
         None => method.forget_after,
     };
-    method.signals = match (options.signals, method.signals) {
-        (Some(Switch::Off), _) | (None, None) => None,
-        (Some(Switch::On), _) | (None, Some(_)) => Some(settings),
+    let signals = match options.signals {
+        Some(switch) => switch == Switch::On,
+        None => method.signals.is_some(),
     };
+    let thresholds = [
+        ("--warm-calls", options.warm_calls.is_some()),
+        ("--warm-days", options.warm_days.is_some()),
+        ("--dormant-days", options.dormant_days.is_some()),
+        ("--denied-burst", options.denied_burst.is_some()),
+    ];
+    if let Some((flag, _)) = thresholds.iter().find(|(_, given)| *given).filter(|_| !signals) {
+        anyhow::bail!(
+            "{flag} sets a signal, and the signals are off (--scoring legacy or --signals off): add --signals on"
+        );
+    }
+    let defaults = Settings::default();
+    method.signals = signals.then(|| Settings {
+        warm_calls: options.warm_calls.unwrap_or(defaults.warm_calls),
+        warm_days: options.warm_days.unwrap_or(defaults.warm_days),
+        dormant_days: options.dormant_days.unwrap_or(defaults.dormant_days),
+        denied_burst: options.denied_burst.unwrap_or(defaults.denied_burst),
+    });
     Ok(Scorer::new(weights, options.threshold, method))
 }
 
@@ -109,6 +121,29 @@ mod tests {
         let f = filter(&common).unwrap();
         assert_eq!(f.since, Some("2026-11-02T09:00:00Z".parse().unwrap()));
         assert_eq!(f.until, None);
+    }
+
+    fn score_options(args: &[&str]) -> ScoreOptions {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([&["keywatcher", "score"], args].concat()).unwrap();
+        match cli.command {
+            crate::cli::Command::Score(score) => score.options,
+            _ => unreachable!("parsed as score"),
+        }
+    }
+
+    #[test]
+    fn scoring_presets_and_the_flags_that_change_them() {
+        let standard = scorer(&score_options(&[])).unwrap();
+        assert_eq!(standard.method, Method::standard());
+        let legacy = scorer(&score_options(&["--scoring", "legacy"])).unwrap();
+        assert_eq!(legacy.method, Method::legacy());
+        let tuned = scorer(&score_options(&["--scoring", "legacy", "--signals", "on", "--dormant-days", "7"])).unwrap();
+        assert_eq!(tuned.method.signals.map(|s| (s.dormant_days, s.warm_calls)), Some((7, 20)));
+        let err = scorer(&score_options(&["--scoring", "legacy", "--dormant-days", "7"])).unwrap_err().to_string();
+        assert!(err.starts_with("--dormant-days sets a signal, and the signals are off"), "{err}");
+        let forgetful = scorer(&score_options(&["--forget-after", "0"])).unwrap();
+        assert_eq!(forgetful.method.forget_after, None, "0 never forgets");
     }
 
     #[test]
