@@ -79,7 +79,7 @@ impl Networks {
 
     /// True when `ip` is an address inside one of the blocks.
     pub fn contains(&self, ip: &str) -> bool {
-        ip.parse::<IpAddr>().is_ok_and(|ip| self.0.iter().any(|block| block.contains(ip)))
+        !self.0.is_empty() && ip.parse::<IpAddr>().is_ok_and(|ip| self.0.iter().any(|block| block.contains(ip)))
     }
 }
 
