@@ -23,6 +23,7 @@ diagnostics and a summary go to stderr.",
 $ keywatcher learn archive/2026/10/\n  \
 $ aws s3 cp s3://trail/AWSLogs/…/x.json.gz - | keywatcher score --only-suspicious\n  \
 $ keywatcher score --baseline archive/2026/10 archive/2026/11/01\n  \
+$ keywatcher score records.json | keywatcher report -o incident.html\n  \
 $ keywatcher profile show AKIA\n\n\
 Exit status: 0 done; 1 with --exit-code when a call was suspicious; 2 usage, input or store error.\n\
 The old script's commands still work: update_profile, score_request (score_requst), show_profile, \
@@ -54,8 +55,32 @@ awsRegion, sourceIPAddress, userAgent, eventSource, eventName) and score, thresh
 (scripts/evaluate.py, README \"How well it detects\").")]
     Score(ScoreArgs),
     /// Show, delete, export or import stored profiles
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  \
+$ keywatcher profile show\n  \
+$ keywatcher profile export -o profiles.jsonl"
+    )]
     Profile(ProfileCommand),
+    /// Write an HTML incident report from scored lines: per-key summary, timeline, table of suspicious calls
+    #[command(after_help = "Examples:\n  \
+$ keywatcher score --baseline archive/2026/10 archive/2026/11/08 > scored.ndjson\n  \
+$ keywatcher report scored.ndjson -o incident.html\n  \
+$ keywatcher score --key AKIAEXAMPLECIDEPLOY1 records.json | keywatcher report -o ci-deploy.html\n\n\
+The page is one file with nothing to fetch: mail it or attach it to a ticket. Every value from the records is \
+shown as text.")]
+    Report(ReportArgs),
+    /// Print a shell completion script
+    #[command(after_help = "Examples:\n  \
+$ keywatcher completions bash > ~/.local/share/bash-completion/completions/keywatcher\n  \
+$ keywatcher completions zsh > ~/.zfunc/_keywatcher\n  \
+$ keywatcher completions fish > ~/.config/fish/completions/keywatcher.fish")]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff)
+    #[command(after_help = "Examples:\n  \
+$ keywatcher man > ~/.local/share/man/man1/keywatcher.1\n  \
+$ keywatcher man | man -l -")]
+    Man,
 
     /// The old script's `update_profile [PERIOD] [KEY]`: learn records from stdin (default period "1 day ago")
     #[command(name = "update_profile", hide = true)]
@@ -83,6 +108,7 @@ pub enum ProfileCommand {
     #[command(after_help = "Examples:\n  \
 $ keywatcher profile show\n  \
 $ keywatcher profile show ci-deploy          # keys whose key, user or account contains it\n  \
+$ keywatcher profile show AKIAEXAMPLEKEY1    # one key: each value with its count, first and last seen\n  \
 $ keywatcher profile show --json AKIAEXAMPLEKEY1 | jq .ips")]
     Show(ShowArgs),
     /// Delete the profiles of some keys, or of all (alias: delete_profile)
@@ -208,6 +234,13 @@ pub struct ScoreOptions {
     /// N AccessDenied calls from one new address within 10 minutes are a burst [default: 5]
     #[arg(long, value_name = "N")]
     pub denied_burst: Option<usize>,
+    /// json: one JSON line per call, for programs; table: aligned columns for a person
+    /// [default: table when stdout is a terminal, else json]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+    /// Colour the table: auto (when stdout is a terminal and NO_COLOR is not set), always or never
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = Color::Auto)]
+    pub color: Color,
 }
 
 /// The two scorings `--scoring` names.
@@ -221,6 +254,21 @@ pub enum Scoring {
 pub enum Switch {
     On,
     Off,
+}
+
+/// How `score` writes its verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Json,
+    Table,
+}
+
+/// When the terminal table is coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Args)]
@@ -265,8 +313,25 @@ pub struct ShowArgs {
     /// Write the profiles as JSON Lines instead of a table
     #[arg(long)]
     pub json: bool,
-    /// Only keys whose access key, user name or account contains PATTERN
+    /// Only keys whose access key, user name or account contains PATTERN; when one key matches, its values
+    /// are listed
     pub pattern: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Write the page to FILE instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Lines written by `keywatcher score`; `-` or none for stdin
+    #[arg(value_name = "SCORED")]
+    pub inputs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

@@ -54,6 +54,19 @@ pub enum Signal {
     MarkedAddress,
 }
 
+impl Signal {
+    /// One word for a narrow table column.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Signal::Dormant { .. } => "dormant",
+            Signal::CallerIdentityFirst => "probe",
+            Signal::AttackTool(_) => "tool",
+            Signal::DeniedBurst { .. } => "denied",
+            Signal::MarkedAddress => "marked",
+        }
+    }
+}
+
 impl fmt::Display for Signal {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {

@@ -1,5 +1,6 @@
 //! `keywatcher profile show|delete|export|import|prune` (old names `show_profile`, `delete_profile`,
-//! `export_profile`, `import_profile`): look at, move and prune stored profiles. Import reads its file as data,
+//! `export_profile`, `import_profile`): look at, move and prune stored profiles. `show` lists the keys as a
+//! table, or, when one key is shown, that key's values with their counts and times. Import reads its file as data,
 //! whatever it holds, and writes nothing unless every line of it could be read.
 
 use std::fs::File;
@@ -14,6 +15,7 @@ use crate::emit;
 use crate::profile::Profile;
 use crate::report;
 use crate::store;
+use crate::terminal;
 use crate::when;
 
 pub fn show(args: ShowArgs) -> Result<ExitCode> {
@@ -33,10 +35,10 @@ pub fn show(args: ShowArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = emit::stdout();
-    if args.json {
-        store::write_jsonl(&mut out, shown)?;
-    } else {
-        emit::profile_table(&mut out, shown)?;
+    match shown[..] {
+        _ if args.json => store::write_jsonl(&mut out, shown)?,
+        [one] => terminal::profile_detail(&mut out, one)?,
+        _ => terminal::profile_table(&mut out, shown)?,
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

@@ -1,20 +1,22 @@
 //! `keywatcher score [INPUT]...` (old names `score_request`, `score_requst`): read records, load the
 //! profiles of each chunk's keys from the store (or learn `--baseline` inputs in memory first), score every
-//! call and write one JSON line per call, in input order.
+//! call and write one JSON line per call, in input order (or, for a person at a terminal, one table row).
 
 use std::collections::HashSet;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
 use crate::cli::ScoreArgs;
-use crate::emit::{self, Emitter};
+use crate::emit::{self, Emitter, WriteVerdict};
 use crate::extract::Filter;
 use crate::lineage::Lineage;
 use crate::profile::Profiles;
 use crate::read::Input;
 use crate::report::{self, Report};
 use crate::store::{self, Store};
+use crate::terminal::Table;
 use crate::{config, pipeline};
 
 pub fn run(args: ScoreArgs) -> Result<ExitCode> {
@@ -43,8 +45,17 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     };
     let mut missing = HashSet::new();
     let mut lineage = Lineage::default();
-    let mut report = Report::new(common.quiet);
-    let mut out = Emitter::new(emit::stdout());
+    // Verdicts on the terminal would be drawn over by a progress bar: it is shown only when they go elsewhere.
+    let mut report = if std::io::stdout().is_terminal() {
+        Report::new(common.quiet)
+    } else {
+        Report::with_progress(common.quiet, &inputs)
+    };
+    let mut out: Box<dyn WriteVerdict> = if config::table(options.format) {
+        Box::new(Table::new(emit::stdout(), config::color(options.color)))
+    } else {
+        Box::new(Emitter::new(emit::stdout()))
+    };
     let outcome = pipeline::run(&inputs, &filter, common.strict, &mut report, &mut |calls, report| {
         if let Some(store) = store.as_deref_mut() {
             fetch(store, calls.iter().map(|c| c.owner), &mut profiles, &mut missing)?;
@@ -102,7 +113,7 @@ fn baseline(inputs: &[Input], scored: &Filter, strict: bool, quiet: bool) -> Res
     // same archive can be both (`--baseline AWSLogs --since 2026-11-08 AWSLogs`) without the calls under
     // suspicion becoming normal.
     let filter = Filter { keys: scored.keys.clone(), since: None, until: scored.since, owner: scored.owner };
-    let mut report = Report::new(quiet);
+    let mut report = Report::with_progress(quiet, inputs);
     let (learned, outcome) = pipeline::learn(inputs, &filter, strict, &mut report);
     report.finish("baseline");
     outcome?;
