@@ -5,9 +5,9 @@
 //! a new address that one of these already marked (Elastic escalates alerts on a shared source address the
 //! same way). It also says when a
 //! profile is still too small to say much ([`Warming`]). It keeps what it has seen of new
-//! addresses during the run, so calls must come in input order. It never reads input or writes output.
+//! addresses until a day after their last call, so calls must come in input order. It never reads input or writes output.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 
 use jiff::{SignedDuration, Timestamp};
@@ -101,17 +101,30 @@ impl fmt::Display for Warming {
     }
 }
 
-/// Watches calls for signals; remembers the new addresses seen during the run.
+/// What is remembered of one new address of one key.
+#[derive(Debug, Clone)]
+struct Recent {
+    /// Its latest call.
+    last: Timestamp,
+    /// Times of its denied calls within the burst window.
+    denied: VecDeque<Timestamp>,
+    /// A call from it had a signal: what follows from there is the same actor.
+    marked: bool,
+}
+
+/// Watches calls for signals; remembers the new addresses of each key seen lately.
 #[derive(Debug, Clone, Default)]
 pub struct Watch {
     pub settings: Settings,
-    /// (key, address) pairs of new addresses already seen, so only the first call from each is checked.
-    new_addresses: HashSet<(String, String)>,
-    /// Times of the recent denied calls per (key, new address).
-    denied: HashMap<(String, String), VecDeque<Timestamp>>,
-    /// (key, new address) pairs that a call with a signal came from: what follows from there is the same actor.
-    marked: HashSet<(String, String)>,
+    /// Key → new address → what it did. An address is forgotten a day (in event time) after its last call, so
+    /// a long live run remembers about a day's new addresses, not all it ever saw.
+    recent: HashMap<String, HashMap<String, Recent>>,
+    /// Calls from new addresses since the last sweep of `recent`.
+    since_sweep: usize,
 }
+
+/// How many calls from new addresses pass between two sweeps of the forgotten ones.
+const SWEEP_EVERY: usize = 4096;
 
 impl Watch {
     pub fn new(settings: Settings) -> Watch {
@@ -142,30 +155,49 @@ impl Watch {
         if known_address || profile.is_none() {
             return;
         }
-        let pair = (call.owner.to_string(), call.ip.to_string());
-        if !self.new_addresses.contains(&pair) {
-            if call.event_source == "sts.amazonaws.com" && call.event_name == "GetCallerIdentity" {
-                out.push(Signal::CallerIdentityFirst);
+        self.sweep(call.time);
+        let addresses = match self.recent.get_mut(call.owner) {
+            Some(addresses) => addresses,
+            None => self.recent.entry(call.owner.to_string()).or_default(),
+        };
+        let recent = match addresses.get_mut(call.ip) {
+            Some(recent) => recent,
+            None => {
+                if call.event_source == "sts.amazonaws.com" && call.event_name == "GetCallerIdentity" {
+                    out.push(Signal::CallerIdentityFirst);
+                }
+                let first = Recent { last: call.time, denied: VecDeque::new(), marked: false };
+                addresses.entry(call.ip.to_string()).or_insert(first)
             }
-            self.new_addresses.insert(pair.clone());
-        }
+        };
+        recent.last = recent.last.max(call.time);
         if is_denied(call.error_code) {
-            let times = self.denied.entry(pair.clone()).or_default();
-            times.push_back(call.time);
-            while times.front().is_some_and(|t| call.time.duration_since(*t) > BURST_WINDOW) {
-                times.pop_front();
+            recent.denied.push_back(call.time);
+            while recent.denied.front().is_some_and(|t| call.time.duration_since(*t) > BURST_WINDOW) {
+                recent.denied.pop_front();
             }
-            if times.len() >= self.settings.denied_burst.max(1) {
-                out.push(Signal::DeniedBurst { count: times.len() });
+            if recent.denied.len() >= self.settings.denied_burst.max(1) {
+                out.push(Signal::DeniedBurst { count: recent.denied.len() });
             }
         }
-        if self.marked.contains(&pair) {
-            if out.is_empty() {
-                out.push(Signal::MarkedAddress);
-            }
-        } else if !out.is_empty() {
-            self.marked.insert(pair);
+        if recent.marked && out.is_empty() {
+            out.push(Signal::MarkedAddress);
         }
+        recent.marked |= !out.is_empty();
+    }
+
+    /// Every [`SWEEP_EVERY`] calls from new addresses, forgets the addresses silent for a day before `now`.
+    fn sweep(&mut self, now: Timestamp) {
+        self.since_sweep += 1;
+        if self.since_sweep < SWEEP_EVERY {
+            return;
+        }
+        self.since_sweep = 0;
+        let Ok(cutoff) = now.checked_sub(SignedDuration::from_hours(24)) else { return };
+        for addresses in self.recent.values_mut() {
+            addresses.retain(|_, recent| recent.last >= cutoff);
+        }
+        self.recent.retain(|_, addresses| !addresses.is_empty());
     }
 }
 
@@ -264,6 +296,22 @@ mod tests {
         assert_eq!(signals(&mut fresh, &probe, &p, false), [Signal::CallerIdentityFirst]);
         assert_eq!(signals(&mut fresh, &next, &p, false), [Signal::MarkedAddress]);
         assert_eq!(signals(&mut fresh, &elsewhere, &p, false), []);
+    }
+
+    #[test]
+    fn new_addresses_are_forgotten_a_day_after_their_last_call() {
+        let mut watch = Watch::new(Settings::default());
+        let p = profile("2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z");
+        let probe = call("2026-11-02T10:00:00Z", "192.0.2.66", "GetCallerIdentity", "");
+        assert_eq!(signals(&mut watch, &probe, &p, false), [Signal::CallerIdentityFirst]);
+        let hosts: Vec<String> = (0..SWEEP_EVERY).map(|n| format!("198.18.{}.{}", n / 256, n % 256)).collect();
+        for host in &hosts {
+            signals(&mut watch, &call("2026-11-04T10:00:00Z", host, "ListUsers", ""), &p, false);
+        }
+        assert!(watch.recent["AKIAEXAMPLE1"].len() <= SWEEP_EVERY, "the silent address was swept");
+        assert!(!watch.recent["AKIAEXAMPLE1"].contains_key("192.0.2.66"));
+        let back = call("2026-11-04T10:05:00Z", "192.0.2.66", "GetCallerIdentity", "");
+        assert_eq!(signals(&mut watch, &back, &p, false), [Signal::CallerIdentityFirst], "new again");
     }
 
     #[test]
