@@ -130,7 +130,8 @@ $ keywatcher profile prune --forget-after 30 --now 2026-11-01")]
     #[command(after_help = "Examples:\n  \
 $ keywatcher profile import profiles.jsonl\n  \
 $ keywatcher profile import --replace profiles.jsonl\n  \
-$ keywatcher profile import profile-2016-09-09-10:00     # the old script's export, read as data, never run")]
+$ keywatcher profile import profile-2016-09-09-10:00     # the old script's export, read as data, never run\n  \
+$ keywatcher profile import --from-old-redis --store redis://localhost:6379   # the old script's Redis keys")]
     Import(ImportArgs),
 }
 
@@ -166,7 +167,9 @@ pub struct CommonArgs {
 /// Where profiles are kept.
 #[derive(Debug, Args, Clone, Default)]
 pub struct StoreArgs {
-    /// Profile store: a snapshot file PATH (or file:PATH) [default: $XDG_STATE_HOME/keywatcher/profiles]
+    /// Profile store: a snapshot file PATH (or file:PATH), redis://[USER:PASSWORD@]HOST:PORT[/DB], rediss://… (TLS)
+    /// or redis+cluster://HOST:PORT,HOST:PORT,… [default: $XDG_STATE_HOME/keywatcher/profiles]. A Redis password
+    /// may instead be in KEYWATCHER_REDIS_PASSWORD or REDISCLI_AUTH
     #[arg(long = "store", value_name = "URL", env = "KEYWATCHER_STORE", hide_env_values = true)]
     pub store: Option<String>,
 }
@@ -375,7 +378,11 @@ pub struct ImportArgs {
     #[arg(long)]
     pub replace: bool,
     /// JSON Lines, or the old script's export or listing; `-` or none for stdin
+    #[arg(conflicts_with = "from_old_redis")]
     pub file: Option<PathBuf>,
+    /// Read the old script's keys (`[Key]AKIA…:[Ip]…`) from the Redis of --store instead, leaving them there
+    #[arg(long)]
+    pub from_old_redis: bool,
 }
 
 impl LegacyLearnArgs {

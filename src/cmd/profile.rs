@@ -12,7 +12,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::cli::{DeleteArgs, ExportArgs, ImportArgs, PruneArgs, ShowArgs};
 use crate::emit;
-use crate::profile::Profile;
+use crate::profile::{Profile, Profiles};
 use crate::report;
 use crate::store;
 use crate::terminal;
@@ -107,17 +107,12 @@ fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
 }
 
 pub fn import(args: ImportArgs) -> Result<ExitCode> {
-    let (name, mut source): (String, Box<dyn Read>) = match &args.file {
-        None => ("<stdin>".into(), Box::new(io::stdin())),
-        Some(path) if path.as_os_str() == "-" => ("<stdin>".into(), Box::new(io::stdin())),
-        Some(path) => {
-            let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-            (path.display().to_string(), Box::new(file))
-        }
+    let (name, profiles) = if args.from_old_redis {
+        let profiles = store::old_redis_profiles(args.store.store.as_deref())?;
+        ("the old script's keys".to_string(), profiles)
+    } else {
+        read_import(args.file.as_deref())?
     };
-    let mut text = String::new();
-    source.read_to_string(&mut text).with_context(|| format!("cannot read {name} as UTF-8 text"))?;
-    let profiles = store::parse_import(&text).map_err(|why| anyhow::anyhow!("{name}: {why}; nothing was imported"))?;
     let count = profiles.len();
     anyhow::ensure!(
         count > 0 || !args.replace,
@@ -135,4 +130,20 @@ pub fn import(args: ImportArgs) -> Result<ExitCode> {
         if args.replace { ", replacing what was there" } else { "" }
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The profiles in an import file (or stdin), and how to name it.
+fn read_import(file: Option<&std::path::Path>) -> Result<(String, Profiles)> {
+    let (name, mut source): (String, Box<dyn Read>) = match file {
+        None => ("<stdin>".into(), Box::new(io::stdin())),
+        Some(path) if path.as_os_str() == "-" => ("<stdin>".into(), Box::new(io::stdin())),
+        Some(path) => {
+            let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            (path.display().to_string(), Box::new(file))
+        }
+    };
+    let mut text = String::new();
+    source.read_to_string(&mut text).with_context(|| format!("cannot read {name} as UTF-8 text"))?;
+    let profiles = store::parse_import(&text).map_err(|why| anyhow::anyhow!("{name}: {why}; nothing was imported"))?;
+    Ok((name, profiles))
 }
