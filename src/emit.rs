@@ -7,7 +7,7 @@
 use std::io::{self, BufWriter, Write};
 
 use crate::extract::Call;
-use crate::score::Verdict;
+use crate::score::{Standing, Verdict};
 
 /// Standard output, block-buffered (Rust's own stdout flushes every line, even into a pipe).
 pub fn stdout() -> BufWriter<io::StdoutLock<'static>> {
@@ -55,7 +55,11 @@ impl<W: Write> Emitter<W> {
             verdict.score,
             verdict.threshold,
             verdict.suspicious,
-            if verdict.known { "known" } else { "unknown" },
+            match verdict.standing {
+                Standing::Unknown => "unknown",
+                Standing::Warming(_) => "warming",
+                Standing::Known => "known",
+            },
             m.ip,
             m.agent,
             m.region,
@@ -69,7 +73,16 @@ impl<W: Write> Emitter<W> {
             first = false;
             strings(line, parts);
         };
-        if !verdict.known {
+        if let Some(maker) = &verdict.made_by {
+            reason(line, &["key made by ", maker, " (iam:CreateAccessKey) in this run; scored against its profile"]);
+        }
+        if let Standing::Warming(warming) = verdict.standing {
+            reason(line, &[&warming.to_string()]);
+        }
+        for signal in &verdict.signals {
+            reason(line, &[&signal.to_string()]);
+        }
+        if verdict.standing == Standing::Unknown {
             reason(line, &["no profile for this key"]);
         } else {
             let factors = [
@@ -183,8 +196,10 @@ mod tests {
             score: 50,
             threshold: 70,
             suspicious: true,
-            known: true,
+            standing: Standing::Known,
             matched: Matched { ip: false, agent: true, region: true, event: false },
+            signals: Vec::new(),
+            made_by: None,
         };
         let mut emitter = Emitter::new(Vec::new());
         emitter.verdict(&call, &verdict).unwrap();

@@ -14,7 +14,8 @@ use std::io::{self, Write};
 use crate::emit::{self, WriteVerdict};
 use crate::extract::Call;
 use crate::profile::{Profile, Values};
-use crate::score::Verdict;
+use crate::score::{Standing, Verdict};
+use crate::signals::Signal;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 const BOLD_RED: &str = "\u{1b}[1;31m";
@@ -122,7 +123,12 @@ impl<W: Write> WriteVerdict for Table<W> {
                 *line = format!("{DIM}{}{RESET}\n", line.trim_end_matches('\n'));
             }
         }
-        let new = if verdict.known { verdict.matched.missing() } else { vec!["no profile"] };
+        // The signals first: they are the strongest words, and the column is narrow.
+        let mut new: Vec<&str> = verdict.signals.iter().map(Signal::label).collect();
+        match verdict.standing {
+            Standing::Unknown => new.push("no profile"),
+            _ => new.extend(verdict.matched.missing()),
+        }
         let event = emit::event(call.event_source, call.event_name).concat();
         let cells = [
             Cow::Borrowed(if verdict.suspicious { "!" } else { "" }),
@@ -286,7 +292,15 @@ mod tests {
     #[test]
     fn wide_characters_take_two_cells_and_the_columns_stay_aligned() {
         let matched = Matched { ip: true, agent: true, region: true, event: true };
-        let fine = Verdict { score: 100, threshold: 70, suspicious: false, known: true, matched };
+        let fine = Verdict {
+            score: 100,
+            threshold: 70,
+            suspicious: false,
+            standing: Standing::Known,
+            matched,
+            signals: vec![],
+            made_by: None,
+        };
         let mut table = Table::new(Vec::new(), false);
         table.verdict(&call("aws-cli/2", "RunInstances"), &fine).unwrap();
         table.verdict(&Call { user_name: "山田", ..call("boto3/1", "RunInstances") }, &fine).unwrap();
@@ -340,8 +354,22 @@ mod tests {
     #[test]
     fn rows_line_up_and_suspicious_ones_are_marked_and_coloured() {
         let matched = Matched { ip: false, agent: true, region: true, event: true };
-        let bad = Verdict { score: 60, threshold: 70, suspicious: true, known: true, matched };
-        let good = Verdict { score: 100, suspicious: false, matched: Matched { ip: true, ..matched }, ..bad };
+        let bad = Verdict {
+            score: 60,
+            threshold: 70,
+            suspicious: true,
+            standing: Standing::Known,
+            matched,
+            signals: vec![Signal::CallerIdentityFirst],
+            made_by: None,
+        };
+        let good = Verdict {
+            score: 100,
+            suspicious: false,
+            matched: Matched { ip: true, ..matched },
+            signals: Vec::new(),
+            ..bad.clone()
+        };
         let mut table = Table::new(Vec::new(), false);
         table.verdict(&call("aws-cli/2", "RunInstances"), &bad).unwrap();
         table.verdict(&call("aws-cli/2", "DescribeInstancesWithAVeryLongNameIndeed"), &good).unwrap();
@@ -350,7 +378,7 @@ mod tests {
         assert_eq!(lines.len(), 3, "{text}");
         assert!(lines[0].starts_with("   TIME "), "{text}");
         assert!(lines[1].starts_with("!  2026-11-02T10:00:00Z  AKIAEXAMPLE1"), "{text}");
-        assert!(lines[1].contains("ec2:RunInstances") && lines[1].contains("   60  ip "), "{text}");
+        assert!(lines[1].contains("ec2:RunInstances") && lines[1].contains("   60  probe,ip "), "{text}");
         assert!(lines[2].contains("ec2:DescribeInstancesWithAVer…    100"), "{text}");
         let agent_at = lines[0].chars().count() - "AGENT".len();
         assert!(lines.iter().all(|l| l.chars().skip(agent_at).collect::<String>().starts_with(['A', 'a'])), "{text}");

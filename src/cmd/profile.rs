@@ -1,5 +1,5 @@
-//! `keywatcher profile show|delete|export|import` (old names `show_profile`, `delete_profile`,
-//! `export_profile`, `import_profile`): look at and move stored profiles. `show` lists the keys as a
+//! `keywatcher profile show|delete|export|import|prune` (old names `show_profile`, `delete_profile`,
+//! `export_profile`, `import_profile`): look at, move and prune stored profiles. `show` lists the keys as a
 //! table; `show KEY`, naming a stored access key whole, shows that key's values with their counts and
 //! times. Import reads its file as data, whatever it holds, and writes nothing unless every line of it could
 //! be read.
@@ -9,13 +9,15 @@ use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use jiff::{SignedDuration, Timestamp};
 
-use crate::cli::{DeleteArgs, ExportArgs, ImportArgs, ShowArgs};
+use crate::cli::{DeleteArgs, ExportArgs, ImportArgs, PruneArgs, ShowArgs};
 use crate::emit;
 use crate::profile::{Profile, Profiles};
 use crate::report;
 use crate::store;
 use crate::terminal;
+use crate::when;
 
 pub fn show(args: ShowArgs) -> Result<ExitCode> {
     let mut store = store::open(args.store.store.as_deref())?;
@@ -56,6 +58,26 @@ pub fn delete(args: DeleteArgs) -> Result<ExitCode> {
     if let Some(keys) = keys.filter(|keys| deleted < keys.len()) {
         report::say(format_args!("{} of the given key(s) had no profile", keys.len() - deleted));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Removes the values last seen before `--now` minus `--forget-after` days. The profiles themselves stay, with
+/// their first and last seen, so a key that wakes up later is still known to have been dormant.
+pub fn prune(args: PruneArgs) -> Result<ExitCode> {
+    let now = match &args.now {
+        Some(text) => when::parse(text, Timestamp::now()).map_err(anyhow::Error::msg).context("invalid --now")?,
+        None => Timestamp::now(),
+    };
+    let cutoff = now
+        .checked_sub(SignedDuration::from_hours(24 * i64::from(args.forget_after)))
+        .context("--forget-after reaches before the earliest time keywatcher can count")?;
+    let mut store = store::open(args.store.store.as_deref())?;
+    let mut all = store.all()?;
+    let removed: usize = all.values_mut().map(|profile| profile.forget_before(cutoff)).sum();
+    if removed > 0 {
+        store.replace(all)?;
+    }
+    report::say(format_args!("removed {removed} value(s) last seen before {cutoff} from {}", store.location()));
     Ok(ExitCode::SUCCESS)
 }
 
