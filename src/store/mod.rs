@@ -21,6 +21,9 @@ use self::redis::Redis;
 pub use exchange::{parse_import, write_jsonl};
 use snapshot::Snapshot;
 
+/// The URL schemes of a Redis store.
+const REDIS_SCHEMES: [&str; 3] = ["redis", "rediss", "redis+cluster"];
+
 /// A place that keeps profiles.
 pub trait Store {
     /// Where the profiles are, as messages name it (never with a password).
@@ -54,12 +57,18 @@ pub fn open(spec: Option<&str>) -> Result<Box<dyn Store>> {
         anyhow::ensure!(!path.is_empty(), "--store file: needs a path after it (file:PATH)");
         return Ok(Box::new(Snapshot::new(PathBuf::from(path), false)));
     }
+    if let Some((scheme, rest)) = spec.split_once(':')
+        && REDIS_SCHEMES.contains(&scheme)
+        && !rest.starts_with("//")
+    {
+        bail!("--store {scheme}:…: a Redis store is a URL that starts with {scheme}:// (such as {scheme}://host:port)");
+    }
     if let Some((scheme, _)) = spec.split_once("://")
         && !scheme.is_empty()
         && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
     {
         match scheme {
-            "redis" | "rediss" | "redis+cluster" => return Ok(Box::new(Redis::new(spec)?)),
+            _ if REDIS_SCHEMES.contains(&scheme) => return Ok(Box::new(Redis::new(spec)?)),
             _ => bail!(
                 "--store {scheme}://…: profiles are kept in a local snapshot file (a path, or file:PATH), in Redis \
                  (redis://, rediss://) or in a Redis Cluster (redis+cluster://); {scheme}:// is not a store \
@@ -74,7 +83,7 @@ pub fn open(spec: Option<&str>) -> Result<Box<dyn Store>> {
 /// --from-old-redis`); the old keys are left as they are.
 pub fn old_redis_profiles(spec: Option<&str>) -> Result<Profiles> {
     match spec.map(str::trim) {
-        Some(spec) if ["redis://", "rediss://", "redis+cluster://"].iter().any(|scheme| spec.starts_with(scheme)) => {
+        Some(spec) if spec.split_once("://").is_some_and(|(scheme, _)| REDIS_SCHEMES.contains(&scheme)) => {
             Redis::new(spec)?.old_layout()
         }
         _ => bail!("--from-old-redis reads the old script's keys from the Redis of --store: give --store redis://…"),

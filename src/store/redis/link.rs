@@ -1,0 +1,612 @@
+//! The connections behind the Redis store: to one server, or to every master of a Redis Cluster, routed by the
+//! cluster's slot map (`CLUSTER SLOTS`), read again when a reply says a slot moved. It carries commands and
+//! replies and never reads a profile.
+//!
+//! A batch goes in one pipelined round trip per server, and each round trip has a deadline (`?timeout=` in the
+//! URL, 30 s by default). At the first reply that misses it, that server's connection is dropped and its whole
+//! share of the batch counts as failed. redis-rs's own pipelines would instead wait the full timeout again for
+//! each remaining reply (500 × 30 s for a stopped server). Failures that may pass are tried again on a fresh
+//! connection, with backoff, for at most one more timeout: a dropped, refused or silent connection, a cluster that
+//! is moving slots (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) or a server still loading its data. Anything else, such as
+//! a refused login, a failed TLS handshake or a command the server rejects, fails at once. Every error names the
+//! server (never the password) and says what to do.
+
+use std::collections::{BTreeMap, HashMap};
+use std::error::Error;
+use std::sync::Arc;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use redis::{Cmd, Connection, ConnectionInfo, ErrorKind, IntoConnectionInfo, RedisError, ServerError, Value};
+
+/// The longest wait for a round trip's replies, unless the URL says otherwise (`?timeout=`).
+const TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest wait to connect and log in, or the timeout if that is shorter.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Waits before each new try after a failure that may pass. Tries also stop once a timeout has gone by since the
+/// first failure, so a stopped server is given up on after about two timeouts.
+const BACKOFF: [Duration; 4] =
+    [Duration::from_millis(100), Duration::from_millis(400), Duration::from_secs(1), Duration::from_secs(2)];
+/// Round trips in a row that only follow MOVED or ASK before giving up: slots that keep moving.
+const REDIRECTS: usize = 16;
+const SLOTS: u16 = 16384;
+/// The error codes of a missing or refused login.
+const LOGIN_REFUSED: [&str; 2] = ["NOAUTH", "WRONGPASS"];
+
+/// A server's address.
+type Addr = (String, u16);
+
+/// Where the store is and how to log in, parsed from the `--store` URL.
+pub(super) struct Target {
+    pub(super) cluster: bool,
+    tls: bool,
+    nodes: Vec<Addr>,
+    user: Option<String>,
+    password: Option<String>,
+    db: i64,
+    timeout: Duration,
+    /// The URL without its password or options, for messages.
+    pub(super) shown: String,
+}
+
+/// One command of a batch, packed once, with the cluster slot of its key.
+pub(super) struct Request {
+    slot: u16,
+    packed: Vec<u8>,
+}
+
+impl Request {
+    /// `cmd`, which reads or writes the Redis key `key` (and maybe others in its slot).
+    pub(super) fn new(key: &[u8], cmd: &Cmd) -> Request {
+        Request { slot: slot(key), packed: cmd.get_packed_command() }
+    }
+}
+
+/// The open connections, and the slot map of a cluster.
+pub(super) struct Link {
+    target: Target,
+    /// Run on every new connection (such as `SCRIPT LOAD`), so that each server is ready for the batches.
+    setup: Vec<Cmd>,
+    /// `(first, last, master)` for each slot range; empty until read, and always for a single server.
+    slots: Vec<(u16, u16, Addr)>,
+    conns: HashMap<Addr, Connection>,
+}
+
+/// Why a try failed, and whether another may succeed.
+enum Failure {
+    /// A dropped, refused or silent connection, or a cluster in the middle of a change.
+    Passing { node: Addr, why: String, timed_out: bool },
+    /// A refused login, a failed TLS handshake, or a reply no new try changes.
+    Final(anyhow::Error),
+}
+
+impl Link {
+    pub(super) fn new(target: Target, setup: Vec<Cmd>) -> Link {
+        Link { target, setup, slots: Vec::new(), conns: HashMap::new() }
+    }
+
+    /// Where the store is, for messages.
+    pub(super) fn location(&self) -> String {
+        let kind = if self.target.cluster { "Redis Cluster" } else { "Redis" };
+        format!("{kind} {}", self.target.shown)
+    }
+
+    /// Sends `requests` and returns their replies in order. `doing` completes "cannot …" in an error.
+    pub(super) fn pipe(&mut self, doing: &str, requests: &[Request]) -> Result<Vec<Value>> {
+        let mut replies: Vec<Option<Value>> = vec![None; requests.len()];
+        let mut pending: Vec<(usize, Option<Addr>)> = (0..requests.len()).map(|i| (i, None)).collect();
+        self.retrying(doing, |link| {
+            let failure;
+            (pending, failure) = link.round(requests, std::mem::take(&mut pending), &mut replies);
+            match failure {
+                Some(failure) => Err(failure),
+                None => Ok(pending.is_empty().then_some(())),
+            }
+        })?;
+        Ok(replies.into_iter().map(|reply| reply.unwrap_or(Value::Nil)).collect())
+    }
+
+    /// Runs `cmd` on `node`, or on the single server.
+    pub(super) fn on(&mut self, doing: &str, node: Option<&Addr>, cmd: &Cmd) -> Result<Value> {
+        let node = node.unwrap_or(&self.target.nodes[0]).clone();
+        let packed = cmd.get_packed_command();
+        self.retrying(doing, |link| {
+            let reply = link.exchange(&node, &[&packed])?;
+            Ok(Some(reply.into_iter().next().unwrap_or(Value::Nil)))
+        })
+    }
+
+    /// Connects to every master, so that a server that is down, refuses the login or refuses the setup
+    /// (scripts) is found before a long run.
+    pub(super) fn check(&mut self) -> Result<()> {
+        for node in self.masters("check the servers")? {
+            self.retrying("check the servers", |link| link.conn(&node).map(|_| Some(())))?;
+        }
+        Ok(())
+    }
+
+    /// The servers that hold the keys: the single server, or every master of the cluster. A cluster whose slots
+    /// are not all held by a master is an error, so that a listing never silently misses keys.
+    pub(super) fn masters(&mut self, doing: &str) -> Result<Vec<Addr>> {
+        if !self.target.cluster {
+            return Ok(vec![self.target.nodes[0].clone()]);
+        }
+        self.retrying(doing, |link| link.slot_map().map(Some))?;
+        let mut masters: Vec<Addr> = self.slots.iter().map(|(_, _, node)| node.clone()).collect();
+        masters.sort();
+        masters.dedup();
+        Ok(masters)
+    }
+
+    /// Runs `attempt` until it gives `Some`, trying again after a failure that may pass, with backoff, while
+    /// less than a timeout has gone by since the first failure.
+    fn retrying<T>(
+        &mut self,
+        doing: &str,
+        mut attempt: impl FnMut(&mut Link) -> Result<Option<T>, Failure>,
+    ) -> Result<T> {
+        let mut waits = BACKOFF.iter();
+        let (mut first_failure, mut tries, mut redirects) = (None::<Instant>, 0, 0);
+        loop {
+            match attempt(self) {
+                Ok(Some(value)) => return Ok(value),
+                Ok(None) => {
+                    // Only redirected: the slot map is read again, with no wait.
+                    redirects += 1;
+                    if redirects > REDIRECTS {
+                        bail!("cannot {doing} in {}: its slots kept moving for {REDIRECTS} tries", self.location());
+                    }
+                }
+                Err(Failure::Final(err)) => return Err(err.context(format!("cannot {doing} in {}", self.location()))),
+                Err(Failure::Passing { node, why, timed_out }) => {
+                    tries += 1;
+                    let since = *first_failure.get_or_insert_with(Instant::now);
+                    match waits.next() {
+                        Some(wait) if since.elapsed() < self.target.timeout => sleep(*wait),
+                        _ => return Err(self.give_up(doing, &node, &why, timed_out, tries, since)),
+                    }
+                }
+            }
+        }
+    }
+
+    fn give_up(
+        &self,
+        doing: &str,
+        node: &Addr,
+        why: &str,
+        timed_out: bool,
+        tries: usize,
+        since: Instant,
+    ) -> anyhow::Error {
+        let (store, at) = (self.location(), self.at(node));
+        let over = format!("{tries} tries over {:.0} s", since.elapsed().as_secs_f64());
+        if timed_out {
+            anyhow!(
+                "cannot {doing} in {store}: {at}did not answer within {} s ({over}); it may be stopped, \
+                 overloaded or cut off: check it, then run again",
+                self.target.timeout.as_secs_f64()
+            )
+        } else {
+            anyhow!(
+                "cannot {doing} in {store}: {at}{why} ({over}); check that it is running and reachable, then run again"
+            )
+        }
+    }
+
+    /// `node 127.0.0.1:7001: ` in a cluster's messages; nothing for a single server, which the store names.
+    fn at(&self, node: &Addr) -> String {
+        if self.target.cluster { format!("node {}:{}: ", node.0, node.1) } else { String::new() }
+    }
+
+    /// One round trip for the `pending` requests (each with the node that answered ASK, if one did): one
+    /// pipeline per server. Fills `replies`; returns what must be sent again, and why if it was a failure.
+    fn round(
+        &mut self,
+        requests: &[Request],
+        pending: Vec<(usize, Option<Addr>)>,
+        replies: &mut [Option<Value>],
+    ) -> (Vec<(usize, Option<Addr>)>, Option<Failure>) {
+        let mut by_node: BTreeMap<Addr, Vec<(usize, bool)>> = BTreeMap::new();
+        let mut again = Vec::new();
+        for (i, asked) in pending {
+            let node = match asked {
+                Some(node) => Ok((node, true)),
+                None => self.owner(requests[i].slot).map(|node| (node, false)),
+            };
+            match node {
+                Ok((node, asking)) => by_node.entry(node).or_default().push((i, asking)),
+                Err(failure) => {
+                    again.push((i, None));
+                    again.extend(by_node.into_values().flatten().map(|(i, _)| (i, None)));
+                    return (again, Some(failure));
+                }
+            }
+        }
+        let mut failure = None;
+        for (node, batch) in by_node {
+            let mut packed: Vec<&[u8]> = Vec::with_capacity(batch.len());
+            for &(i, asking) in &batch {
+                if asking {
+                    packed.push(b"*1\r\n$6\r\nASKING\r\n");
+                }
+                packed.push(&requests[i].packed);
+            }
+            let mut answers = match self.exchange(&node, &packed) {
+                Ok(answers) => answers.into_iter(),
+                Err(err) => {
+                    // The other servers' shares are still read; this one's is sent again.
+                    again.extend(batch.iter().map(|&(i, _)| (i, None)));
+                    failure = failure.or(Some(err));
+                    continue;
+                }
+            };
+            for &(i, asking) in &batch {
+                if asking {
+                    answers.next();
+                }
+                let err = match answers.next() {
+                    Some(Value::ServerError(err)) => err,
+                    value => {
+                        replies[i] = value;
+                        continue;
+                    }
+                };
+                match redirect(&err) {
+                    Some(Redirect::Moved) => {
+                        self.slots.clear();
+                        again.push((i, None));
+                    }
+                    Some(Redirect::Ask(to)) => again.push((i, Some(to))),
+                    Some(Redirect::Wait) => {
+                        // A cluster changing masters, a server loading its data, or one that lost the script.
+                        self.slots.clear();
+                        self.conns.remove(&node);
+                        again.push((i, None));
+                        let why = format!("it answered {err}");
+                        failure = failure.or(Some(Failure::Passing { node: node.clone(), why, timed_out: false }));
+                    }
+                    None => return (again, Some(Failure::Final(self.rejected(&node, &err)))),
+                }
+            }
+        }
+        (again, failure)
+    }
+
+    /// Writes `packed` to `node` in one pipeline and reads one reply for each, all before the deadline. At the
+    /// first failure the connection is dropped, so that no late reply is ever taken for another command's.
+    fn exchange(&mut self, node: &Addr, packed: &[&[u8]]) -> Result<Vec<Value>, Failure> {
+        let (timeout, at) = (self.target.timeout, self.at(node));
+        let failure = |err| failure(&at, node, err);
+        let result = self.conn(node).and_then(|conn| {
+            let deadline = Instant::now() + timeout;
+            let mut out = Vec::with_capacity(packed.iter().map(|p| p.len()).sum());
+            packed.iter().for_each(|p| out.extend_from_slice(p));
+            conn.send_packed_command(&out).map_err(failure)?;
+            let mut replies = Vec::with_capacity(packed.len());
+            for _ in packed {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    let why = "no answer in time".to_string();
+                    return Err(Failure::Passing { node: node.clone(), why, timed_out: true });
+                }
+                conn.set_read_timeout(Some(left)).map_err(failure)?;
+                replies.push(conn.recv_response().map_err(failure)?);
+            }
+            Ok(replies)
+        });
+        if result.is_err() {
+            self.conns.remove(node);
+        }
+        result
+    }
+
+    /// The open connection to `node`, made (logged in, and set up) if need be.
+    fn conn(&mut self, node: &Addr) -> Result<&mut Connection, Failure> {
+        if !self.conns.contains_key(node) {
+            let at = self.at(node);
+            let failure = |err| failure(&at, node, err);
+            let info = self.target.info(node).map_err(|err| Failure::Final(err.into()))?;
+            let wait = CONNECT_TIMEOUT.min(self.target.timeout);
+            let client = redis::Client::open(info).map_err(failure)?;
+            let mut conn = client.get_connection_with_timeout(wait).map_err(failure)?;
+            conn.set_write_timeout(Some(self.target.timeout)).map_err(failure)?;
+            conn.set_read_timeout(Some(self.target.timeout)).map_err(failure)?;
+            for cmd in &self.setup {
+                if let Err(err) = cmd.query::<Value>(&mut conn) {
+                    if err.code().is_some_and(|code| !LOGIN_REFUSED.contains(&code)) {
+                        return Err(Failure::Final(anyhow!("{at}it refuses what every connection needs first: {err}")));
+                    }
+                    return Err(failure(err));
+                }
+            }
+            self.conns.insert(node.clone(), conn);
+        }
+        Ok(self.conns.get_mut(node).expect("inserted above"))
+    }
+
+    /// The master that holds `slot`: the single server, or the cluster's, from its slot map.
+    fn owner(&mut self, slot: u16) -> Result<Addr, Failure> {
+        if !self.target.cluster {
+            return Ok(self.target.nodes[0].clone());
+        }
+        self.slot_map()?;
+        let held = self.slots.iter().find(|(first, last, _)| (*first..=*last).contains(&slot));
+        Ok(held.expect("slot_map checks that every slot is held").2.clone())
+    }
+
+    /// Reads the cluster's slot map (`CLUSTER SLOTS`) from the first server that answers, unless it is known.
+    /// Fails, naming them, if some slots have no master.
+    fn slot_map(&mut self) -> Result<(), Failure> {
+        if !self.slots.is_empty() {
+            return Ok(());
+        }
+        let known: Vec<Addr> = self.conns.keys().cloned().chain(self.target.nodes.iter().cloned()).collect();
+        let packed = redis::cmd("CLUSTER").arg("SLOTS").get_packed_command();
+        let mut last = None;
+        for node in known {
+            match self.exchange(&node, &[&packed]) {
+                Ok(reply) => {
+                    let reply = reply.into_iter().next().unwrap_or(Value::Nil);
+                    let slots =
+                        read_slots(&node, reply).map_err(|err| Failure::Final(anyhow!("{}{err}", self.at(&node))))?;
+                    if let Some(missing) = uncovered(&slots) {
+                        let why = format!("no master holds slots {missing}; is one of its masters down?");
+                        return Err(Failure::Passing { node, why, timed_out: false });
+                    }
+                    self.slots = slots;
+                    return Ok(());
+                }
+                Err(Failure::Final(err)) => return Err(Failure::Final(err)),
+                Err(passing) => last = Some(passing),
+            }
+        }
+        Err(last.expect("a cluster URL names at least one node"))
+    }
+
+    /// A server's error reply that another try would not change.
+    fn rejected(&self, node: &Addr, err: &ServerError) -> anyhow::Error {
+        let at = self.at(node);
+        if LOGIN_REFUSED.contains(&err.code()) {
+            refused_login(&at, err)
+        } else {
+            anyhow!("{at}the server answered {err}")
+        }
+    }
+}
+
+/// What a server's error reply asks of the client, if anything.
+enum Redirect {
+    /// The slot has a new master: read the slot map again.
+    Moved,
+    /// The slot is moving: ask this node, for this command only.
+    Ask(Addr),
+    /// Wait and try again.
+    Wait,
+}
+
+fn redirect(err: &ServerError) -> Option<Redirect> {
+    match err.code() {
+        "MOVED" => Some(Redirect::Moved),
+        "ASK" => {
+            // `ASK 3999 127.0.0.1:6381`: the details are the slot and the address.
+            let to = err.details()?.split(' ').nth(1)?;
+            let (host, port) = to.rsplit_once(':')?;
+            Some(Redirect::Ask((host.to_string(), port.parse().ok()?)))
+        }
+        "TRYAGAIN" | "CLUSTERDOWN" | "LOADING" | "MASTERDOWN" | "READONLY" | "NOSCRIPT" => Some(Redirect::Wait),
+        _ => None,
+    }
+}
+
+/// The failure `err` is, on `node`: one that may pass (I/O, a timeout, a dropped or refused connection), or a
+/// refused login, a failed TLS handshake or anything else, which will not.
+fn failure(at: &str, node: &Addr, err: RedisError) -> Failure {
+    if err.kind() == ErrorKind::AuthenticationFailed || err.code().is_some_and(|code| LOGIN_REFUSED.contains(&code)) {
+        Failure::Final(refused_login(at, &err))
+    } else if is_tls_failure(&err) {
+        Failure::Final(anyhow!(
+            "{at}the TLS connection failed ({err}). Is the server's certificate signed by a root this system \
+             trusts? SSL_CERT_FILE names a file of further roots"
+        ))
+    } else if err.is_timeout() || err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal() {
+        Failure::Passing { node: node.clone(), why: err.to_string(), timed_out: err.is_timeout() }
+    } else {
+        Failure::Final(anyhow!("{at}{err}"))
+    }
+}
+
+fn refused_login(at: &str, err: &dyn std::fmt::Display) -> anyhow::Error {
+    anyhow!(
+        "{at}it refused the login: wrong password or user name ({err}). Give the password in the URL \
+         (redis://:PASSWORD@host), KEYWATCHER_REDIS_PASSWORD or REDISCLI_AUTH"
+    )
+}
+
+/// Whether `err` is a TLS handshake that failed (rustls reports them as invalid data), such as a certificate that
+/// is not trusted.
+fn is_tls_failure(err: &RedisError) -> bool {
+    // redis keeps the cause as an `Arc<dyn Error>`.
+    let cause = Error::source(err).and_then(|cause| cause.downcast_ref::<Arc<dyn Error + Send + Sync>>());
+    let io = cause.and_then(|cause| cause.downcast_ref::<std::io::Error>());
+    io.is_some_and(|io| io.kind() == std::io::ErrorKind::InvalidData)
+}
+
+/// The slot ranges of a `CLUSTER SLOTS` reply: `[[first, last, [host, port, id, …], replica…], …]`. A master
+/// known by no host name is at the address that gave the reply.
+fn read_slots(from: &Addr, reply: Value) -> Result<Vec<(u16, u16, Addr)>> {
+    let ranges: Vec<Vec<Value>> = redis::from_redis_value(reply).context("CLUSTER SLOTS gave an unexpected reply")?;
+    let mut slots = Vec::new();
+    for range in ranges {
+        let mut fields = range.into_iter();
+        let (Some(first), Some(last), Some(master)) = (fields.next(), fields.next(), fields.next()) else {
+            bail!("CLUSTER SLOTS gave a range without a master");
+        };
+        let (host, port): (String, u16) = match redis::from_redis_value::<Vec<Value>>(master)?.as_slice() {
+            [host, port, ..] => (redis::from_redis_value_ref(host)?, redis::from_redis_value_ref(port)?),
+            _ => bail!("CLUSTER SLOTS gave a master without an address"),
+        };
+        let host = if host.is_empty() || host == "?" { from.0.clone() } else { host };
+        slots.push((redis::from_redis_value(first)?, redis::from_redis_value(last)?, (host, port)));
+    }
+    slots.sort();
+    Ok(slots)
+}
+
+/// The slots no range holds, as `A-B, C-D`, if there are any.
+fn uncovered(slots: &[(u16, u16, Addr)]) -> Option<String> {
+    let mut missing = Vec::new();
+    let mut next = 0u16;
+    for (first, last, _) in slots {
+        if *first > next {
+            missing.push(format!("{next}-{}", first - 1));
+        }
+        next = next.max(last.saturating_add(1));
+    }
+    if next < SLOTS {
+        missing.push(format!("{next}-{}", SLOTS - 1));
+    }
+    (!missing.is_empty()).then(|| missing.join(", "))
+}
+
+/// The cluster slot of `key`: CRC-16/XMODEM of its hash tag (the text between the first `{` and the next `}`, if
+/// not empty), else of the whole key, modulo 16384.
+fn slot(key: &[u8]) -> u16 {
+    let tagged = key.iter().position(|&b| b == b'{').and_then(|open| {
+        let rest = &key[open + 1..];
+        rest.iter().position(|&b| b == b'}').filter(|&close| close > 0).map(|close| &rest[..close])
+    });
+    let mut crc = 0u16;
+    for &byte in tagged.unwrap_or(key) {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+        }
+    }
+    crc % SLOTS
+}
+
+impl Target {
+    /// Reads `scheme://[user:password@]host[:port][,host:port…][/db][?timeout=SECONDS]`.
+    pub(super) fn parse(spec: &str) -> Result<Target> {
+        let (scheme, rest) = spec.split_once("://").context("a Redis store is a URL: redis://host:port")?;
+        let (cluster, tls) = match scheme {
+            "redis" => (false, false),
+            "rediss" => (false, true),
+            "redis+cluster" => (true, false),
+            _ => bail!("{scheme}:// is not a Redis store (redis://, rediss:// or redis+cluster://)"),
+        };
+        // The login ends at the last `@`, so that a password holding `/` or `@` is never taken for an address
+        // (and never shown in a message about one).
+        let (login, place) = match rest.rsplit_once('@') {
+            Some((login, place)) => (Some(login), place),
+            None => (None, rest),
+        };
+        let (place, options) = place.split_once('?').unwrap_or((place, ""));
+        let (hosts, path) = place.split_once('/').unwrap_or((place, ""));
+        let (user, password) = match login.map(|login| login.split_once(':').unwrap_or((login, ""))) {
+            Some((user, password)) => (decoded(user), decoded(password)),
+            None => (None, None),
+        };
+        let password = password.or_else(|| env("KEYWATCHER_REDIS_PASSWORD")).or_else(|| env("REDISCLI_AUTH"));
+        let nodes = hosts.split(',').map(node).collect::<Result<Vec<_>>>()?;
+        ensure!(
+            cluster || nodes.len() == 1,
+            "--store {scheme}://{hosts}: several addresses are a cluster; write redis+cluster://{hosts}"
+        );
+        let db = match path {
+            "" => 0,
+            db => db.parse().map_err(|_| anyhow!("--store {scheme}://{hosts}/{db}: the database must be a number"))?,
+        };
+        ensure!(!cluster || db == 0, "--store {scheme}://{hosts}/{db}: a Redis Cluster has only database 0");
+        let mut timeout = TIMEOUT;
+        for option in options.split('&').filter(|option| !option.is_empty()) {
+            let seconds = option.strip_prefix("timeout=").and_then(|s| s.trim_end_matches('s').parse::<f64>().ok());
+            timeout = seconds.and_then(|s| Duration::try_from_secs_f64(s).ok()).filter(|t| !t.is_zero()).with_context(
+                || format!("--store {scheme}://{hosts}: unknown option '{option}'; the only one is timeout=SECONDS"),
+            )?;
+        }
+        let user_shown = user.as_deref().map(|user| format!("{user}@")).unwrap_or_default();
+        let db_shown = if path.is_empty() { String::new() } else { format!("/{db}") };
+        let shown = format!("{scheme}://{user_shown}{hosts}{db_shown}");
+        Ok(Target { cluster, tls, nodes, user, password, db, timeout, shown })
+    }
+
+    fn info(&self, (host, port): &Addr) -> redis::RedisResult<ConnectionInfo> {
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        let info = format!("{scheme}://{host}:{port}/{}", self.db).into_connection_info()?;
+        let mut login = info.redis_settings().clone();
+        if let Some(user) = &self.user {
+            login = login.set_username(user);
+        }
+        if let Some(password) = &self.password {
+            login = login.set_password(password);
+        }
+        Ok(info.set_redis_settings(login))
+    }
+}
+
+fn node(text: &str) -> Result<Addr> {
+    let (host, port) = match text.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(':') => (host, port),
+        _ => (text, "6379"),
+    };
+    ensure!(!host.is_empty(), "--store: an address without a host in '{text}'; write host:port");
+    let port = port.parse().map_err(|_| anyhow!("--store: '{port}' in '{text}' is not a port number"))?;
+    Ok((host.to_string(), port))
+}
+
+fn decoded(text: &str) -> Option<String> {
+    let text = percent_encoding::percent_decode_str(text).decode_utf8_lossy();
+    (!text.is_empty()).then(|| text.into_owned())
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_read_and_shown_without_the_password() {
+        let t = Target::parse("redis://me:p%40ss@127.0.0.1:7000/3").unwrap();
+        assert_eq!((t.user.as_deref(), t.password.as_deref(), t.db), (Some("me"), Some("p@ss"), 3));
+        assert_eq!(t.shown, "redis://me@127.0.0.1:7000/3");
+        let t = Target::parse("redis+cluster://:secret@h1:7001,h2:7002?timeout=2.5").unwrap();
+        assert_eq!(t.nodes, [("h1".to_string(), 7001), ("h2".to_string(), 7002)]);
+        assert_eq!((t.shown.as_str(), t.timeout), ("redis+cluster://h1:7001,h2:7002", Duration::from_millis(2500)));
+        assert_eq!(Target::parse("rediss://[::1]/2?timeout=1s").unwrap().nodes, [("[::1]".to_string(), 6379)]);
+        let t = Target::parse("redis://:a/b@c@h1:7000/2").unwrap();
+        assert_eq!((t.password.as_deref(), t.nodes[0].1, t.db, t.timeout), (Some("a/b@c"), 7000, 2, TIMEOUT));
+        for (bad, says) in [
+            ("redis://:secret@h1:1,h2:2", "redis+cluster://h1:1,h2:2"),
+            ("redis://:secret@h1:port", "not a port"),
+            ("redis+cluster://:secret@h1:1/2", "only database 0"),
+            ("redis://:secret@h1:1?timeout=0", "timeout=SECONDS"),
+            ("redis://:secret@h1:1?wait=2", "unknown option 'wait=2'"),
+        ] {
+            let err = Target::parse(bad).err().unwrap().to_string();
+            assert!(err.contains(says) && !err.contains("secret"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn keys_map_to_the_slots_redis_gives_them() {
+        // Values from `CLUSTER KEYSLOT`.
+        assert_eq!(slot(b"foo"), 12182);
+        assert_eq!(slot(b"bar"), 5061);
+        assert_eq!(slot(b"kw:{foo}"), 12182);
+        assert_ne!(slot(b"{}foo"), slot(b"foo"), "an empty tag is no tag");
+    }
+
+    #[test]
+    fn slots_no_master_holds_are_named() {
+        let at = || ("h".to_string(), 1);
+        assert_eq!(uncovered(&[(0, 5460, at()), (5461, 16383, at())]), None);
+        assert_eq!(uncovered(&[(0, 5460, at()), (10923, 16383, at())]).as_deref(), Some("5461-10922"));
+        assert_eq!(uncovered(&[(1, 16000, at())]).as_deref(), Some("0-0, 16001-16383"));
+    }
+}
