@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Learn and score throughput with the profiles in a snapshot (the baseline), in one Redis and in a 3-master Redis
-# Cluster, on the same generated input, in one invocation: records/s of each and its ratio to the snapshot.
+# Cluster, on the same generated input, in one invocation: records/s of each and its ratio to the snapshot. Each
+# size is a number of records over a number of access keys; few keys measure the per-record work, many keys the
+# per-key round trips and scripts.
 #
-#   scripts/bench-store.sh [RECORDS [KEYS]]     (default 200000 records over 2000 access keys)
+#   scripts/bench-store.sh [RECORDS KEYS]...     (default: 200000 2000 200000 80000)
+#   KEYWATCHER=path/to/keywatcher scripts/bench-store.sh ...   (measure another build, such as an older one)
 #
 # Needs redis-server and redis-cli; starts its own servers on free loopback ports and stops them at the end.
 # Each figure is the best of 3 runs; every learn starts from an empty store.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-records=${1:-200000}
-keys=${2:-2000}
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(200000 2000 200000 80000)
+[ $((${#sizes[@]} % 2)) -eq 0 ] || { echo "usage: $0 [RECORDS KEYS]..." >&2; exit 2; }
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -19,11 +23,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --release --locked --quiet
-kw=$PWD/target/release/keywatcher
+kw=${KEYWATCHER:-}
+if [ -z "$kw" ]; then
+    cargo build --release --locked --quiet
+    kw=$PWD/target/release/keywatcher
+fi
 
 # The input: RECORDS calls spread over KEYS keys, each key with a few addresses, agents, regions and events.
-PYTHONPATH=scripts python3 - "$records" "$keys" >"$work/input.ndjson" <<'EOF'
+generate() { # RECORDS KEYS
+    PYTHONPATH=scripts python3 - "$1" "$2" >"$work/input.ndjson" <<'EOF'
 import json, random, sys
 from datetime import datetime, timedelta, timezone
 from ctrecord import record
@@ -37,6 +45,7 @@ for n in range(records):
         region=rng.choice(["us-east-1", "eu-west-1"]), source="s3.amazonaws.com", name=rng.choice(names),
         time=start + timedelta(seconds=n * 3), rng=rng)) + "\n")
 EOF
+}
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 start_redis() { # PORT DIR [ARGS...]
@@ -84,22 +93,26 @@ best() { # PREPARE COMMAND...
     echo "$best"
 }
 
-printf 'keywatcher %s, %s records over %s keys (%s MB), best of 3\n' "$($kw --version | cut -d' ' -f2)" \
-    "$records" "$keys" "$(($(stat -c %s "$work/input.ndjson") / 1000000))"
-printf '%-26s %8s %10s %12s\n' "store" "command" "records/s" "vs snapshot"
-declare -A base
-for store in "$work/profiles" "redis://127.0.0.1:$single" "redis+cluster://${nodes%,}"; do
-    case $store in
-        redis://*) name="Redis" ;;
-        redis+cluster://*) name="Redis Cluster (3 masters)" ;;
-        *) name="snapshot" ;;
-    esac
-    learn_ms=$(best "empty '$store'" "$kw" learn -q --store "$store" "$work/input.ndjson")
-    score_ms=$(best ":" "$kw" score -q --store "$store" "$work/input.ndjson")
-    for command in learn score; do
-        ms=${command}_ms
-        rate=$((records * 1000 / ${!ms}))
-        base[$command]=${base[$command]:-$rate}
-        printf '%-26s %8s %10s %11s%%\n' "$name" "$command" "$rate" "$((rate * 100 / ${base[$command]}))"
+for ((i = 0; i < ${#sizes[@]}; i += 2)); do
+    records=${sizes[i]} keys=${sizes[i + 1]}
+    generate "$records" "$keys"
+    printf '\nkeywatcher %s, %s records over %s keys (%s MB), best of 3\n' "$($kw --version | cut -d' ' -f2)" \
+        "$records" "$keys" "$(($(stat -c %s "$work/input.ndjson") / 1000000))"
+    printf '%-26s %8s %10s %12s\n' "store" "command" "records/s" "vs snapshot"
+    declare -A base=()
+    for store in "$work/profiles" "redis://127.0.0.1:$single" "redis+cluster://${nodes%,}"; do
+        case $store in
+            redis://*) name="Redis" ;;
+            redis+cluster://*) name="Redis Cluster (3 masters)" ;;
+            *) name="snapshot" ;;
+        esac
+        learn_ms=$(best "empty '$store'" "$kw" learn -q --store "$store" "$work/input.ndjson")
+        score_ms=$(best ":" "$kw" score -q --store "$store" "$work/input.ndjson")
+        for command in learn score; do
+            ms=${command}_ms
+            rate=$((records * 1000 / ${!ms}))
+            base[$command]=${base[$command]:-$rate}
+            printf '%-26s %8s %10s %11s%%\n' "$name" "$command" "$rate" "$((rate * 100 / ${base[$command]}))"
+        done
     done
 done

@@ -787,6 +787,8 @@ fn stores_that_cannot_be_used_are_refused_before_reading() {
     for (store, says) in [
         ("s3://bucket/profiles", "s3://"),
         ("redis://:secret@localhost:6379/first", "the database must be a number"),
+        ("redis:/:secret@localhost:6379", "starts with redis://"),
+        ("redis+cluster:secret@h1:1,h2:2", "starts with redis+cluster://"),
         ("no-such-dir/profiles", "does not exist"),
     ] {
         let out = env.run(&["learn", "--store", store, records], "");

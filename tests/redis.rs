@@ -4,8 +4,10 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -356,8 +358,11 @@ fn the_old_layout_is_imported_and_left_in_place() {
         ("[Key]AKIAOLD1:[Account]1234567890:[Username]jackie.chen", "1"),
         ("[Key]AKIAOLD2:[Ip]203.0.113.9", "5"),
     ];
+    // A key that is not UTF-8 is read with U+FFFD for its bad byte, and does not stop the others.
+    let not_utf8 = OsStr::from_bytes(b"[Key]AKIAOLD3:[Agent]caf\xff");
     // What the same keys give when imported from the old export file, into a snapshot.
-    let export_file: String = old.iter().map(|(key, count)| format!("redis-cli set \"{key}\" {count}\n")).collect();
+    let mut export_file: String = old.iter().map(|(key, count)| format!("redis-cli set \"{key}\" {count}\n")).collect();
+    export_file.push_str("redis-cli set \"[Key]AKIAOLD3:[Agent]caf\u{fffd}\" 4\n");
     let out = env.run(&["profile", "import", "--store", "snapshot", "-"], &export_file);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let expected = export(&env, "snapshot");
@@ -367,9 +372,12 @@ fn the_old_layout_is_imported_and_left_in_place() {
             cli(port, &["set", key, count]);
         }
         cli(port, &["set", "unrelated", "x"]);
+        let set =
+            Command::new("redis-cli").args(["-c", "-p", &port.to_string(), "set"]).arg(not_utf8).arg("4").output();
+        assert!(set.unwrap().status.success());
         let out = env.run(&["profile", "import", "--store", &store, "--from-old-redis"], "");
         assert_eq!(out.code, 0, "{store}: {}", out.stderr);
-        assert!(out.stderr.contains("imported 2 profile(s)"), "{store}: {}", out.stderr);
+        assert!(out.stderr.contains("imported 3 profile(s)"), "{store}: {}", out.stderr);
         assert_eq!(export(&env, &store), expected, "{store}");
         assert_eq!(cli(port, &["get", old[0].0]).trim(), "3", "the old keys stay");
     }
@@ -624,4 +632,31 @@ fn a_field_keywatcher_did_not_write_is_named() {
     let out = env.run(&["learn", "--store", &server.url(), "-"], &input);
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("kw:{AKIAKEY00000}") && out.stderr.contains("ip:198.51.100.0"), "{}", out.stderr);
+}
+
+#[test]
+fn a_key_with_more_values_than_one_slice_of_the_script_merges_as_a_snapshot_does() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env.path("redis"), free_port(false), &[]);
+    // 1200 addresses for one key: the script reads and writes its values in slices of 500.
+    let calls = |salt: usize| {
+        let calls: Vec<_> = (0..1200)
+            .map(|n| {
+                let ip = format!("10.{}.{}.{}", salt, n / 250, n % 250);
+                let time = format!("2026-11-{:02}T00:00:{:02}Z", 1 + salt, n % 60);
+                record("AKIAMANY", &time, &ip, "aws-cli/2", "us-east-1", "GetObject")
+            })
+            .collect();
+        ndjson(&calls)
+    };
+    for store in [server.url(), "snapshot".to_string()] {
+        learn(&env, &store, &calls(0));
+        learn(&env, &store, &(calls(0) + &calls(1)));
+    }
+    let exported = export(&env, "snapshot");
+    assert_eq!(exported.matches("\"10.").count(), 2400);
+    assert!(export(&env, &server.url()) == exported, "the profiles differ");
 }

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::cli::LearnArgs;
 use crate::report::Report;
@@ -18,7 +18,8 @@ pub fn run(args: LearnArgs) -> Result<ExitCode> {
     let mut report = Report::with_progress(args.common.quiet, &inputs);
     let (learned, outcome) = pipeline::learn(&inputs, &filter, args.common.strict, &mut report);
     let keys = learned.len();
-    store.merge(learned).with_context(|| format!("cannot save the learned profiles to {}", store.location()))?;
+    // The store's errors name it and say what failed.
+    store.merge(learned)?;
     report.finish("learn");
     report.note(&format!("{keys} key(s) learned into {}", store.location()));
     outcome?;

@@ -101,7 +101,7 @@ fn fetch<'k>(
     if wanted.is_empty() {
         return Ok(());
     }
-    let found = store.load(&wanted).with_context(|| format!("cannot load profiles from {}", store.location()))?;
+    let found = store.load(&wanted)?;
     missing.extend(wanted.iter().filter(|k| !found.contains_key(**k)).map(|k| k.to_string()));
     profiles.extend(found);
     Ok(())

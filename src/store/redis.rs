@@ -65,28 +65,38 @@ for seen in string.gmatch(applied, '%S+') do
 end
 local old = redis.call('HMGET', key, 'first', 'last', 'account', 'user', 'type')
 for i = 1, 5 do old[i] = old[i] or '' end
+local out = {'first', earliest(old[1], ARGV[3]), 'last', latest(old[2], ARGV[4])}
 for i = 1, 4 do
   local theirs, mine = ARGV[i + 3], old[i + 1]
   if theirs ~= mine then
     if before(mine, theirs) then
-      redis.call('HSET', key, 'account', ARGV[5], 'user', ARGV[6], 'type', ARGV[7])
+      out[5], out[6], out[7], out[8], out[9], out[10] = 'account', ARGV[5], 'user', ARGV[6], 'type', ARGV[7]
     end
     break
   end
 end
-redis.call('HSET', key, 'first', earliest(old[1], ARGV[3]), 'last', latest(old[2], ARGV[4]))
-for i = 8, #ARGV, 4 do
-  local count, first, last = tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3]
-  local was = redis.call('HGET', key, ARGV[i])
-  if was then
-    local c, f, l = string.match(was, '^(%d+) (%S*) (%S*)$')
-    if not c then
-      return redis.error_reply('BADPROFILE profile key ' .. key .. ' has a field ' .. ARGV[i] .. ' = ' .. was ..
-        ' that keywatcher did not write; delete that key (profile delete) and learn it again')
+-- The values, read in slices of 500 (unpack's stack is limited) and all checked before anything is written.
+for from = 8, #ARGV, 2000 do
+  local fields = {}
+  for i = from, math.min(from + 1999, #ARGV), 4 do fields[#fields + 1] = ARGV[i] end
+  local was = redis.call('HMGET', key, unpack(fields))
+  for n, field in ipairs(fields) do
+    local i = from + (n - 1) * 4
+    local count, first, last = tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3]
+    if was[n] then
+      local c, f, l = string.match(was[n], '^(%d+) (%S*) (%S*)$')
+      if not c then
+        return redis.error_reply('BADPROFILE profile key ' .. key .. ' has a field ' .. field .. ' = ' .. was[n] ..
+          ' that keywatcher did not write; delete that key (profile delete) and learn it again')
+      end
+      count, first, last = count + tonumber(c), earliest(f, first), latest(l, last)
     end
-    count, first, last = count + tonumber(c), earliest(f, first), latest(l, last)
+    out[#out + 1] = field
+    out[#out + 1] = string.format('%.0f %s %s', count, first, last)
   end
-  redis.call('HSET', key, ARGV[i], string.format('%.0f %s %s', count, first, last))
+end
+for from = 1, #out, 1000 do
+  redis.call('HSET', key, unpack(out, from, math.min(from + 999, #out)))
 end
 local kept, n = token, 1
 for seen in string.gmatch(applied, '%S+') do

@@ -120,8 +120,8 @@ impl Link {
     /// Connects to every master, so that a server that is down, refuses the login or refuses the setup
     /// (scripts) is found before a long run.
     pub(super) fn check(&mut self) -> Result<()> {
-        for node in self.masters("check the servers")? {
-            self.retrying("check the servers", |link| link.conn(&node).map(|_| Some(())))?;
+        for node in self.masters("connect to the servers")? {
+            self.retrying("connect to the servers", |link| link.conn(&node).map(|_| Some(())))?;
         }
         Ok(())
     }
@@ -208,22 +208,19 @@ impl Link {
         pending: Vec<(usize, Option<Addr>)>,
         replies: &mut [Option<Value>],
     ) -> (Vec<(usize, Option<Addr>)>, Option<Failure>) {
-        let mut by_node: BTreeMap<Addr, Vec<(usize, bool)>> = BTreeMap::new();
-        let mut again = Vec::new();
-        for (i, asked) in pending {
-            let node = match asked {
-                Some(node) => Ok((node, true)),
-                None => self.owner(requests[i].slot).map(|node| (node, false)),
-            };
-            match node {
-                Ok((node, asking)) => by_node.entry(node).or_default().push((i, asking)),
-                Err(failure) => {
-                    again.push((i, None));
-                    again.extend(by_node.into_values().flatten().map(|(i, _)| (i, None)));
-                    return (again, Some(failure));
-                }
-            }
+        if self.target.cluster
+            && pending.iter().any(|(_, asked)| asked.is_none())
+            && let Err(failure) = self.slot_map()
+        {
+            return (pending, Some(failure));
         }
+        let mut by_node: BTreeMap<Addr, Vec<(usize, bool)>> = BTreeMap::new();
+        for (i, asked) in pending {
+            let asking = asked.is_some();
+            let node = asked.unwrap_or_else(|| self.owner(requests[i].slot));
+            by_node.entry(node).or_default().push((i, asking));
+        }
+        let mut again = Vec::new();
         let mut failure = None;
         for (node, batch) in by_node {
             let mut packed: Vec<&[u8]> = Vec::with_capacity(batch.len());
@@ -326,14 +323,10 @@ impl Link {
         Ok(self.conns.get_mut(node).expect("inserted above"))
     }
 
-    /// The master that holds `slot`: the single server, or the cluster's, from its slot map.
-    fn owner(&mut self, slot: u16) -> Result<Addr, Failure> {
-        if !self.target.cluster {
-            return Ok(self.target.nodes[0].clone());
-        }
-        self.slot_map()?;
+    /// The master that holds `slot`: the single server, or the cluster's, from its slot map (read already).
+    fn owner(&self, slot: u16) -> Addr {
         let held = self.slots.iter().find(|(first, last, _)| (*first..=*last).contains(&slot));
-        Ok(held.expect("slot_map checks that every slot is held").2.clone())
+        held.map_or(&self.target.nodes[0], |(_, _, node)| node).clone()
     }
 
     /// Reads the cluster's slot map (`CLUSTER SLOTS`) from the first server that answers, unless it is known.
@@ -342,7 +335,8 @@ impl Link {
         if !self.slots.is_empty() {
             return Ok(());
         }
-        let known: Vec<Addr> = self.conns.keys().cloned().chain(self.target.nodes.iter().cloned()).collect();
+        let mut known: Vec<Addr> = self.conns.keys().cloned().collect();
+        known.extend(self.target.nodes.iter().filter(|node| !self.conns.contains_key(*node)).cloned());
         let packed = redis::cmd("CLUSTER").arg("SLOTS").get_packed_command();
         let mut last = None;
         for node in known {
