@@ -169,7 +169,8 @@ pub struct CommonArgs {
 pub struct StoreArgs {
     /// Profile store: a snapshot file PATH (or file:PATH), redis://[USER:PASSWORD@]HOST:PORT[/DB], rediss://… (TLS)
     /// or redis+cluster://HOST:PORT,HOST:PORT,… [default: $XDG_STATE_HOME/keywatcher/profiles]. A Redis password
-    /// may instead be in KEYWATCHER_REDIS_PASSWORD or REDISCLI_AUTH
+    /// may instead be in KEYWATCHER_REDIS_PASSWORD or REDISCLI_AUTH; a Redis URL may end in ?timeout=SECONDS, the
+    /// longest wait for a reply (default 30)
     #[arg(long = "store", value_name = "URL", env = "KEYWATCHER_STORE", hide_env_values = true)]
     pub store: Option<String>,
 }
