@@ -147,7 +147,7 @@ impl Link {
         mut attempt: impl FnMut(&mut Link) -> Result<Option<T>, Failure>,
     ) -> Result<T> {
         let mut waits = BACKOFF.iter();
-        let (mut first_failure, mut tries, mut redirects) = (None::<Instant>, 0, 0);
+        let (started, mut first_failure, mut tries, mut redirects) = (Instant::now(), None::<Instant>, 0, 0);
         loop {
             match attempt(self) {
                 Ok(Some(value)) => return Ok(value),
@@ -164,7 +164,7 @@ impl Link {
                     let since = *first_failure.get_or_insert_with(Instant::now);
                     match waits.next() {
                         Some(wait) if since.elapsed() < self.target.timeout => sleep(*wait),
-                        _ => return Err(self.give_up(doing, &node, &why, timed_out, tries, since)),
+                        _ => return Err(self.give_up(doing, &node, &why, timed_out, tries, started)),
                     }
                 }
             }
@@ -178,10 +178,10 @@ impl Link {
         why: &str,
         timed_out: bool,
         tries: usize,
-        since: Instant,
+        started: Instant,
     ) -> anyhow::Error {
         let (store, at) = (self.location(), self.at(node));
-        let over = format!("{tries} tries over {:.0} s", since.elapsed().as_secs_f64());
+        let over = format!("{tries} tries over {:.0} s", started.elapsed().as_secs_f64());
         if timed_out {
             anyhow!(
                 "cannot {doing} in {store}: {at}did not answer within {} s ({over}); it may be stopped, \
