@@ -115,6 +115,9 @@ pub struct CommonArgs {
     /// Only calls made with this access key (repeatable)
     #[arg(long = "key", value_name = "KEY")]
     pub keys: Vec<String>,
+    /// How many threads read, decompress and parse [default: one per core]. The output is the same with any number
+    #[arg(long, value_name = "N")]
+    pub threads: Option<std::num::NonZeroUsize>,
     /// Stop with exit status 2 at the first record or input that cannot be read, instead of skipping it
     #[arg(long)]
     pub strict: bool,

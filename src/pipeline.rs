@@ -2,17 +2,40 @@
 //! handler, one chunk's calls at a time, in input order. It counts what it excludes and reports what it
 //! cannot use, with input name and line; with `strict` it stops at the first such record, after handing
 //! over the calls before it. It also says when a run could not have looked at what was asked: an input in
-//! which nothing is CloudTrail (an input error), a `--key` that no record carries. One thread for now; this is the only file
-//! that may start threads.
+//! which nothing is CloudTrail (an input error), a `--key` that no record carries. This is the only file
+//! that starts threads.
+//!
+//! Threads, and why the output cannot tell: `threads` reader threads open the inputs in order, several at
+//! once (so gzip is decoded in parallel over a tree of files), and cut each into chunks, a few chunks ahead
+//! at most (bounded channels: memory does not grow with the input). The calling thread takes the chunks in
+//! input order, in batches of what is ready, and parses a batch's chunks in parallel on a pool of `threads`
+//! workers; then it extracts, counts, reports and hands over the calls one chunk after another, exactly as
+//! one thread would. A chunk is parsed in parallel as if it started between documents, which is true of
+//! every chunk of NDJSON and of the first chunk of every file; when the chunk before it ended inside a log
+//! file or array, or left a value unfinished, that guess is thrown away and the chunk is parsed again in
+//! order, with the parser's real place. So one big `{"Records":[…]}` file is parsed on one thread (a tree
+//! of them is parallel, one file per worker), and no shape of input is read differently.
 
-use anyhow::{Result, bail};
+use std::collections::VecDeque;
+use std::io;
+use std::sync::mpsc::{self, Receiver, RecvError, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use anyhow::{Context, Result, bail};
+use rayon::prelude::*;
 
 use crate::extract::{self, Call, Filter, Outcome};
 use crate::learn::Learner;
-use crate::parse::{self, Item};
+use crate::parse::{self, Cursor, Item};
 use crate::profile::Profiles;
-use crate::read::{Chunk, ChunkReader, Input};
+use crate::read::{CHUNK_SIZE, Chunk, ChunkReader, Input};
 use crate::report::{Place, Report};
+
+/// How many chunks a reader may have cut ahead of the parser, per input.
+const AHEAD: usize = 2;
+
+/// The most pieces in one batch: a tree of tiny files would otherwise make batches of thousands.
+const MAX_PIECES: usize = 256;
 
 /// What the documents seen so far were, for the checks made after an input and after the run.
 #[derive(Debug, Default, Clone)]
@@ -27,71 +50,71 @@ struct Tally {
     keys_seen: Vec<bool>,
 }
 
-/// Reads every input in order and gives the calls of each chunk to `handle`. An input that cannot be read
-/// is reported and the run goes on with the next (with `strict`, it stops).
+/// The number of threads to use when none is asked for: one per core.
+pub fn all_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Reads every input in order and gives the calls of each chunk to `handle`, on the calling thread, in
+/// input order. An input that cannot be read is reported and the run goes on with the next (with `strict`,
+/// it stops). `threads` (at least 1) is how many inputs are read at once and how many chunks are parsed at once.
 pub fn run(
     inputs: &[Input],
     filter: &Filter,
     strict: bool,
+    threads: usize,
     report: &mut Report,
     handle: &mut dyn FnMut(&[Call], &mut Report) -> Result<()>,
 ) -> Result<()> {
-    let mut tally = Tally { keys_seen: vec![false; filter.keys.len()], ..Tally::default() };
-    for input in inputs {
-        report.input();
-        let before = tally.clone();
-        let name = input.name();
-        let mut reader = match ChunkReader::open(input) {
-            Ok(reader) => reader,
-            Err(err) => {
-                let why = match input {
-                    Input::Unreadable(..) => err.to_string(),
-                    _ => format!("cannot open: {err}"),
-                };
-                report.failed_input(&name, &why);
-                if strict {
-                    bail!("stopped at {name} (--strict)");
-                }
-                continue;
-            }
-        };
-        let mut chunk = Chunk { first_line: 1, first_column: 1, ..Chunk::default() };
-        let mut cursor = parse::Cursor::default();
-        let mut consumed = 0;
-        while reader.refill(&mut chunk, consumed) {
-            let mut each_chunk = Each { input: &name, filter, strict, report: &mut *report, tally: &mut tally };
-            consumed = each_chunk.chunk(&chunk, &mut cursor, handle)?;
+    let threads = threads.max(1);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start threads")?;
+    let mut feed = Feed::new(start_readers(inputs, threads));
+    let mut run = Run {
+        filter,
+        strict,
+        report,
+        handle,
+        tally: Tally { keys_seen: vec![false; filter.keys.len()], ..Tally::default() },
+        open: None,
+    };
+    let mut batch = Vec::new();
+    while feed.next_batch(&mut batch, threads * CHUNK_SIZE) {
+        // An input whose last chunk ended inside a log file or array is read on in order: guessing would be wasted.
+        let in_order = run.open.as_ref().filter(|open| open.cursor != Cursor::default()).map(|open| open.index);
+        let mut guesses = Vec::new();
+        pool.install(|| {
+            batch
+                .par_iter()
+                .map(|(index, piece)| match piece {
+                    Piece::Chunk(chunk) if in_order != Some(*index) => {
+                        Some(Parsed::of(&chunk.bytes, !chunk.last, Cursor::default()))
+                    }
+                    _ => None,
+                })
+                .collect_into_vec(&mut guesses)
+        });
+        for ((index, piece), guess) in batch.iter().zip(guesses) {
+            run.piece(inputs, *index, piece, guess)?;
         }
-        let why = match reader.finish() {
-            Err(err) => {
-                let line = chunk.line_at(chunk.bytes.len());
-                Some(format!("cannot read past line {line}: {err}; the records before it were used"))
-            }
-            Ok(()) if tally.cloudtrail > before.cloudtrail => None,
-            Ok(()) if tally.foreign > before.foreign => {
-                Some("no CloudTrail record in it: its JSON is of another kind".to_string())
-            }
-            Ok(()) if tally.broken > before.broken => Some("nothing in it could be read as JSON".to_string()),
-            Ok(()) => None,
-        };
-        if let Some(why) = why {
-            report.failed_input(&name, &why);
-            if strict {
-                bail!("stopped at {name} (--strict)");
-            }
-        }
+        batch.clear();
     }
-    for (key, _) in filter.keys.iter().zip(&tally.keys_seen).filter(|(_, seen)| !**seen) {
-        report.note(&format!("no record carries --key {key}; access key IDs are upper case, one per --key"));
+    for (key, _) in filter.keys.iter().zip(&run.tally.keys_seen).filter(|(_, seen)| !**seen) {
+        run.report.note(&format!("no record carries --key {key}; access key IDs are upper case, one per --key"));
     }
     Ok(())
 }
 
 /// Reads every input and learns its calls into an in-memory delta. The delta comes back even when the run
 /// stopped early, so that what was learned before a failure can be kept.
-pub fn learn(inputs: &[Input], filter: &Filter, strict: bool, report: &mut Report) -> (Profiles, Result<()>) {
+pub fn learn(
+    inputs: &[Input],
+    filter: &Filter,
+    strict: bool,
+    threads: usize,
+    report: &mut Report,
+) -> (Profiles, Result<()>) {
     let mut learner = Learner::default();
-    let outcome = run(inputs, filter, strict, report, &mut |calls, report| {
+    let outcome = run(inputs, filter, strict, threads, report, &mut |calls, report| {
         calls.iter().for_each(|call| learner.observe(call));
         report.learned(calls.len());
         Ok(())
@@ -99,28 +122,234 @@ pub fn learn(inputs: &[Input], filter: &Filter, strict: bool, report: &mut Repor
     (learner.profiles, outcome)
 }
 
-/// What one chunk is read with.
-struct Each<'r> {
-    input: &'r str,
+/// What a reader thread sends about its input, in order: a failure to open it, or its chunks then its end.
+enum Piece {
+    Unopened(io::Error),
+    Chunk(Chunk),
+    /// The input is read: the error that ended it early, if any, and the line reached.
+    End(io::Result<()>, u64),
+}
+
+/// Starts `count` reader threads that take the inputs in order and cut each into chunks. Gives one receiver
+/// per input, in input order. The threads stop when the receivers are dropped (a run that stops early); one
+/// that waits on a live stdin is left to end with the process.
+fn start_readers(inputs: &[Input], count: usize) -> Receiver<Receiver<Piece>> {
+    let (order, receivers) = mpsc::sync_channel(count);
+    let next = Arc::new(Mutex::new((VecDeque::from(inputs.to_vec()), order)));
+    for _ in 0..count {
+        let next = Arc::clone(&next);
+        std::thread::spawn(move || {
+            loop {
+                // Taking an input and queueing its receiver under one lock keeps the receivers in input order.
+                let (input, pieces) = {
+                    let mut next = next.lock().unwrap_or_else(PoisonError::into_inner);
+                    let (inputs, order) = &mut *next;
+                    let Some(input) = inputs.pop_front() else { return };
+                    let (pieces, receiver) = mpsc::sync_channel(AHEAD);
+                    if order.send(receiver).is_err() {
+                        return;
+                    }
+                    (input, pieces)
+                };
+                read_input(&input, &pieces);
+            }
+        });
+    }
+    receivers
+}
+
+/// Cuts one input into chunks and sends them, then its end; returns early when nobody listens any more.
+fn read_input(input: &Input, pieces: &SyncSender<Piece>) {
+    let mut reader = match ChunkReader::open(input) {
+        Ok(reader) => reader,
+        Err(err) => {
+            let _ = pieces.send(Piece::Unopened(err));
+            return;
+        }
+    };
+    let mut chunk = Chunk { first_line: 1, first_column: 1, ..Chunk::default() };
+    // Each chunk is sent whole: whether its end is unfinished is for the parser to find, in order.
+    while reader.refill(&mut chunk, 0) {
+        let end = chunk.bytes.len();
+        let next = Chunk {
+            bytes: Vec::new(),
+            first_line: chunk.line_at(end),
+            first_column: chunk.column_at(end),
+            last: chunk.last,
+        };
+        if pieces.send(Piece::Chunk(std::mem::replace(&mut chunk, next))).is_err() {
+            return;
+        }
+    }
+    let line = chunk.line_at(chunk.bytes.len());
+    let _ = pieces.send(Piece::End(reader.finish(), line));
+}
+
+/// The readers' pieces, input after input.
+struct Feed {
+    inputs: Receiver<Receiver<Piece>>,
+    /// The input being received, and its index.
+    current: Option<(usize, Receiver<Piece>)>,
+    opened: usize,
+}
+
+impl Feed {
+    fn new(inputs: Receiver<Receiver<Piece>>) -> Feed {
+        Feed { inputs, current: None, opened: 0 }
+    }
+
+    /// Waits for the next piece, then adds what follows it to `batch` until about `bytes` of chunks. It waits
+    /// for more only while the input is being read in full chunks; after a chunk cut short (a live feed that
+    /// had nothing more ready) it takes only what is already there, so that those records are handled now.
+    /// False when every input has been received.
+    fn next_batch(&mut self, batch: &mut Vec<(usize, Piece)>, bytes: usize) -> bool {
+        let mut size = 0;
+        let mut wait = true;
+        while size < bytes && batch.len() < MAX_PIECES {
+            if self.current.is_none() {
+                let next = if wait { self.inputs.recv().ok() } else { self.inputs.try_recv().ok() };
+                let Some(pieces) = next else { break };
+                self.current = Some((self.opened, pieces));
+                self.opened += 1;
+            }
+            let Some((index, pieces)) = &self.current else { break };
+            let index = *index;
+            let next =
+                if wait { pieces.recv().map_err(|RecvError| TryRecvError::Disconnected) } else { pieces.try_recv() };
+            let piece = match next {
+                Ok(piece) => piece,
+                Err(TryRecvError::Empty) => break,
+                // A reader always ends with `End`, unless it panicked.
+                Err(TryRecvError::Disconnected) => Piece::End(Err(io::Error::other("the reader thread stopped")), 0),
+            };
+            match &piece {
+                Piece::Chunk(chunk) => {
+                    size += chunk.bytes.len();
+                    wait = chunk.bytes.len() >= CHUNK_SIZE || chunk.last;
+                }
+                Piece::Unopened(_) | Piece::End(..) => self.current = None,
+            }
+            batch.push((index, piece));
+        }
+        !batch.is_empty()
+    }
+}
+
+/// One chunk parsed: its items, how many bytes were consumed, and where the parser was at its end.
+struct Parsed<'a> {
+    items: Vec<Item<'a>>,
+    consumed: usize,
+    cursor: Cursor,
+}
+
+impl<'a> Parsed<'a> {
+    fn of(bytes: &'a [u8], more_follows: bool, mut cursor: Cursor) -> Parsed<'a> {
+        let mut items = Vec::new();
+        let consumed = parse::chunk(bytes, more_follows, &mut cursor, &mut |item| items.push(item));
+        Parsed { items, consumed, cursor }
+    }
+}
+
+/// The input being handed over: its place in the list and the parser's place in it.
+struct Open {
+    index: usize,
+    name: String,
+    /// The tally when the input started, to tell what it held.
+    before: Tally,
+    cursor: Cursor,
+    /// The bytes the parser could not finish, to go in front of the next chunk.
+    carry: Option<Chunk>,
+}
+
+/// The in-order half of a run: everything that counts, reports or hands over.
+struct Run<'r> {
     filter: &'r Filter,
     strict: bool,
     report: &'r mut Report,
-    tally: &'r mut Tally,
+    handle: &'r mut dyn FnMut(&[Call], &mut Report) -> Result<()>,
+    tally: Tally,
+    open: Option<Open>,
 }
 
-impl Each<'_> {
-    /// Parses and extracts one chunk, hands its calls over, and returns how many bytes were consumed.
-    fn chunk(
-        &mut self,
-        chunk: &Chunk,
-        cursor: &mut parse::Cursor,
-        handle: &mut dyn FnMut(&[Call], &mut Report) -> Result<()>,
-    ) -> Result<usize> {
-        let mut items = Vec::new();
-        let consumed = parse::chunk(&chunk.bytes, !chunk.last, cursor, &mut |item| items.push(item));
+impl Run<'_> {
+    /// Takes the next piece of input `index`, with the parse made of it in parallel if any.
+    fn piece(&mut self, inputs: &[Input], index: usize, piece: &Piece, guess: Option<Parsed>) -> Result<()> {
+        if self.open.as_ref().is_none_or(|open| open.index != index) {
+            self.report.input();
+            let name = inputs[index].name();
+            self.open = Some(Open { index, name, before: self.tally.clone(), cursor: Cursor::default(), carry: None });
+        }
+        let Some(open) = self.open.as_mut() else { return Ok(()) };
+        let why = match piece {
+            Piece::Unopened(err) => match &inputs[index] {
+                Input::Unreadable(..) => err.to_string(),
+                _ => format!("cannot open: {err}"),
+            },
+            Piece::Chunk(chunk) => {
+                let (cursor, carry) = (open.cursor, open.carry.take());
+                let parsed = match guess {
+                    Some(parsed) if cursor == Cursor::default() && carry.is_none() => parsed,
+                    _ => return self.in_order(carry, chunk),
+                };
+                open.cursor = parsed.cursor;
+                open.carry = leftover(chunk, parsed.consumed);
+                return self.chunk(chunk, &parsed.items);
+            }
+            Piece::End(Err(err), line) => {
+                format!("cannot read past line {line}: {err}; the records before it were used")
+            }
+            Piece::End(Ok(()), _) => {
+                let (before, now) = (&open.before, &self.tally);
+                if now.cloudtrail > before.cloudtrail {
+                    return Ok(());
+                } else if now.foreign > before.foreign {
+                    "no CloudTrail record in it: its JSON is of another kind".to_string()
+                } else if now.broken > before.broken {
+                    "nothing in it could be read as JSON".to_string()
+                } else {
+                    return Ok(());
+                }
+            }
+        };
+        self.report.failed_input(&open.name, &why);
+        if self.strict {
+            bail!("stopped at {} (--strict)", open.name);
+        }
+        Ok(())
+    }
+
+    /// Parses `chunk` where the parser stands in its input, after what the last chunk left unfinished.
+    fn in_order(&mut self, carry: Option<Chunk>, chunk: &Chunk) -> Result<()> {
+        let Some(open) = self.open.as_mut() else { return Ok(()) };
+        let joined;
+        let whole = match carry {
+            Some(mut carry) => {
+                let kept = carry.bytes.len();
+                carry.bytes.extend_from_slice(&chunk.bytes);
+                carry.last = chunk.last;
+                // Growing what is kept at least twofold before parsing it again keeps a value longer than a
+                // chunk from being parsed over and over.
+                if !carry.last && carry.bytes.len() < 2 * kept {
+                    open.carry = Some(carry);
+                    return Ok(());
+                }
+                joined = carry;
+                &joined
+            }
+            None => chunk,
+        };
+        let parsed = Parsed::of(&whole.bytes, !whole.last, open.cursor);
+        open.cursor = parsed.cursor;
+        open.carry = leftover(whole, parsed.consumed);
+        self.chunk(whole, &parsed.items)
+    }
+
+    /// Extracts the calls of one parsed chunk, counts and reports the rest, and hands the calls over.
+    fn chunk(&mut self, chunk: &Chunk, items: &[Item]) -> Result<()> {
+        let input = self.open.as_ref().map_or("", |open| open.name.as_str());
         let mut calls = Vec::with_capacity(items.len());
         let mut stop = None;
-        for item in &items {
+        for item in items {
             if let Item::Record(record, _) = item {
                 let key = record.user_identity.access_key_id.as_str();
                 if let Some(i) = self.filter.keys.iter().position(|k| k == key) {
@@ -162,7 +391,6 @@ impl Each<'_> {
                 }
             };
             // Built only when printed: finding a line number means counting the chunk's newlines.
-            let input = self.input;
             let message = || {
                 let place = Place { input, line: chunk.line_at(pos.offset), index: pos.index };
                 match error_at {
@@ -182,10 +410,20 @@ impl Each<'_> {
             }
             self.report.unusable(message);
         }
-        handle(&calls, self.report)?;
+        (self.handle)(&calls, self.report)?;
         if let Some(err) = stop {
             return Err(err);
         }
-        Ok(consumed)
+        Ok(())
     }
+}
+
+/// What the parser left of `chunk` after `consumed` bytes, with its place in the input.
+fn leftover(chunk: &Chunk, consumed: usize) -> Option<Chunk> {
+    (consumed < chunk.bytes.len()).then(|| Chunk {
+        bytes: chunk.bytes[consumed..].to_vec(),
+        first_line: chunk.line_at(consumed),
+        first_column: chunk.column_at(consumed),
+        last: chunk.last,
+    })
 }
