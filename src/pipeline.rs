@@ -8,13 +8,15 @@
 //! Threads, and why the output cannot tell: `threads` reader threads open the inputs in order, several at
 //! once (so gzip is decoded in parallel over a tree of files), and cut each into chunks, a few chunks ahead
 //! at most (bounded channels: memory does not grow with the input). The calling thread takes the chunks in
-//! input order, in batches of what is ready, and parses a batch's chunks in parallel on a pool of `threads`
-//! workers; then it extracts, counts, reports and hands over the calls one chunk after another, exactly as
-//! one thread would. A chunk is parsed in parallel as if it started between documents, which is true of
-//! every chunk of NDJSON and of the first chunk of every file; when the chunk before it ended inside a log
-//! file or array, or left a value unfinished, that guess is thrown away and the chunk is parsed again in
-//! order, with the parser's real place. So one big `{"Records":[…]}` file is parsed on one thread (a tree
-//! of them is parallel, one file per worker), and no shape of input is read differently.
+//! input order and hands each to a pool of `threads` workers to parse, a few chunks ahead of where it is;
+//! it then extracts, counts, reports and hands over the calls chunk after chunk, exactly as one thread
+//! would, while the workers parse the next ones. A chunk is parsed ahead as if it started between
+//! documents, which is true of every chunk of NDJSON and of the first chunk of every file; when the chunk
+//! before it ended inside a log file or array, or left a value unfinished, that parse is thrown away and
+//! the chunk is parsed again in order, with the parser's real place. So one big `{"Records":[…]}` file is
+//! parsed on one thread (a tree of them is parallel, one file per worker), and no shape of input is read
+//! differently. The calling thread waits only when nothing is ready, so a live feed's records are handled
+//! as soon as they arrive.
 
 use std::collections::VecDeque;
 use std::io;
@@ -22,20 +24,19 @@ use std::sync::mpsc::{self, Receiver, RecvError, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context, Result, bail};
-use rayon::prelude::*;
 
 use crate::extract::{self, Call, Filter, Outcome};
 use crate::learn::Learner;
 use crate::parse::{self, Cursor, Item};
 use crate::profile::Profiles;
-use crate::read::{CHUNK_SIZE, Chunk, ChunkReader, Input};
+use crate::read::{Chunk, ChunkReader, Input};
 use crate::report::{Place, Report};
 
 /// How many chunks a reader may have cut ahead of the parser, per input.
 const AHEAD: usize = 2;
 
-/// The most pieces in one batch: a tree of tiny files would otherwise make batches of thousands.
-const MAX_PIECES: usize = 256;
+/// How many chunks per thread are given to the parsers ahead of the one being handed over.
+const AHEAD_PARSED: usize = 4;
 
 /// What the documents seen so far were, for the checks made after an input and after the run.
 #[derive(Debug, Default, Clone)]
@@ -76,27 +77,33 @@ pub fn run(
         handle,
         tally: Tally { keys_seen: vec![false; filter.keys.len()], ..Tally::default() },
         open: None,
+        in_lists: None,
     };
-    let mut batch = Vec::new();
-    while feed.next_batch(&mut batch, threads * CHUNK_SIZE) {
-        // An input whose last chunk ended inside a log file or array is read on in order: guessing would be wasted.
-        let in_order = run.open.as_ref().filter(|open| open.cursor != Cursor::default()).map(|open| open.index);
-        let mut guesses = Vec::new();
-        pool.install(|| {
-            batch
-                .par_iter()
-                .map(|(index, piece)| match piece {
-                    Piece::Chunk(chunk) if in_order != Some(*index) => {
-                        Some(Parsed::of(&chunk.bytes, !chunk.last, Cursor::default()))
-                    }
-                    _ => None,
-                })
-                .collect_into_vec(&mut guesses)
-        });
-        for ((index, piece), guess) in batch.iter().zip(guesses) {
-            run.piece(inputs, *index, piece, guess)?;
+    let mut ahead = VecDeque::new();
+    loop {
+        // Wait for input only when nothing is in hand: what is ready is handled first.
+        while ahead.len() < AHEAD_PARSED * threads {
+            let Some((index, piece)) = feed.next(ahead.is_empty()) else { break };
+            ahead.push_back(match piece {
+                Piece::Chunk(chunk) if run.in_lists != Some(index) => {
+                    let (parsed, receiver) = mpsc::sync_channel(1);
+                    pool.spawn(move || {
+                        let chunk = ParsedChunk::new(chunk, |c| Parsed::of(&c.bytes, !c.last, Cursor::default()));
+                        let _ = parsed.send(chunk);
+                    });
+                    Ahead::Parsing(index, receiver)
+                }
+                piece => Ahead::Piece(index, piece),
+            });
         }
-        batch.clear();
+        match ahead.pop_front() {
+            None => break,
+            Some(Ahead::Piece(index, piece)) => run.piece(inputs, index, piece)?,
+            Some(Ahead::Parsing(index, receiver)) => {
+                let parsed = receiver.recv().context("a parser thread stopped")?;
+                run.guessed(inputs, index, &parsed)?;
+            }
+        }
     }
     for (key, _) in filter.keys.iter().zip(&run.tally.keys_seen).filter(|(_, seen)| !**seen) {
         run.report.note(&format!("no record carries --key {key}; access key IDs are upper case, one per --key"));
@@ -170,6 +177,10 @@ fn read_input(input: &Input, pieces: &SyncSender<Piece>) {
     let mut chunk = Chunk { first_line: 1, first_column: 1, ..Chunk::default() };
     // Each chunk is sent whole: whether its end is unfinished is for the parser to find, in order.
     while reader.refill(&mut chunk, 0) {
+        // A small file's chunk would otherwise hold a whole chunk's memory while it waits its turn.
+        if chunk.bytes.capacity() > 2 * chunk.bytes.len() {
+            chunk.bytes.shrink_to_fit();
+        }
         let end = chunk.bytes.len();
         let next = Chunk {
             bytes: Vec::new(),
@@ -198,41 +209,34 @@ impl Feed {
         Feed { inputs, current: None, opened: 0 }
     }
 
-    /// Waits for the next piece, then adds what follows it to `batch` until about `bytes` of chunks. It waits
-    /// for more only while the input is being read in full chunks; after a chunk cut short (a live feed that
-    /// had nothing more ready) it takes only what is already there, so that those records are handled now.
-    /// False when every input has been received.
-    fn next_batch(&mut self, batch: &mut Vec<(usize, Piece)>, bytes: usize) -> bool {
-        let mut size = 0;
-        let mut wait = true;
-        while size < bytes && batch.len() < MAX_PIECES {
-            if self.current.is_none() {
-                let next = if wait { self.inputs.recv().ok() } else { self.inputs.try_recv().ok() };
-                let Some(pieces) = next else { break };
-                self.current = Some((self.opened, pieces));
-                self.opened += 1;
-            }
-            let Some((index, pieces)) = &self.current else { break };
-            let index = *index;
-            let next =
-                if wait { pieces.recv().map_err(|RecvError| TryRecvError::Disconnected) } else { pieces.try_recv() };
-            let piece = match next {
-                Ok(piece) => piece,
-                Err(TryRecvError::Empty) => break,
-                // A reader always ends with `End`, unless it panicked.
-                Err(TryRecvError::Disconnected) => Piece::End(Err(io::Error::other("the reader thread stopped")), 0),
-            };
-            match &piece {
-                Piece::Chunk(chunk) => {
-                    size += chunk.bytes.len();
-                    wait = chunk.bytes.len() >= CHUNK_SIZE || chunk.last;
-                }
-                Piece::Unopened(_) | Piece::End(..) => self.current = None,
-            }
-            batch.push((index, piece));
+    /// The next piece, in input order; with `wait`, waits for it. None when nothing is ready (without
+    /// `wait`) or every input has been received.
+    fn next(&mut self, wait: bool) -> Option<(usize, Piece)> {
+        if self.current.is_none() {
+            let pieces = if wait { self.inputs.recv().ok()? } else { self.inputs.try_recv().ok()? };
+            self.current = Some((self.opened, pieces));
+            self.opened += 1;
         }
-        !batch.is_empty()
+        let (index, pieces) = self.current.as_ref()?;
+        let index = *index;
+        let next = if wait { pieces.recv().map_err(|RecvError| TryRecvError::Disconnected) } else { pieces.try_recv() };
+        let piece = match next {
+            Ok(piece) => piece,
+            Err(TryRecvError::Empty) => return None,
+            // A reader always ends with `End`, unless it panicked.
+            Err(TryRecvError::Disconnected) => Piece::End(Err(io::Error::other("the reader thread stopped")), 0),
+        };
+        if matches!(piece, Piece::Unopened(_) | Piece::End(..)) {
+            self.current = None;
+        }
+        Some((index, piece))
     }
+}
+
+/// A piece taken from the readers, in the order it is to be handled: as it came, or being parsed ahead.
+enum Ahead {
+    Piece(usize, Piece),
+    Parsing(usize, Receiver<ParsedChunk>),
 }
 
 /// One chunk parsed: its items, how many bytes were consumed, and where the parser was at its end.
@@ -241,6 +245,15 @@ struct Parsed<'a> {
     consumed: usize,
     cursor: Cursor,
 }
+
+self_cell::self_cell!(
+    /// A chunk and what a parser found in it, sent from the worker that parsed it.
+    struct ParsedChunk {
+        owner: Chunk,
+        #[covariant]
+        dependent: Parsed,
+    }
+);
 
 impl<'a> Parsed<'a> {
     fn of(bytes: &'a [u8], more_follows: bool, mut cursor: Cursor) -> Parsed<'a> {
@@ -269,32 +282,44 @@ struct Run<'r> {
     handle: &'r mut dyn FnMut(&[Call], &mut Report) -> Result<()>,
     tally: Tally,
     open: Option<Open>,
+    /// The last input seen to end a chunk inside a log file or array: its chunks are not parsed ahead.
+    in_lists: Option<usize>,
 }
 
 impl Run<'_> {
-    /// Takes the next piece of input `index`, with the parse made of it in parallel if any.
-    fn piece(&mut self, inputs: &[Input], index: usize, piece: &Piece, guess: Option<Parsed>) -> Result<()> {
+    /// The input `index` is about to be handed over: when it is a new one, it is counted and opened.
+    fn start(&mut self, inputs: &[Input], index: usize) {
         if self.open.as_ref().is_none_or(|open| open.index != index) {
             self.report.input();
             let name = inputs[index].name();
             self.open = Some(Open { index, name, before: self.tally.clone(), cursor: Cursor::default(), carry: None });
         }
+    }
+
+    /// Takes a chunk parsed ahead: its parse stands if the chunk starts between documents.
+    fn guessed(&mut self, inputs: &[Input], index: usize, parsed: &ParsedChunk) -> Result<()> {
+        self.start(inputs, index);
         let Some(open) = self.open.as_mut() else { return Ok(()) };
+        let chunk = parsed.borrow_owner();
+        if open.cursor != Cursor::default() || open.carry.is_some() {
+            return self.in_order(chunk);
+        }
+        let guess = parsed.borrow_dependent();
+        open.cursor = guess.cursor;
+        open.carry = leftover(chunk, guess.consumed);
+        self.chunk(chunk, &guess.items)
+    }
+
+    /// Takes the next piece of input `index` that was not parsed ahead.
+    fn piece(&mut self, inputs: &[Input], index: usize, piece: Piece) -> Result<()> {
+        self.start(inputs, index);
+        let Some(open) = &self.open else { return Ok(()) };
         let why = match piece {
             Piece::Unopened(err) => match &inputs[index] {
                 Input::Unreadable(..) => err.to_string(),
                 _ => format!("cannot open: {err}"),
             },
-            Piece::Chunk(chunk) => {
-                let (cursor, carry) = (open.cursor, open.carry.take());
-                let parsed = match guess {
-                    Some(parsed) if cursor == Cursor::default() && carry.is_none() => parsed,
-                    _ => return self.in_order(carry, chunk),
-                };
-                open.cursor = parsed.cursor;
-                open.carry = leftover(chunk, parsed.consumed);
-                return self.chunk(chunk, &parsed.items);
-            }
+            Piece::Chunk(chunk) => return self.in_order(&chunk),
             Piece::End(Err(err), line) => {
                 format!("cannot read past line {line}: {err}; the records before it were used")
             }
@@ -319,10 +344,10 @@ impl Run<'_> {
     }
 
     /// Parses `chunk` where the parser stands in its input, after what the last chunk left unfinished.
-    fn in_order(&mut self, carry: Option<Chunk>, chunk: &Chunk) -> Result<()> {
+    fn in_order(&mut self, chunk: &Chunk) -> Result<()> {
         let Some(open) = self.open.as_mut() else { return Ok(()) };
         let joined;
-        let whole = match carry {
+        let whole = match open.carry.take() {
             Some(mut carry) => {
                 let kept = carry.bytes.len();
                 carry.bytes.extend_from_slice(&chunk.bytes);
@@ -346,7 +371,11 @@ impl Run<'_> {
 
     /// Extracts the calls of one parsed chunk, counts and reports the rest, and hands the calls over.
     fn chunk(&mut self, chunk: &Chunk, items: &[Item]) -> Result<()> {
-        let input = self.open.as_ref().map_or("", |open| open.name.as_str());
+        let Some(open) = self.open.as_ref() else { return Ok(()) };
+        if open.cursor != Cursor::default() {
+            self.in_lists = Some(open.index);
+        }
+        let input = open.name.as_str();
         let mut calls = Vec::with_capacity(items.len());
         let mut stop = None;
         for item in items {
