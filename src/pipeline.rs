@@ -183,7 +183,7 @@ fn read_input(input: &Input, pieces: &SyncSender<Piece>) {
         }
         let end = chunk.bytes.len();
         let next = Chunk {
-            bytes: Vec::new(),
+            bytes: Vec::with_capacity(end),
             first_line: chunk.line_at(end),
             first_column: chunk.column_at(end),
             last: chunk.last,

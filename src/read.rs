@@ -211,16 +211,20 @@ impl ChunkReader {
         chunk.bytes.len() > kept || (chunk.last && !was_last)
     }
 
-    /// Reads once into the end of `buf`; true when the read gave less than `want` (nothing more was ready).
+    /// Reads once into the end of `buf`, up to `want` bytes; true when the read gave less than it was
+    /// offered (nothing more was ready). It offers at least 64 KiB, and at most what `buf` already holds (up
+    /// to 256 KiB), so a small file costs a small buffer: zeroing a whole chunk's worth for each of thousands
+    /// of small log files was most of the time of reading a tree of them.
     fn read_some(&mut self, buf: &mut Vec<u8>, want: usize) -> bool {
         let start = buf.len();
-        buf.resize(start + want.max(64 << 10), 0);
+        let offered = start.clamp(64 << 10, 256 << 10).min(want.max(64 << 10));
+        buf.resize(start + offered, 0);
         loop {
             match self.source.read(&mut buf[start..]) {
                 Ok(0) => self.ended = true,
                 Ok(n) => {
                     buf.truncate(start + n);
-                    return n < want;
+                    return n < offered;
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) => {
