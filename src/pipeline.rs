@@ -183,7 +183,7 @@ fn read_input(input: &Input, pieces: &SyncSender<Piece>) {
         }
         let end = chunk.bytes.len();
         let next = Chunk {
-            bytes: Vec::with_capacity(end),
+            bytes: Vec::with_capacity(end + (256 << 10)),
             first_line: chunk.line_at(end),
             first_column: chunk.column_at(end),
             last: chunk.last,
