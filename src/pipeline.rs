@@ -36,7 +36,7 @@ use crate::report::{Place, Report};
 const AHEAD: usize = 2;
 
 /// How many chunks per thread are given to the parsers ahead of the one being handed over.
-const AHEAD_PARSED: usize = 4;
+const AHEAD_PARSED: usize = 2;
 
 /// What the documents seen so far were, for the checks made after an input and after the run.
 #[derive(Debug, Default, Clone)]
