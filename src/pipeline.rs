@@ -137,6 +137,9 @@ enum Piece {
     End(io::Result<()>, u64),
 }
 
+/// Held by the reader of stdin while it reads it.
+static STDIN: Mutex<()> = Mutex::new(());
+
 /// Starts `count` reader threads that take the inputs in order and cut each into chunks. Gives one receiver
 /// per input, in input order. The threads stop when the receivers are dropped (a run that stops early); one
 /// that waits on a live stdin is left to end with the process.
@@ -148,15 +151,18 @@ fn start_readers(inputs: &[Input], count: usize) -> Receiver<Receiver<Piece>> {
         std::thread::spawn(move || {
             loop {
                 // Taking an input and queueing its receiver under one lock keeps the receivers in input order.
-                let (input, pieces) = {
+                let (input, pieces, _stdin) = {
                     let mut next = next.lock().unwrap_or_else(PoisonError::into_inner);
                     let (inputs, order) = &mut *next;
                     let Some(input) = inputs.pop_front() else { return };
+                    // Stdin named twice is read by one reader after the other, as one thread would: the
+                    // second finds it at its end.
+                    let stdin = (input == Input::Stdin).then(|| STDIN.lock().unwrap_or_else(PoisonError::into_inner));
                     let (pieces, receiver) = mpsc::sync_channel(AHEAD);
                     if order.send(receiver).is_err() {
                         return;
                     }
-                    (input, pieces)
+                    (input, pieces, stdin)
                 };
                 read_input(&input, &pieces);
             }

@@ -121,3 +121,16 @@ fn bad_records_are_reported_in_the_same_order() {
     assert_eq!(strict.code, 2);
     assert_eq!(strict.lines().len(), 2000, "the calls before the first bad record are written");
 }
+
+#[test]
+fn stdin_named_twice_is_read_once() {
+    let env = Env::new();
+    let base = baseline(&env);
+    let text = ndjson(&calls(3000, 0));
+    let run = |threads: &str| env.run(&["score", "--threads", threads, "--baseline", &base, "-", "-"], &text);
+    let (one, two) = (run("1"), run("2"));
+    assert_eq!((one.code, &one.stderr), (two.code, &two.stderr));
+    assert!(one.stdout == two.stdout);
+    assert_eq!(two.lines().len(), 3000);
+    assert!(two.stderr.contains("read 3000 record(s) from 2 input(s)"), "{}", two.stderr);
+}
