@@ -133,6 +133,8 @@ pub fn learn(
 enum Piece {
     Unopened(io::Error),
     Chunk(Chunk),
+    /// A whole input in one chunk (a log file of a tree), parsed by its reader: that costs no hand-over.
+    Parsed(ParsedChunk),
     /// The input is read: the error that ended it early, if any, and the line reached.
     End(io::Result<()>, u64),
 }
@@ -194,7 +196,14 @@ fn read_input(input: &Input, pieces: &SyncSender<Piece>) {
             first_column: chunk.column_at(end),
             last: chunk.last,
         };
-        if pieces.send(Piece::Chunk(std::mem::replace(&mut chunk, next))).is_err() {
+        let whole = chunk.last && chunk.first_line == 1 && chunk.first_column == 1;
+        let read = std::mem::replace(&mut chunk, next);
+        let piece = if whole {
+            Piece::Parsed(ParsedChunk::new(read, |c| Parsed::of(&c.bytes, false, Cursor::default())))
+        } else {
+            Piece::Chunk(read)
+        };
+        if pieces.send(piece).is_err() {
             return;
         }
     }
@@ -326,6 +335,7 @@ impl Run<'_> {
                 _ => format!("cannot open: {err}"),
             },
             Piece::Chunk(chunk) => return self.in_order(&chunk),
+            Piece::Parsed(parsed) => return self.guessed(inputs, index, &parsed),
             Piece::End(Err(err), line) => {
                 format!("cannot read past line {line}: {err}; the records before it were used")
             }
