@@ -150,7 +150,8 @@ def write_tree(job):
     """Writes one gzipped log file: (path, record lines)."""
     path, lines = job
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with gzip.open(path, "wb", compresslevel=6) as out:
+    # No name and no time in the gzip header, so that the same seed gives the same bytes.
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0) as out:
         out.write(('{"Records":[' + ",".join(lines) + "]}").encode())
     return len(lines)
 
