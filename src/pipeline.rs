@@ -8,8 +8,9 @@
 //! Threads, and why the output cannot tell: `threads` reader threads open the inputs in order, several at
 //! once (so gzip is decoded in parallel over a tree of files), and cut each into chunks, a few chunks ahead
 //! at most (bounded channels: memory does not grow with the input). The calling thread takes the chunks in
-//! input order and hands each to a pool of `threads` workers to parse, a few chunks ahead of where it is;
-//! it then extracts, counts, reports and hands over the calls chunk after chunk, exactly as one thread
+//! input order and hands each to a pool of `threads` workers to parse, a few chunks ahead of where it is
+//! (an input that fits in one chunk, such as a log file of a tree, is parsed by its reader instead); it
+//! then extracts, counts, reports and hands over the calls chunk after chunk, exactly as one thread
 //! would, while the workers parse the next ones. A chunk is parsed ahead as if it started between
 //! documents, which is true of every chunk of NDJSON and of the first chunk of every file; when the chunk
 //! before it ended inside a log file or array, or left a value unfinished, that parse is thrown away and
