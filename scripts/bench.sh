@@ -25,6 +25,7 @@ make() { # FORMAT SIZE PATH
 }
 make ndjson "$SIZE" "$DIR/records-$SIZE.ndjson"
 make tree "$SIZE" "$DIR/tree-$SIZE"
+make records "$SIZE" "$DIR/log-file-$SIZE.json"
 make ndjson "$BIG" "$DIR/records-$BIG.ndjson"
 NDJSON=$DIR/records-$SIZE.ndjson
 TREE=$DIR/tree-$SIZE
@@ -76,6 +77,8 @@ read -r s kb < <(best "$KW" score -q --store "$STORE" "$NDJSON")
 row "keywatcher score, NDJSON" "$BYTES" "$RECORDS" "$s" "$kb" "$JQ_S"
 read -r s kb < <(best "$KW" score -q --threads 1 --store "$STORE" "$NDJSON")
 row "keywatcher score --threads 1, NDJSON" "$BYTES" "$RECORDS" "$s" "$kb" "$JQ_S"
+read -r s kb < <(best "$KW" score -q --store "$STORE" "$DIR/log-file-$SIZE.json")
+row "keywatcher score, one {\"Records\":[…]} file" "$(stat -c %s "$DIR/log-file-$SIZE.json")" "$RECORDS" "$s" "$kb" "$JQ_S"
 read -r ZCAT_S kb < <(best sh -c "find '$TREE' -type f -name '*.gz' -print0 | sort -z | xargs -0 zcat")
 row "zcat of the gzipped tree (baseline)" "$TREE_BYTES" "$TREE_RECORDS" "$ZCAT_S" "$kb" "$ZCAT_S"
 read -r s kb < <(best "$KW" score -q --store "$STORE" "$TREE")
