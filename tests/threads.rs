@@ -134,3 +134,39 @@ fn stdin_named_twice_is_read_once() {
     assert_eq!(two.lines().len(), 3000);
     assert!(two.stderr.contains("read 3000 record(s) from 2 input(s)"), "{}", two.stderr);
 }
+
+/// A live feed: a record written into the pipe comes out scored while the pipe is still open, with any
+/// number of threads (an exec stage of Fluent Bit or Vector depends on it).
+#[test]
+fn a_live_feed_is_scored_record_by_record() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let env = Env::new();
+    let base = baseline(&env);
+    for threads in ["1", "2"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_keywatcher"))
+            .args(["score", "-q", "--threads", threads, "--baseline", &base])
+            .env("XDG_STATE_HOME", env.path("state"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (lines, received) = mpsc::channel();
+        std::thread::spawn(move || stdout.lines().for_each(|line| lines.send(line.unwrap()).unwrap()));
+        for record in calls(3, 0) {
+            writeln!(stdin, "{record}").unwrap();
+            stdin.flush().unwrap();
+            // Not a speed limit: a line that does not come while the pipe stays open never comes.
+            let line = received.recv_timeout(Duration::from_secs(30)).expect("the record's line, before more input");
+            assert!(line.contains(record["eventTime"].as_str().unwrap()), "{line}");
+        }
+        drop(stdin);
+        assert!(child.wait().unwrap().success());
+        assert!(received.recv().is_err(), "nothing more than one line per record");
+    }
+}
