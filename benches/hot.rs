@@ -14,6 +14,10 @@ use keywatcher::learn::Learner;
 use keywatcher::parse::{self, Cursor, Item};
 use keywatcher::score::{Scorer, Verdict, Weights};
 
+/// Counts allocations, so that each bench also says how many it made: the hot path should make none per record.
+#[global_allocator]
+static ALLOC: divan::AllocProfiler = divan::AllocProfiler::system();
+
 fn main() {
     divan::main();
 }

@@ -91,8 +91,9 @@ pub struct Identity<'a> {
 
 /// A top-level document, or one element of `Records` or of an array.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant, reason = "nearly every element is a record: boxing would cost an allocation each")]
 enum Element<'a> {
-    Object(Box<Record<'a>>),
+    Object(Record<'a>),
     Array,
     Other(&'static str),
 }
@@ -488,7 +489,7 @@ fn deliver<'a>(element: Element<'a>, pos: Pos, log_files: bool, each: &mut dyn F
                 return;
             }
             Some(_) => "a Records list inside a record".to_string(),
-            None => return one(*record, pos, each),
+            None => return one(record, pos, each),
         },
         Element::Array => "not a CloudTrail record: a JSON array".to_string(),
         Element::Other(kind) => format!("not a CloudTrail record: a JSON {kind}"),
@@ -584,8 +585,10 @@ impl<'de> Visitor<'de> for IdentityVisitor {
     visit_scalars!(_kind => Identity::default());
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut id = Identity { present: true, ..Identity::default() };
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            let slot = match key.as_ref() {
+        // Keys as `Text`, which borrows from the input (serde's own `Cow<str>` always copies: an allocation
+        // per key, six per record).
+        while let Some(key) = map.next_key::<Text<'de>>()? {
+            let slot = match key.as_str() {
                 "type" => &mut id.kind,
                 "accessKeyId" => &mut id.access_key_id,
                 "accountId" => &mut id.account_id,
@@ -626,7 +629,7 @@ impl<'de> Visitor<'de> for ElementVisitor {
     visit_scalars!(kind => Element::Other(kind));
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         let record = Record::deserialize(de::value::MapAccessDeserializer::new(map))?;
-        Ok(Element::Object(Box::new(record)))
+        Ok(Element::Object(record))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
