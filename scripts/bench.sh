@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end throughput, memory and start-up, on data made by scripts/gen.py, beside the baselines run in
 # the same invocation: `jq -r` extracting the old script's nine fields, and `zcat` of the same gzipped tree.
+# "vs baseline" is the ratio of throughputs (MB/s): to jq for plain JSON, to zcat for the gzipped tree.
 #
 #   scripts/bench.sh            # 200 MB, plus 1 GB for peak RSS
 #   SIZE=50M BIG=200M scripts/bench.sh   # a quick look
@@ -34,29 +35,30 @@ RECORDS=$(wc -l < "$NDJSON")
 TREE_BYTES=$(find "$TREE" -type f -name '*.gz' -print0 | sort -z | xargs -0 zcat | wc -c)
 TREE_RECORDS=$RECORDS # the tree holds the same records as the NDJSON file
 
-# best SECONDS and the RSS (KB) of that run, of RUNS runs of a command (stdout to /dev/null)
+# best SECONDS, and the RSS (KB) and CPU seconds (user + system) of that run, of RUNS runs of a command
+# (stdout to /dev/null). CPU time tells more than wall time when other work shares the machine.
 best() {
-    local best_s="" best_kb=""
+    local best_s="" best_kb="" best_cpu=""
     for _ in $(seq "$RUNS"); do
-        local start end s kb
+        local start end s kb cpu
         start=$(date +%s.%N)
-        /usr/bin/time -f %M -o "$DIR/rss" "$@" > /dev/null
+        /usr/bin/time -f "%M %U %S" -o "$DIR/rss" "$@" > /dev/null
         end=$(date +%s.%N)
         s=$(echo "$end - $start" | bc -l)
-        kb=$(cat "$DIR/rss")
-        if [ -z "$best_s" ] || (( $(echo "$s < $best_s" | bc -l) )); then best_s=$s best_kb=$kb; fi
+        read -r kb user sys < "$DIR/rss"
+        cpu=$(echo "$user + $sys" | bc -l)
+        if [ -z "$best_s" ] || (( $(echo "$s < $best_s" | bc -l) )); then best_s=$s best_kb=$kb best_cpu=$cpu; fi
     done
-    echo "$best_s $best_kb"
+    echo "$best_s $best_kb $best_cpu"
 }
 
-JQ_S=""
-row() { # NAME BYTES RECORDS SECONDS KB [BASELINE_SECONDS_FOR_RATIO]
+row() { # NAME BYTES RECORDS SECONDS KB CPU_SECONDS BASELINE_BYTES_PER_SECOND
     local mbs rps ratio
     mbs=$(echo "$2 / $4 / 1000000" | bc -l)
     rps=$(echo "$3 / $4" | bc -l)
-    ratio=$([ -n "${6:-}" ] && echo "$6 / $4" | bc -l || echo "")
-    printf '| %-44s | %7.2f s | %7.0f MB/s | %10.0f rec/s | %6s MB | %s |\n' "$1" "$4" "$mbs" "$rps" "$(($5 / 1024))" \
-        "$([ -n "$ratio" ] && printf '%.1f×' "$ratio")"
+    ratio=$(echo "$2 / $4 / $7" | bc -l)
+    printf '| %-44s | %7.2f s | %6.2f s | %7.0f MB/s | %10.0f rec/s | %6s MB | %.1f× |\n' "$1" "$4" "$6" "$mbs" "$rps" \
+        "$(($5 / 1024))" "$ratio"
 }
 
 STORE=$DIR/profiles
@@ -66,26 +68,28 @@ JQ='[.userIdentity.accessKeyId, .recipientAccountId, .userIdentity.type, .userId
 echo "keywatcher bench: $(nproc) cores, $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "data: $NDJSON ($BYTES bytes, $RECORDS records); $TREE ($(find "$TREE" -type f | wc -l) files, $TREE_BYTES bytes unzipped)"
 echo
-echo "| run | time | throughput | records | peak RSS | vs baseline |"
-echo "|---|---|---|---|---|---|"
-read -r JQ_S kb < <(best jq -r "$JQ" "$NDJSON")
-row "jq -r nine fields, NDJSON (baseline)" "$BYTES" "$RECORDS" "$JQ_S" "$kb" "$JQ_S"
-read -r s kb < <(best "$KW" learn -q --store "$STORE.scratch" "$NDJSON")
-row "keywatcher learn, NDJSON" "$BYTES" "$RECORDS" "$s" "$kb" "$JQ_S"
+echo "| run | time | CPU | throughput | records | peak RSS | vs baseline |"
+echo "|---|---|---|---|---|---|---|"
+read -r JQ_S kb cpu < <(best jq -r "$JQ" "$NDJSON")
+JQ_RATE=$(echo "$BYTES / $JQ_S" | bc -l)
+row "jq -r nine fields, NDJSON (baseline)" "$BYTES" "$RECORDS" "$JQ_S" "$kb" "$cpu" "$JQ_RATE"
+read -r s kb cpu < <(best "$KW" learn -q --store "$STORE.scratch" "$NDJSON")
+row "keywatcher learn, NDJSON" "$BYTES" "$RECORDS" "$s" "$kb" "$cpu" "$JQ_RATE"
 "$KW" learn -q --store "$STORE" "$NDJSON"
-read -r s kb < <(best "$KW" score -q --store "$STORE" "$NDJSON")
-row "keywatcher score, NDJSON" "$BYTES" "$RECORDS" "$s" "$kb" "$JQ_S"
-read -r s kb < <(best "$KW" score -q --threads 1 --store "$STORE" "$NDJSON")
-row "keywatcher score --threads 1, NDJSON" "$BYTES" "$RECORDS" "$s" "$kb" "$JQ_S"
-read -r s kb < <(best "$KW" score -q --store "$STORE" "$DIR/log-file-$SIZE.json")
-row "keywatcher score, one {\"Records\":[…]} file" "$(stat -c %s "$DIR/log-file-$SIZE.json")" "$RECORDS" "$s" "$kb" "$JQ_S"
-read -r ZCAT_S kb < <(best sh -c "find '$TREE' -type f -name '*.gz' -print0 | sort -z | xargs -0 zcat")
-row "zcat of the gzipped tree (baseline)" "$TREE_BYTES" "$TREE_RECORDS" "$ZCAT_S" "$kb" "$ZCAT_S"
-read -r s kb < <(best "$KW" score -q --store "$STORE" "$TREE")
-row "keywatcher score, gzipped tree" "$TREE_BYTES" "$TREE_RECORDS" "$s" "$kb" "$ZCAT_S"
-read -r s kb < <(best "$KW" score -q --store "$STORE" "$DIR/records-$BIG.ndjson")
+read -r s kb cpu < <(best "$KW" score -q --store "$STORE" "$NDJSON")
+row "keywatcher score, NDJSON" "$BYTES" "$RECORDS" "$s" "$kb" "$cpu" "$JQ_RATE"
+read -r s kb cpu < <(best "$KW" score -q --threads 1 --store "$STORE" "$NDJSON")
+row "keywatcher score --threads 1, NDJSON" "$BYTES" "$RECORDS" "$s" "$kb" "$cpu" "$JQ_RATE"
+read -r s kb cpu < <(best "$KW" score -q --store "$STORE" "$DIR/log-file-$SIZE.json")
+row "keywatcher score, one {\"Records\":[…]} file" "$(stat -c %s "$DIR/log-file-$SIZE.json")" "$RECORDS" "$s" "$kb" "$cpu" "$JQ_RATE"
+read -r ZCAT_S kb cpu < <(best sh -c "find '$TREE' -type f -name '*.gz' -print0 | sort -z | xargs -0 zcat")
+ZCAT_RATE=$(echo "$TREE_BYTES / $ZCAT_S" | bc -l)
+row "zcat of the gzipped tree (baseline)" "$TREE_BYTES" "$TREE_RECORDS" "$ZCAT_S" "$kb" "$cpu" "$ZCAT_RATE"
+read -r s kb cpu < <(best "$KW" score -q --store "$STORE" "$TREE")
+row "keywatcher score, gzipped tree" "$TREE_BYTES" "$TREE_RECORDS" "$s" "$kb" "$cpu" "$ZCAT_RATE"
+read -r s kb cpu < <(best "$KW" score -q --store "$STORE" "$DIR/records-$BIG.ndjson")
 row "keywatcher score, NDJSON $BIG (peak RSS)" "$(stat -c %s "$DIR/records-$BIG.ndjson")" \
-    "$(wc -l < "$DIR/records-$BIG.ndjson")" "$s" "$kb" "$JQ_S"
+    "$(wc -l < "$DIR/records-$BIG.ndjson")" "$s" "$kb" "$cpu" "$JQ_RATE"
 rm -f "$STORE.scratch" "$STORE.scratch.lock"
 
 # Start-up: one record scored against a snapshot of 10,000 keys, and against an empty one.
