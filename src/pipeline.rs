@@ -192,7 +192,8 @@ fn read_input(input: &Input, pieces: &SyncSender<Piece>) {
         }
         let end = chunk.bytes.len();
         let next = Chunk {
-            bytes: Vec::with_capacity(end + (256 << 10)),
+            // Room for a chunk like this one, read into without growing; none after the last.
+            bytes: if chunk.last { Vec::new() } else { Vec::with_capacity(end + (256 << 10)) },
             first_line: chunk.line_at(end),
             first_column: chunk.column_at(end),
             last: chunk.last,
