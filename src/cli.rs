@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,6 +20,7 @@ diagnostics and a summary go to stderr.",
 $ keywatcher learn archive/2026/10/\n  \
 $ aws s3 cp s3://trail/AWSLogs/…/x.json.gz - | keywatcher score --only-suspicious\n  \
 $ keywatcher score --baseline archive/2026/10 archive/2026/11/01\n  \
+$ keywatcher score records.json | keywatcher report -o incident.html\n  \
 $ keywatcher profile show AKIA\n\n\
 Exit status: 0 done; 1 with --exit-code when a call was suspicious; 2 usage, input or store error.\n\
 The old script's commands still work: update_profile, score_request (score_requst), show_profile, \
@@ -49,8 +50,32 @@ awsRegion, sourceIPAddress, userAgent, eventSource, eventName) and score, thresh
 (known|unknown), matched {ip, agent, region, event} and reasons.")]
     Score(ScoreArgs),
     /// Show, delete, export or import stored profiles
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  \
+$ keywatcher profile show\n  \
+$ keywatcher profile export -o profiles.jsonl"
+    )]
     Profile(ProfileCommand),
+    /// Write an HTML incident report from scored lines: per-key summary, timeline, table of suspicious calls
+    #[command(after_help = "Examples:\n  \
+$ keywatcher score --baseline archive/2026/10 archive/2026/11/08 > scored.ndjson\n  \
+$ keywatcher report scored.ndjson -o incident.html\n  \
+$ keywatcher score --key AKIAEXAMPLECIDEPLOY1 records.json | keywatcher report -o ci-deploy.html\n\n\
+The page is one file with nothing to fetch: mail it or attach it to a ticket. Every value from the records is \
+shown as text.")]
+    Report(ReportArgs),
+    /// Print a shell completion script
+    #[command(after_help = "Examples:\n  \
+$ keywatcher completions bash > ~/.local/share/bash-completion/completions/keywatcher\n  \
+$ keywatcher completions zsh > ~/.zfunc/_keywatcher\n  \
+$ keywatcher completions fish > ~/.config/fish/completions/keywatcher.fish")]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff)
+    #[command(after_help = "Examples:\n  \
+$ keywatcher man > ~/.local/share/man/man1/keywatcher.1\n  \
+$ keywatcher man | man -l -")]
+    Man,
 
     /// The old script's `update_profile [PERIOD] [KEY]`: learn records from stdin (default period "1 day ago")
     #[command(name = "update_profile", hide = true)]
@@ -78,6 +103,7 @@ pub enum ProfileCommand {
     #[command(after_help = "Examples:\n  \
 $ keywatcher profile show\n  \
 $ keywatcher profile show ci-deploy          # keys whose key, user or account contains it\n  \
+$ keywatcher profile show AKIAEXAMPLEKEY1    # one key: each value with its count, first and last seen\n  \
 $ keywatcher profile show --json AKIAEXAMPLEKEY1 | jq .ips")]
     Show(ShowArgs),
     /// Delete the profiles of some keys, or of all (alias: delete_profile)
@@ -94,7 +120,8 @@ $ keywatcher profile export --store old/profiles | keywatcher profile import --s
     #[command(after_help = "Examples:\n  \
 $ keywatcher profile import profiles.jsonl\n  \
 $ keywatcher profile import --replace profiles.jsonl\n  \
-$ keywatcher profile import profile-2016-09-09-10:00     # the old script's export, read as data, never run")]
+$ keywatcher profile import profile-2016-09-09-10:00     # the old script's export, read as data, never run\n  \
+$ keywatcher profile import --from-old-redis --store redis://localhost:6379   # the old script's Redis keys")]
     Import(ImportArgs),
 }
 
@@ -129,7 +156,9 @@ pub struct CommonArgs {
 /// Where profiles are kept.
 #[derive(Debug, Args, Clone, Default)]
 pub struct StoreArgs {
-    /// Profile store: a snapshot file PATH (or file:PATH) [default: $XDG_STATE_HOME/keywatcher/profiles]
+    /// Profile store: a snapshot file PATH (or file:PATH), redis://[USER:PASSWORD@]HOST:PORT[/DB], rediss://… (TLS)
+    /// or redis+cluster://HOST:PORT,HOST:PORT,… [default: $XDG_STATE_HOME/keywatcher/profiles]. A Redis password
+    /// may instead be in KEYWATCHER_REDIS_PASSWORD or REDISCLI_AUTH
     #[arg(long = "store", value_name = "URL", env = "KEYWATCHER_STORE", hide_env_values = true)]
     pub store: Option<String>,
 }
@@ -162,6 +191,28 @@ pub struct ScoreOptions {
     /// Exit with status 1 when at least one call was suspicious
     #[arg(long)]
     pub exit_code: bool,
+    /// json: one JSON line per call, for programs; table: aligned columns for a person
+    /// [default: table when stdout is a terminal, else json]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+    /// Colour the table: auto (when stdout is a terminal and NO_COLOR is not set), always or never
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = Color::Auto)]
+    pub color: Color,
+}
+
+/// How `score` writes its verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Json,
+    Table,
+}
+
+/// When the terminal table is coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Args)]
@@ -206,8 +257,25 @@ pub struct ShowArgs {
     /// Write the profiles as JSON Lines instead of a table
     #[arg(long)]
     pub json: bool,
-    /// Only keys whose access key, user name or account contains PATTERN
+    /// Only keys whose access key, user name or account contains PATTERN; when one key matches, its values
+    /// are listed
     pub pattern: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Write the page to FILE instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Lines written by `keywatcher score`; `-` or none for stdin
+    #[arg(value_name = "SCORED")]
+    pub inputs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -239,7 +307,11 @@ pub struct ImportArgs {
     #[arg(long)]
     pub replace: bool,
     /// JSON Lines, or the old script's export or listing; `-` or none for stdin
+    #[arg(conflicts_with = "from_old_redis")]
     pub file: Option<PathBuf>,
+    /// Read the old script's keys (`[Key]AKIA…:[Ip]…`) from the Redis of --store instead, leaving them there
+    #[arg(long)]
+    pub from_old_redis: bool,
 }
 
 impl LegacyLearnArgs {

@@ -1,13 +1,14 @@
 //! Flags → checked settings. Takes what clap parsed (`cli.rs`) and gives the values the commands run with:
-//! the record [`Filter`] (times resolved against `--now`), the [`Scorer`] (weights and threshold checked)
-//! and the list of inputs. Every mistake a user can make in a flag is reported here, naming the flag.
+//! the record [`Filter`] (times resolved against `--now`), the [`Scorer`] (weights and threshold checked),
+//! the list of inputs, and how output is shown (table or JSON, colour or not). Every mistake a user can make
+//! in a flag is reported here, naming the flag.
 
 use std::io::IsTerminal;
 
 use anyhow::{Context, Result};
 use jiff::Timestamp;
 
-use crate::cli::{CommonArgs, ScoreOptions};
+use crate::cli::{Color, CommonArgs, Format, ScoreOptions};
 use crate::extract::Filter;
 use crate::read::{self, Input};
 use crate::report;
@@ -60,6 +61,25 @@ pub fn inputs(args: &[std::path::PathBuf], quiet: bool) -> Result<Vec<Input>> {
         ));
     }
     Ok(inputs)
+}
+
+/// Whether `score` writes the table: when asked, or by default when stdout is a terminal (a person reads
+/// it), never into a pipe or file (a program does).
+pub fn table(format: Option<Format>) -> bool {
+    format.unwrap_or(if std::io::stdout().is_terminal() { Format::Table } else { Format::Json }) == Format::Table
+}
+
+/// Whether the table is coloured: `auto` colours a terminal unless `NO_COLOR` is set (no-color.org) or
+/// `TERM` is `dumb`; `always` and `never` are obeyed, `NO_COLOR` or not.
+pub fn color(choice: Color) -> bool {
+    let set = |name| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    match choice {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => {
+            std::io::stdout().is_terminal() && !set("NO_COLOR") && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+        }
+    }
 }
 
 /// Checks the old commands' PERIOD argument as clap reads it, so that a file name given in its place is

@@ -1,67 +1,17 @@
 //! Verdicts → NDJSON on stdout. Takes each scored [`Call`] with its [`Verdict`] and writes one JSON object
 //! on one line, with CloudTrail's field names where the value is CloudTrail's, so jq, Vector and SIEMs
 //! recognise them. Every string is escaped here, whatever it holds (quotes, newlines, control characters,
-//! escape sequences), so no record can break a line or the JSON. The only file that writes stdout; it never
-//! decides a score. `profile show` tables are written here too, with control characters shown as escapes
-//! so that a value from a record cannot drive the terminal.
+//! escape sequences), so no record can break a line or the JSON. It and `terminal.rs` (the same calls,
+//! and profiles, for a person) are what stdout is written with; it never decides a score.
 
-use std::borrow::Cow;
 use std::io::{self, BufWriter, Write};
 
 use crate::extract::Call;
-use crate::profile::Profile;
 use crate::score::Verdict;
 
 /// Standard output, block-buffered (Rust's own stdout flushes every line, even into a pipe).
 pub fn stdout() -> BufWriter<io::StdoutLock<'static>> {
     BufWriter::with_capacity(64 << 10, io::stdout().lock())
-}
-
-/// Writes one row per profile: key, user, account, type, how many values of each kind, last seen.
-pub fn profile_table<'p>(out: &mut impl Write, profiles: impl IntoIterator<Item = &'p Profile>) -> io::Result<()> {
-    let header = ["KEY", "USER", "ACCOUNT", "TYPE", "IPS", "AGENTS", "REGIONS", "EVENTS", "LAST SEEN"];
-    let mut rows = vec![header.map(|h| h.to_string())];
-    for p in profiles {
-        let last = p.last_seen.map_or_else(|| "-".to_string(), |t| t.to_string());
-        rows.push([
-            terminal(&p.access_key_id).into_owned(),
-            terminal(&p.user_name).into_owned(),
-            terminal(&p.account_id).into_owned(),
-            terminal(&p.user_type).into_owned(),
-            p.ips.len().to_string(),
-            p.agents.len().to_string(),
-            p.regions.len().to_string(),
-            p.events.len().to_string(),
-            last,
-        ]);
-    }
-    let mut widths = [0; 9];
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    for row in &rows {
-        let mut line = String::new();
-        for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
-            if i + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(cell);
-                line.extend(std::iter::repeat_n(' ', width - cell.chars().count() + 2));
-            }
-        }
-        writeln!(out, "{}", line.trim_end())?;
-    }
-    Ok(())
-}
-
-/// `s` with control characters (escape sequences among them) written as visible escapes.
-pub fn terminal(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
-        return Cow::Borrowed(s);
-    }
-    Cow::Owned(s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect())
 }
 
 /// Writes verdict lines into a buffered writer; one reused line buffer.
@@ -155,8 +105,25 @@ impl<W: Write> Emitter<W> {
     }
 }
 
+/// Where verdicts go: JSON lines ([`Emitter`]) or the terminal table (`terminal::Table`).
+pub trait WriteVerdict {
+    /// Writes one scored call.
+    fn verdict(&mut self, call: &Call, verdict: &Verdict) -> io::Result<()>;
+    fn flush(&mut self) -> io::Result<()>;
+}
+
+impl<W: Write> WriteVerdict for Emitter<W> {
+    fn verdict(&mut self, call: &Call, verdict: &Verdict) -> io::Result<()> {
+        Emitter::verdict(self, call, verdict)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Emitter::flush(self)
+    }
+}
+
 /// `ec2.amazonaws.com` → `ec2`, as the reasons name a service.
-fn service(event_source: &str) -> &str {
+pub fn service(event_source: &str) -> &str {
     event_source.split_once(".amazonaws.com").map_or(event_source, |(name, _)| name)
 }
 
@@ -263,12 +230,6 @@ mod tests {
                 assert_eq!(String::from_utf8(ours).unwrap(), expected, "{text:?}");
             }
         }
-    }
-
-    #[test]
-    fn terminal_text_shows_escape_sequences_harmlessly() {
-        assert_eq!(terminal("plain"), "plain");
-        assert_eq!(terminal("red\u{1b}[31m\n"), "red\\u{1b}[31m\\n");
     }
 
     #[test]

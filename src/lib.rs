@@ -8,12 +8,18 @@ pub mod cmd;
 pub(crate) mod config;
 pub mod emit;
 pub mod extract;
+pub(crate) mod html;
+pub(crate) mod incident;
 pub mod learn;
 pub mod parse;
 pub(crate) mod pipeline;
 pub mod profile;
+pub(crate) mod progress;
+#[cfg(test)]
+mod properties;
 pub(crate) mod read;
 pub mod report;
 pub mod score;
 pub(crate) mod store;
+pub(crate) mod terminal;
 pub(crate) mod when;

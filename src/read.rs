@@ -11,6 +11,7 @@ use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 
@@ -84,6 +85,21 @@ fn walk(dir: &Path, inputs: &mut Vec<Input>, seen: &mut HashSet<PathBuf>) {
     }
 }
 
+/// Bytes read from input files so far, before decompression, by every reader of this process: the progress
+/// bar's measure of how far a run has come (file sizes are its total).
+pub static FILE_BYTES_READ: AtomicU64 = AtomicU64::new(0);
+
+/// A file whose reads add to [`FILE_BYTES_READ`].
+struct Counted(File);
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.read(buf)?;
+        FILE_BYTES_READ.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
 /// Bytes of input that end at a newline, after a `}` inside a very long line, or at the end of the input.
 #[derive(Debug, Default)]
 pub struct Chunk {
@@ -134,7 +150,7 @@ impl ChunkReader {
             Input::File(path) => {
                 let file = File::open(path)?;
                 let live = !regular(&file);
-                (Box::new(file), live)
+                (Box::new(Counted(file)), live)
             }
             Input::Unreadable(_, why) => return Err(io::Error::other(why.clone())),
         };

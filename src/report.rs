@@ -1,8 +1,8 @@
 //! Diagnostics on stderr. Counts what a run read, scored, learned, excluded (by reason), skipped and could
 //! not use, and prints a problem with its input and place (file and line, record index), at most
 //! [`MAX_MESSAGES`] of them so that a broken feed cannot flood the terminal; the summary at the end
-//! gives the full counts. Never writes stdout, and never prints a secret: messages name inputs and stores by
-//! the names the caller gives.
+//! gives the full counts. It owns the run's progress bar, if any, and prints its messages above it. Never
+//! writes stdout, and never prints a secret: messages name inputs and stores by the names the caller gives.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -10,6 +10,8 @@ use std::io::Write as _;
 
 use crate::extract::Exclusion;
 use crate::parse::Skip;
+use crate::progress::Progress;
+use crate::read::Input;
 
 /// Writes one line on stderr, `keywatcher: ` first. A closed stderr is no reason to stop (or to panic, as
 /// `eprintln!` would): the line is dropped.
@@ -58,16 +60,25 @@ pub struct Report {
     pub summary: Summary,
     quiet: bool,
     printed: u64,
+    progress: Option<Progress>,
 }
 
 impl Report {
     pub fn new(quiet: bool) -> Report {
-        Report { summary: Summary::default(), quiet, printed: 0 }
+        Report { summary: Summary::default(), quiet, printed: 0, progress: None }
+    }
+
+    /// The same, with a progress bar over `inputs` on stderr when a person can see it (see `progress.rs`).
+    pub fn with_progress(quiet: bool, inputs: &[Input]) -> Report {
+        Report { progress: Progress::new(inputs, quiet), ..Report::new(quiet) }
     }
 
     /// One more input.
     pub fn input(&mut self) {
         self.summary.inputs += 1;
+        if let Some(progress) = &mut self.progress {
+            progress.update(&self.summary, true);
+        }
     }
 
     /// A record read: a call (`None`) or excluded, and why.
@@ -75,6 +86,17 @@ impl Report {
         self.summary.records += 1;
         if let Some(why) = excluded {
             *self.summary.excluded.entry(why).or_default() += 1;
+        }
+        if let Some(progress) = &mut self.progress {
+            progress.update(&self.summary, false);
+        }
+    }
+
+    /// Prints a line on stderr above the progress bar, if there is one.
+    fn say(&self, text: std::fmt::Arguments) {
+        match &self.progress {
+            Some(progress) => progress.above(|| say(text)),
+            None => say(text),
         }
     }
 
@@ -113,13 +135,13 @@ impl Report {
     pub fn failed_input(&mut self, input: &str, why: &str) {
         self.summary.failed_inputs += 1;
         // Always printed: a lost file matters more than a lost record.
-        say(format_args!("{input}: {why}"));
+        self.say(format_args!("{input}: {why}"));
     }
 
     /// A note that is not about one record (e.g. an empty store).
     pub fn note(&self, text: &str) {
         if !self.quiet {
-            say(format_args!("{text}"));
+            self.say(format_args!("{text}"));
         }
     }
 
@@ -129,14 +151,17 @@ impl Report {
             return;
         }
         if self.printed == MAX_MESSAGES + 1 {
-            say(format_args!("more records were skipped; the summary at the end counts them all"));
+            self.say(format_args!("more records were skipped; the summary at the end counts them all"));
         } else {
-            say(format_args!("{}", message()));
+            self.say(format_args!("{}", message()));
         }
     }
 
-    /// Prints the summary line, unless quiet.
+    /// Takes the progress bar away and prints the summary line, unless quiet.
     pub fn finish(&self, verb: &str) {
+        if let Some(progress) = &self.progress {
+            progress.finish();
+        }
         if !self.quiet {
             say(format_args!("{}", self.summary.line(verb)));
         }

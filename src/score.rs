@@ -63,13 +63,21 @@ impl fmt::Display for Weights {
     }
 }
 
-/// Which factors of a call its profile holds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Which factors of a call its profile holds (also read back from scored lines, by `incident.rs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
 pub struct Matched {
     pub ip: bool,
     pub agent: bool,
     pub region: bool,
     pub event: bool,
+}
+
+impl Matched {
+    /// The names of the factors the profile did not hold, as people read them: `ip`, `agent`, …
+    pub fn missing(&self) -> Vec<&'static str> {
+        let factors = [(self.ip, "ip"), (self.agent, "agent"), (self.region, "region"), (self.event, "event")];
+        factors.iter().filter(|(hit, _)| !hit).map(|(_, name)| *name).collect()
+    }
 }
 
 /// The score of one call.

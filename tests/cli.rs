@@ -784,7 +784,7 @@ fn stores_that_cannot_be_used_are_refused_before_reading() {
     let records = records.to_str().unwrap();
     for (store, says) in [
         ("s3://bucket/profiles", "s3://"),
-        ("redis://:secret@localhost:6379", "redis://"),
+        ("redis://:secret@localhost:6379/first", "the database must be a number"),
         ("no-such-dir/profiles", "does not exist"),
     ] {
         let out = env.run(&["learn", "--store", store, records], "");

@@ -15,7 +15,7 @@ pub fn run(args: LearnArgs) -> Result<ExitCode> {
     let mut store = store::open(args.common.store.store.as_deref())?;
     // Check the store now, not after hours of input: a damaged or unwritable one stops the run before it starts.
     store.prepare_write()?;
-    let mut report = Report::new(args.common.quiet);
+    let mut report = Report::with_progress(args.common.quiet, &inputs);
     let (learned, outcome) =
         pipeline::learn(&inputs, &filter, args.common.strict, config::threads(&args.common), &mut report);
     let keys = learned.len();

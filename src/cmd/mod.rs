@@ -2,8 +2,10 @@
 //! run the pipeline, print the summary, decide the exit status. This file only dispatches, mapping the old
 //! script's command names onto today's.
 
+mod docs;
 mod learn;
 mod profile;
+mod report;
 mod score;
 
 use std::process::ExitCode;
@@ -20,6 +22,9 @@ pub fn run(command: Command) -> Result<ExitCode> {
         Command::Profile(ProfileCommand::Delete(args)) | Command::DeleteProfile(args) => profile::delete(args),
         Command::Profile(ProfileCommand::Export(args)) | Command::ExportProfile(args) => profile::export(args),
         Command::Profile(ProfileCommand::Import(args)) | Command::ImportProfile(args) => profile::import(args),
+        Command::Report(args) => report::run(args),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man => docs::man(),
         Command::UpdateProfile(args) => learn::run(args.into_learn()),
         Command::ScoreRequest(args) => score::run(args.into_score()),
     }

@@ -1,5 +1,6 @@
 //! `keywatcher profile show|delete|export|import` (old names `show_profile`, `delete_profile`,
-//! `export_profile`, `import_profile`): look at and move stored profiles. Import reads its file as data,
+//! `export_profile`, `import_profile`): look at and move stored profiles. `show` lists the keys as a
+//! table, or, when one key is shown, that key's values with their counts and times. Import reads its file as data,
 //! whatever it holds, and writes nothing unless every line of it could be read.
 
 use std::fs::File;
@@ -10,9 +11,10 @@ use anyhow::{Context, Result};
 
 use crate::cli::{DeleteArgs, ExportArgs, ImportArgs, ShowArgs};
 use crate::emit;
-use crate::profile::Profile;
+use crate::profile::{Profile, Profiles};
 use crate::report;
 use crate::store;
+use crate::terminal;
 
 pub fn show(args: ShowArgs) -> Result<ExitCode> {
     let mut store = store::open(args.store.store.as_deref())?;
@@ -31,10 +33,10 @@ pub fn show(args: ShowArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = emit::stdout();
-    if args.json {
-        store::write_jsonl(&mut out, shown)?;
-    } else {
-        emit::profile_table(&mut out, shown)?;
+    match shown[..] {
+        _ if args.json => store::write_jsonl(&mut out, shown)?,
+        [one] => terminal::profile_detail(&mut out, one)?,
+        _ => terminal::profile_table(&mut out, shown)?,
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
@@ -83,17 +85,12 @@ fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
 }
 
 pub fn import(args: ImportArgs) -> Result<ExitCode> {
-    let (name, mut source): (String, Box<dyn Read>) = match &args.file {
-        None => ("<stdin>".into(), Box::new(io::stdin())),
-        Some(path) if path.as_os_str() == "-" => ("<stdin>".into(), Box::new(io::stdin())),
-        Some(path) => {
-            let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-            (path.display().to_string(), Box::new(file))
-        }
+    let (name, profiles) = if args.from_old_redis {
+        let profiles = store::old_redis_profiles(args.store.store.as_deref())?;
+        ("the old script's keys".to_string(), profiles)
+    } else {
+        read_import(args.file.as_deref())?
     };
-    let mut text = String::new();
-    source.read_to_string(&mut text).with_context(|| format!("cannot read {name} as UTF-8 text"))?;
-    let profiles = store::parse_import(&text).map_err(|why| anyhow::anyhow!("{name}: {why}; nothing was imported"))?;
     let count = profiles.len();
     anyhow::ensure!(
         count > 0 || !args.replace,
@@ -111,4 +108,20 @@ pub fn import(args: ImportArgs) -> Result<ExitCode> {
         if args.replace { ", replacing what was there" } else { "" }
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The profiles in an import file (or stdin), and how to name it.
+fn read_import(file: Option<&std::path::Path>) -> Result<(String, Profiles)> {
+    let (name, mut source): (String, Box<dyn Read>) = match file {
+        None => ("<stdin>".into(), Box::new(io::stdin())),
+        Some(path) if path.as_os_str() == "-" => ("<stdin>".into(), Box::new(io::stdin())),
+        Some(path) => {
+            let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            (path.display().to_string(), Box::new(file))
+        }
+    };
+    let mut text = String::new();
+    source.read_to_string(&mut text).with_context(|| format!("cannot read {name} as UTF-8 text"))?;
+    let profiles = store::parse_import(&text).map_err(|why| anyhow::anyhow!("{name}: {why}; nothing was imported"))?;
+    Ok((name, profiles))
 }

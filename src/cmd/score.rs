@@ -1,19 +1,21 @@
 //! `keywatcher score [INPUT]...` (old names `score_request`, `score_requst`): read records, load the
 //! profiles of each chunk's keys from the store (or learn `--baseline` inputs in memory first), score every
-//! call and write one JSON line per call, in input order.
+//! call and write one JSON line per call, in input order (or, for a person at a terminal, one table row).
 
 use std::collections::HashSet;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
 use crate::cli::ScoreArgs;
-use crate::emit::{self, Emitter};
+use crate::emit::{self, Emitter, WriteVerdict};
 use crate::extract::Filter;
 use crate::profile::Profiles;
 use crate::read::Input;
 use crate::report::{self, Report};
 use crate::store::{self, Store};
+use crate::terminal::Table;
 use crate::{config, pipeline};
 
 pub fn run(args: ScoreArgs) -> Result<ExitCode> {
@@ -42,8 +44,17 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         (baseline(&baseline_inputs, &filter, common.strict, threads, common.quiet)?, None)
     };
     let mut missing = HashSet::new();
-    let mut report = Report::new(common.quiet);
-    let mut out = Emitter::new(emit::stdout());
+    // Verdicts on the terminal would be drawn over by a progress bar: it is shown only when they go elsewhere.
+    let mut report = if std::io::stdout().is_terminal() {
+        Report::new(common.quiet)
+    } else {
+        Report::with_progress(common.quiet, &inputs)
+    };
+    let mut out: Box<dyn WriteVerdict> = if config::table(options.format) {
+        Box::new(Table::new(emit::stdout(), config::color(options.color)))
+    } else {
+        Box::new(Emitter::new(emit::stdout()))
+    };
     let outcome = pipeline::run(&inputs, &filter, common.strict, threads, &mut report, &mut |calls, report| {
         if let Some(store) = store.as_deref_mut() {
             fetch(store, calls.iter().map(|c| c.access_key), &mut profiles, &mut missing)?;
@@ -94,7 +105,7 @@ fn baseline(inputs: &[Input], scored: &Filter, strict: bool, threads: usize, qui
     // same archive can be both (`--baseline AWSLogs --since 2026-11-08 AWSLogs`) without the calls under
     // suspicion becoming normal.
     let filter = Filter { keys: scored.keys.clone(), since: None, until: scored.since };
-    let mut report = Report::new(quiet);
+    let mut report = Report::with_progress(quiet, inputs);
     let (learned, outcome) = pipeline::learn(inputs, &filter, strict, threads, &mut report);
     report.finish("baseline");
     outcome?;

@@ -11,12 +11,17 @@ use crate::profile::{Profile, Seen};
 /// Parses one line of the old export or listing into a profile holding that one fact.
 pub fn parse_line(line: &str) -> Result<Profile, String> {
     let (entry, count) = entry_and_count(line)?;
-    let entry = entry.as_str();
-    let rest = entry.strip_prefix("[Key]").ok_or_else(|| not_old_format(line))?;
-    let (key, fact) = rest.split_once(":[").ok_or_else(|| not_old_format(line))?;
-    let (label, value) = fact.split_once(']').ok_or_else(|| not_old_format(line))?;
+    parse_entry(&entry, count).map_err(|why| why.unwrap_or_else(|| not_old_format(line)))
+}
+
+/// Parses one old key (`[Key]AKIA…:[Ip]1.2.3.4`) seen `count` times; `Err(None)` when it is not of the old
+/// layout at all, for the caller to say where it came from.
+pub fn parse_entry(entry: &str, count: u64) -> Result<Profile, Option<String>> {
+    let rest = entry.strip_prefix("[Key]").ok_or(None)?;
+    let (key, fact) = rest.split_once(":[").ok_or(None)?;
+    let (label, value) = fact.split_once(']').ok_or(None)?;
     if key.is_empty() {
-        return Err("an old-format entry without an access key".into());
+        return Err(Some("an old-format entry without an access key".into()));
     }
     let mut profile = Profile::new(key);
     let seen = Seen { count, first: None, last: None };
@@ -31,7 +36,7 @@ pub fn parse_line(line: &str) -> Result<Profile, String> {
             profile.user_name = user.to_string();
             return Ok(profile);
         }
-        other => return Err(format!("unknown old-format field [{other}]")),
+        other => return Err(Some(format!("unknown old-format field [{other}]"))),
     };
     if !value.is_empty() {
         set.insert(value.to_string(), seen);

@@ -1,12 +1,14 @@
 //! Where profiles live. [`Store`] is what every command asks of a place that keeps profiles: load some
 //! keys, list them all, merge a learned delta in, replace, delete. [`open`] turns a `--store` value into
 //! one: a path (or `file:PATH`) for the local snapshot (`snapshot.rs`), the default being
-//! `$XDG_STATE_HOME/keywatcher/profiles`. `exchange.rs` and `legacy.rs` hold the portable JSON Lines form and
-//! the old script's formats. Only this folder reads or writes the stored profiles; `profile export -o` and
-//! `profile import` move their JSON Lines form in and out of files.
+//! `$XDG_STATE_HOME/keywatcher/profiles`, or a `redis://`, `rediss://` or `redis+cluster://` URL for Redis
+//! (`redis.rs`). `exchange.rs` and `legacy.rs` hold the portable JSON Lines form and the old script's formats.
+//! Only this folder reads or writes the stored profiles; `profile export -o` and `profile import` move their
+//! JSON Lines form in and out of files.
 
 mod exchange;
 mod legacy;
+mod redis;
 mod snapshot;
 
 use std::path::PathBuf;
@@ -15,6 +17,7 @@ use anyhow::{Result, bail};
 
 use crate::profile::Profiles;
 
+use self::redis::Redis;
 pub use exchange::{parse_import, write_jsonl};
 use snapshot::Snapshot;
 
@@ -56,18 +59,26 @@ pub fn open(spec: Option<&str>) -> Result<Box<dyn Store>> {
         && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
     {
         match scheme {
-            "redis" | "rediss" | "redis+cluster" => {
-                bail!(
-                    "Redis stores ({scheme}://) are not supported by this version yet; use a snapshot path with --store"
-                )
-            }
+            "redis" | "rediss" | "redis+cluster" => return Ok(Box::new(Redis::new(spec)?)),
             _ => bail!(
-                "--store {scheme}://…: profiles are kept in a local snapshot file (a path, or file:PATH); \
-                 {scheme}:// is not a store keywatcher can use"
+                "--store {scheme}://…: profiles are kept in a local snapshot file (a path, or file:PATH), in Redis \
+                 (redis://, rediss://) or in a Redis Cluster (redis+cluster://); {scheme}:// is not a store \
+                 keywatcher can use"
             ),
         }
     }
     Ok(Box::new(Snapshot::new(PathBuf::from(spec), false)))
+}
+
+/// The old script's profiles, read from its keys in the Redis that `spec` names (`profile import
+/// --from-old-redis`); the old keys are left as they are.
+pub fn old_redis_profiles(spec: Option<&str>) -> Result<Profiles> {
+    match spec.map(str::trim) {
+        Some(spec) if ["redis://", "rediss://", "redis+cluster://"].iter().any(|scheme| spec.starts_with(scheme)) => {
+            Redis::new(spec)?.old_layout()
+        }
+        _ => bail!("--from-old-redis reads the old script's keys from the Redis of --store: give --store redis://…"),
+    }
 }
 
 /// `$XDG_STATE_HOME/keywatcher/profiles`, else `~/.local/state/keywatcher/profiles`.

@@ -105,6 +105,7 @@ impl Snapshot {
     fn update<R>(&mut self, change: impl FnOnce(&mut Profiles) -> R) -> Result<R> {
         let lock = self.lock_file()?;
         lock.lock().with_context(|| format!("cannot lock {}", with_suffix(&self.path, ".lock").display()))?;
+        remove_stale_temporaries(&self.path);
         let mut profiles = read(&self.path)?;
         let result = change(&mut profiles);
         write(&self.path, &profiles)
@@ -268,6 +269,18 @@ fn write(path: &Path, profiles: &Profiles) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Removes the temporary files that killed runs left beside the snapshot. Called under the lock: a run
+/// writes its temporary file only while it holds the lock, so any there now belongs to a run that died.
+fn remove_stale_temporaries(path: &Path) {
+    let Some(name) = path.file_name().map(|name| format!("{}.tmp-", name.to_string_lossy())) else { return };
+    let Ok(entries) = fs::read_dir(parent(path)) else { return };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&name) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Creates `path` afresh, readable by its owner only. Whatever was left there (by a run that crashed with

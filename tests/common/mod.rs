@@ -51,12 +51,19 @@ impl Env {
     }
 
     pub fn run(&self, args: &[&str], stdin: impl AsRef<[u8]>) -> Output {
+        self.run_with(&[], args, stdin)
+    }
+
+    /// Runs with these environment variables set (after the KEYWATCHER_* and REDISCLI_AUTH of the test's own
+    /// environment are removed).
+    pub fn run_with(&self, vars: &[(&str, &str)], args: &[&str], stdin: impl AsRef<[u8]>) -> Output {
         let mut cmd = assert_cmd::Command::cargo_bin("keywatcher").unwrap();
         for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("KEYWATCHER_") {
+            if name.to_string_lossy().starts_with("KEYWATCHER_") || name == "REDISCLI_AUTH" {
                 cmd.env_remove(name);
             }
         }
+        cmd.envs(vars.iter().copied());
         cmd.env("XDG_STATE_HOME", self.path("state")).current_dir(self.dir.path()).args(args);
         let out = cmd.write_stdin(stdin.as_ref().to_vec()).output().unwrap();
         Output {

@@ -1,0 +1,209 @@
+//! Scored lines (what `keywatcher score` writes) → an [`Incident`]: per access key, how many calls it made
+//! and when, and what its suspicious calls brought that its profile did not hold (new source IPs, agents,
+//! regions, events, read from each line's `matched`); and the suspicious calls themselves (the first
+//! [`MAX_ROWS`] of them). It reads only the
+//! fields `score` writes, never a store, and renders nothing (that is `html.rs`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use jiff::Timestamp;
+use serde::Deserialize;
+
+use crate::score::Matched;
+use crate::{emit, when};
+
+/// One line of `keywatcher score` output, as the report needs it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Scored {
+    pub event_time: String,
+    #[serde(rename = "eventID", default)]
+    pub event_id: String,
+    pub access_key_id: String,
+    #[serde(default)]
+    pub account_id: String,
+    #[serde(default)]
+    pub user_name: String,
+    #[serde(default)]
+    pub aws_region: String,
+    #[serde(rename = "sourceIPAddress", default)]
+    pub source_ip: String,
+    #[serde(default)]
+    pub user_agent: String,
+    #[serde(default)]
+    pub event_source: String,
+    #[serde(default)]
+    pub event_name: String,
+    pub score: u32,
+    pub suspicious: bool,
+    #[serde(default)]
+    pub profile: String,
+    pub matched: Matched,
+}
+
+impl Scored {
+    /// What the call brought that its key's profile did not hold: `ip, agent`, or `no profile`.
+    pub fn new_factors(&self) -> String {
+        if self.profile == "unknown" { "no profile".to_string() } else { self.matched.missing().join(", ") }
+    }
+
+    /// The event as the reasons name it: `ec2:RunInstances`.
+    pub fn event(&self) -> String {
+        match (emit::service(&self.event_source), self.event_name.as_str()) {
+            ("", name) => name.to_string(),
+            (service, name) => format!("{service}:{name}"),
+        }
+    }
+}
+
+/// What the suspicious calls of one key brought that its profile did not hold, each value with how many
+/// suspicious calls carried it.
+#[derive(Debug, Default)]
+pub struct New {
+    pub ips: BTreeMap<String, u64>,
+    pub agents: BTreeMap<String, u64>,
+    pub regions: BTreeMap<String, u64>,
+    pub events: BTreeMap<String, u64>,
+}
+
+/// One access key's part in the incident.
+#[derive(Debug, Default)]
+pub struct KeyStory {
+    pub key: String,
+    pub user: String,
+    pub account: String,
+    pub calls: u64,
+    pub suspicious: u64,
+    /// True when some call was scored against no profile at all.
+    pub unknown: bool,
+    /// The key's latest call, which names its user and account (as in a profile).
+    pub latest: Option<Timestamp>,
+    /// First and last suspicious call.
+    pub first: Option<Timestamp>,
+    pub last: Option<Timestamp>,
+    pub new: New,
+    /// Calls per minute (seconds since the epoch / 60): all of them, and the suspicious ones.
+    pub minutes: BTreeMap<i64, (u64, u64)>,
+}
+
+/// Everything a report shows.
+#[derive(Debug, Default)]
+pub struct Incident {
+    /// Keys with suspicious calls first (most first), then the others, by key.
+    pub keys: Vec<KeyStory>,
+    /// The first [`MAX_ROWS`] suspicious calls read, by time.
+    pub suspicious: Vec<Scored>,
+    /// How many suspicious calls there were in all.
+    pub suspicious_total: u64,
+    /// Earliest and latest call.
+    pub span: Option<(Timestamp, Timestamp)>,
+    pub calls: u64,
+}
+
+/// Suspicious calls kept for the table: a browser lays out some thousands of rows in a second or two, 15,000
+/// in about 18 s (measured with headless Chromium here). The counts, summaries and timeline cover them all.
+pub const MAX_ROWS: usize = 5000;
+
+/// Builds an [`Incident`] one line at a time.
+#[derive(Debug, Default)]
+pub struct Builder {
+    keys: HashMap<String, KeyStory>,
+    suspicious: Vec<Scored>,
+    span: Option<(Timestamp, Timestamp)>,
+    calls: u64,
+}
+
+impl Builder {
+    /// Adds one scored line; says why when it is not one.
+    pub fn add(&mut self, line: &str) -> Result<(), String> {
+        let call: Scored =
+            serde_json::from_str(line).map_err(|e| format!("not a line of `keywatcher score` output: {e}"))?;
+        let time = when::event_time(&call.event_time)
+            .ok_or_else(|| format!("eventTime {:?} is not a time", call.event_time))?;
+        self.calls += 1;
+        self.span = Some(self.span.map_or((time, time), |(first, last)| (first.min(time), last.max(time))));
+        let story = self
+            .keys
+            .entry(call.access_key_id.clone())
+            .or_insert_with(|| KeyStory { key: call.access_key_id.clone(), ..KeyStory::default() });
+        if story.latest.is_none_or(|latest| time >= latest) {
+            story.latest = Some(time);
+            story.user.clone_from(&call.user_name);
+            story.account.clone_from(&call.account_id);
+        }
+        story.calls += 1;
+        let minute = story.minutes.entry(time.as_second().div_euclid(60)).or_default();
+        minute.0 += 1;
+        if call.suspicious {
+            minute.1 += 1;
+            story.suspicious += 1;
+            story.unknown |= call.profile == "unknown";
+            story.first = Some(story.first.map_or(time, |first| first.min(time)));
+            story.last = Some(story.last.map_or(time, |last| last.max(time)));
+            let m = call.matched;
+            let new = &mut story.new;
+            for (hit, values, value) in [
+                (m.ip, &mut new.ips, call.source_ip.clone()),
+                (m.agent, &mut new.agents, call.user_agent.clone()),
+                (m.region, &mut new.regions, call.aws_region.clone()),
+                (m.event, &mut new.events, call.event()),
+            ] {
+                if !hit && !value.is_empty() {
+                    *values.entry(value).or_default() += 1;
+                }
+            }
+            if self.suspicious.len() < MAX_ROWS {
+                self.suspicious.push(call);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> Incident {
+        let mut keys: Vec<KeyStory> = self.keys.into_values().collect();
+        keys.sort_by(|a, b| b.suspicious.cmp(&a.suspicious).then_with(|| a.key.cmp(&b.key)));
+        let suspicious_total = keys.iter().map(|k| k.suspicious).sum();
+        let mut suspicious = self.suspicious;
+        suspicious.sort_by_cached_key(|call| when::event_time(&call.event_time));
+        Incident { keys, suspicious, suspicious_total, span: self.span, calls: self.calls }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(key: &str, time: &str, ip: &str, suspicious: bool, ip_known: bool) -> String {
+        serde_json::json!({
+            "eventTime": time, "eventID": "e", "accessKeyId": key, "accountId": "123456789012", "userType": "IAMUser",
+            "userName": "ci", "awsRegion": "us-east-1", "sourceIPAddress": ip, "userAgent": "aws-cli/2",
+            "eventSource": "ec2.amazonaws.com", "eventName": "RunInstances", "score": 60, "threshold": 70,
+            "suspicious": suspicious, "profile": "known",
+            "matched": {"ip": ip_known, "agent": true, "region": true, "event": !suspicious}, "reasons": []
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn a_key_story_counts_calls_and_names_what_was_new() {
+        let mut builder = Builder::default();
+        builder.add(&line("AKIAB", "2026-11-08T10:00:30Z", "10.0.0.1", false, true)).unwrap();
+        builder.add(&line("AKIAA", "2026-11-08T10:00:00Z", "10.0.0.1", false, true)).unwrap();
+        builder.add(&line("AKIAA", "2026-11-08T10:05:00Z", "192.0.2.66", true, false)).unwrap();
+        builder.add(&line("AKIAA", "2026-11-08T10:01:00Z", "192.0.2.66", true, false)).unwrap();
+        assert!(builder.add("{\"eventTime\":1}").is_err());
+        let incident = builder.finish();
+        assert_eq!(incident.calls, 4);
+        let a = &incident.keys[0];
+        assert_eq!((a.key.as_str(), a.calls, a.suspicious), ("AKIAA", 3, 2));
+        assert_eq!(a.first.unwrap().to_string(), "2026-11-08T10:01:00Z");
+        assert_eq!(a.last.unwrap().to_string(), "2026-11-08T10:05:00Z");
+        assert_eq!(a.new.ips, BTreeMap::from([("192.0.2.66".to_string(), 2)]));
+        assert_eq!(a.new.events, BTreeMap::from([("ec2:RunInstances".to_string(), 2)]));
+        assert!(a.new.agents.is_empty() && a.new.regions.is_empty());
+        assert_eq!(a.minutes.values().map(|m| m.1).sum::<u64>(), 2);
+        assert_eq!(incident.keys[1].key, "AKIAB");
+        assert_eq!((incident.suspicious.len(), incident.suspicious_total), (2, 2));
+        assert_eq!(incident.suspicious[0].event_time, "2026-11-08T10:01:00Z", "by time");
+    }
+}

@@ -1,0 +1,485 @@
+//! Redis and Redis Cluster stores, against real servers: each test starts its own `redis-server` (or three, made
+//! a cluster with `redis-cli --cluster create`) on free loopback ports, and stops them when it ends. Without
+//! `redis-server` the tests fail under CI (CI=true) and are skipped, with a note, elsewhere.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, sleep};
+use std::time::{Duration, Instant};
+
+use common::{Env, ndjson, record};
+
+/// A `redis-server` of this test, killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    /// Starts a server on `port` keeping its files in `dir`, and waits until it answers.
+    fn start(dir: &Path, port: u16, extra: &[&str]) -> Server {
+        std::fs::create_dir_all(dir).unwrap();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--dir"])
+            .arg(dir)
+            .args(extra)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("cannot start redis-server");
+        let server = Server { child, port };
+        wait_for(&format!("redis-server on port {port}"), || TcpStream::connect(("127.0.0.1", port)).is_ok());
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Three masters made one cluster, every slot covered.
+struct Cluster {
+    servers: Vec<Server>,
+}
+
+impl Cluster {
+    fn start(env: &Env) -> Cluster {
+        let servers: Vec<Server> = (0..3)
+            .map(|n| {
+                let dir = env.path(&format!("cluster-{n}"));
+                let port = free_port(true);
+                Server::start(&dir, port, &["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
+            })
+            .collect();
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        create.args(servers.iter().map(|s| format!("127.0.0.1:{}", s.port)));
+        let out = create.args(["--cluster-replicas", "0", "--cluster-yes"]).output().unwrap();
+        assert!(out.status.success(), "redis-cli --cluster create: {}", String::from_utf8_lossy(&out.stdout));
+        for server in &servers {
+            wait_for("cluster_state:ok", || cli(server.port, &["cluster", "info"]).contains("cluster_state:ok"));
+        }
+        Cluster { servers }
+    }
+
+    fn url(&self) -> String {
+        let nodes: Vec<String> = self.servers.iter().map(|s| format!("127.0.0.1:{}", s.port)).collect();
+        format!("redis+cluster://{}", nodes.join(","))
+    }
+}
+
+/// Whether redis-server is here to test with; under CI its absence fails the test.
+fn have_redis() -> bool {
+    let found = Command::new("redis-server").arg("--version").output().is_ok_and(|out| out.status.success());
+    if !found {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "redis-server is missing: .ci/run installs it");
+        eprintln!("note: redis-server is not installed; skipping this Redis test (apt-get install redis-server)");
+    }
+    found
+}
+
+/// A loopback port nobody listens on; for a cluster node, its bus port (port + 10000) too.
+fn free_port(with_bus: bool) -> u16 {
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if !with_bus || port.checked_add(10000).is_some_and(|bus| TcpListener::bind(("127.0.0.1", bus)).is_ok()) {
+            return port;
+        }
+    }
+}
+
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+        sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs redis-cli against the server on `port` (following cluster redirections) and returns its output.
+fn cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli").args(["-c", "-p", &port.to_string()]).args(args).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Calls of several keys, values repeated and times out of order, with user agents that hold spaces and quotes.
+fn records(keys: usize, per_key: usize, salt: usize) -> String {
+    let mut out = Vec::new();
+    for n in 0..per_key {
+        for k in 0..keys {
+            let time =
+                format!("2026-11-{:02}T{:02}:{:02}:{:02}Z", 1 + (n * 7 + k) % 20, (n + salt) % 24, k % 60, n % 60);
+            let ip = format!("198.51.100.{}", (n * 3 + k + salt) % 7);
+            let agent = format!("aws-cli/2.{} \"quoted\" Python/3.{}", (n + salt) % 3, k % 2);
+            let regions = ["us-east-1", "eu-west-1", "ap-southeast-2"];
+            let events = ["DescribeInstances", "RunInstances", "GetObject", "ListBuckets"];
+            out.push(record(
+                &format!("AKIAKEY{k:05}"),
+                &time,
+                &ip,
+                &agent,
+                regions[(n + k) % 3],
+                events[(n + salt) % 4],
+            ));
+        }
+    }
+    ndjson(&out)
+}
+
+fn export(env: &Env, store: &str) -> String {
+    let out = env.run(&["profile", "export", "--store", store], "");
+    assert_eq!(out.code, 0, "export from {store}: {}", out.stderr);
+    out.stdout
+}
+
+fn learn(env: &Env, store: &str, input: &str) {
+    let out = env.run(&["learn", "--store", store, "-"], input);
+    assert_eq!(out.code, 0, "learn into {store}: {}", out.stderr);
+}
+
+#[test]
+fn snapshot_redis_and_cluster_give_the_same_profiles_and_scores() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env.path("redis"), free_port(false), &[]);
+    let cluster = Cluster::start(&env);
+    let stores = ["snapshot".to_string(), server.url(), cluster.url()];
+    let (first, second, scored) = (records(40, 6, 0), records(50, 3, 1), records(60, 2, 2));
+    for store in &stores {
+        // Two runs, so that merging into stored profiles is compared too, not only writing new ones.
+        learn(&env, store, &first);
+        learn(&env, store, &second);
+    }
+    let exported = export(&env, &stores[0]);
+    assert_eq!(exported.lines().count(), 50);
+    for store in &stores[1..] {
+        assert_eq!(export(&env, store), exported, "{store}");
+    }
+    let scores: Vec<String> = stores
+        .iter()
+        .map(|store| {
+            let out = env.run(&["score", "--store", store, "-"], &scored);
+            assert_eq!(out.code, 0, "score with {store}: {}", out.stderr);
+            out.stdout
+        })
+        .collect();
+    assert_eq!(scores[0].lines().count(), 120);
+    assert_eq!(scores[1], scores[0]);
+    assert_eq!(scores[2], scores[0]);
+    for store in &stores {
+        let out = env.run(&["profile", "delete", "--store", store, "AKIAKEY00001", "AKIAKEY00002"], "");
+        assert!(out.stderr.contains("deleted 2 profile(s)"), "{store}: {}", out.stderr);
+        let out = env.run(&["profile", "show", "--store", store, "AKIAKEY0000"], "");
+        assert_eq!(out.stdout.lines().filter(|line| line.contains("AKIAKEY")).count(), 8, "{store}: {}", out.stdout);
+    }
+    let exported = export(&env, &stores[0]);
+    for store in &stores[1..] {
+        assert_eq!(export(&env, store), exported, "{store}");
+    }
+}
+
+#[test]
+fn racing_learners_lose_nothing() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env.path("redis"), free_port(false), &[]);
+    let url = server.url();
+    // The same keys in both, many batches each, so that the two runs' scripts interleave key by key.
+    let (a, b) = (records(1500, 2, 0), records(1500, 2, 5));
+    std::thread::scope(|scope| {
+        for input in [&a, &b] {
+            scope.spawn(|| learn(&env, &url, input));
+        }
+    });
+    learn(&env, "snapshot", &(a + &b));
+    assert_eq!(export(&env, &url), export(&env, "snapshot"));
+}
+
+#[test]
+fn a_redis_stopped_mid_run_fails_clearly_and_a_rerun_completes() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let (dir, port) = (env.path("redis"), free_port(false));
+    let persistent = ["--appendonly", "yes"];
+    let server = Server::start(&dir, port, &persistent);
+    let url = server.url();
+    let (before, during) = (records(20, 3, 0), records(30, 3, 1));
+    learn(&env, &url, &before);
+    learn(&env, "snapshot", &before);
+
+    // A learn that has checked the store and is reading its input when Redis goes away.
+    let mut run = Command::new(assert_cmd::cargo::cargo_bin("keywatcher"))
+        .args(["learn", "--store", &url, "-"])
+        .env("XDG_STATE_HOME", env.path("state"))
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("keywatcher to connect", || {
+        let info = cli(port, &["info", "clients"]);
+        let clients = info.lines().find_map(|line| line.strip_prefix("connected_clients:"));
+        clients.and_then(|n| n.trim().parse::<u32>().ok()).is_some_and(|n| n >= 2)
+    });
+    cli(port, &["shutdown"]);
+    drop(server);
+    run.stdin.take().unwrap().write_all(during.as_bytes()).unwrap();
+    let out = run.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("Redis redis://127.0.0.1:{port}")), "the store is not named: {stderr}");
+    assert!(stderr.contains("running"), "no hint: {stderr}");
+
+    // Nothing of the first run was lost; the same learn run again completes.
+    let server = Server::start(&dir, port, &persistent);
+    assert_eq!(export(&env, &url), export(&env, "snapshot"));
+    learn(&env, &url, &during);
+    learn(&env, "snapshot", &during);
+    assert_eq!(export(&env, &server.url()), export(&env, "snapshot"));
+}
+
+#[test]
+fn a_password_is_required_used_and_never_printed() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let password = "s3cret-Pw";
+    let server = Server::start(&env.path("redis"), free_port(false), &["--requirepass", password]);
+    let plain = server.url();
+    let with = format!("redis://:{password}@127.0.0.1:{}", server.port);
+    let wrong = format!("redis://:not-{password}@127.0.0.1:{}", server.port);
+    let input = records(3, 2, 0);
+    for (vars, store) in [(&[][..], &wrong), (&[][..], &plain), (&[("REDISCLI_AUTH", "nope-nope")][..], &plain)] {
+        let out = env.run_with(vars, &["learn", "--store", store, "-"], &input);
+        assert_eq!(out.code, 2, "{store}: {}", out.stderr);
+        assert!(out.stderr.contains("refused the login"), "{store}: {}", out.stderr);
+        assert!(out.stderr.contains(&format!("127.0.0.1:{}", server.port)), "{}", out.stderr);
+        assert!(!out.stderr.contains("nope-nope") && !out.stderr.contains(password), "{}", out.stderr);
+    }
+    // An ACL user logs in with its name and password.
+    cli(server.port, &["-a", password, "--no-auth-warning", "acl", "setuser", "kw", "on", ">kw-Pw2", "~*", "+@all"]);
+    let as_user = format!("redis://kw:kw-Pw2@127.0.0.1:{}", server.port);
+    for (vars, store) in [
+        (&[][..], &as_user),
+        (&[][..], &with),
+        (&[("KEYWATCHER_REDIS_PASSWORD", password)][..], &plain),
+        (&[("REDISCLI_AUTH", password)][..], &plain),
+    ] {
+        for args in [&["learn", "--store", store, "-"][..], &["profile", "show", "--store", store][..]] {
+            let out = env.run_with(vars, args, &input);
+            assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+            let printed = format!("{}{}", out.stdout, out.stderr);
+            assert!(!printed.contains(password) && !printed.contains("kw-Pw2"), "{args:?}: {printed}");
+        }
+    }
+}
+
+#[test]
+fn the_old_layout_is_imported_and_left_in_place() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env.path("redis"), free_port(false), &[]);
+    let cluster = Cluster::start(&env);
+    let old = [
+        ("[Key]AKIAOLD1:[Ip]111.111.111.111", "3"),
+        ("[Key]AKIAOLD1:[Agent]aws-cli/1.10.1-Python/2.7.5", "1"),
+        ("[Key]AKIAOLD1:[Region]ap-southeast-2", "2"),
+        ("[Key]AKIAOLD1:[Eventname]DescribeDBSnapshots", "1"),
+        ("[Key]AKIAOLD1:[Account]1234567890:[Username]jackie.chen", "1"),
+        ("[Key]AKIAOLD2:[Ip]203.0.113.9", "5"),
+    ];
+    // What the same keys give when imported from the old export file, into a snapshot.
+    let export_file: String = old.iter().map(|(key, count)| format!("redis-cli set \"{key}\" {count}\n")).collect();
+    let out = env.run(&["profile", "import", "--store", "snapshot", "-"], &export_file);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let expected = export(&env, "snapshot");
+    assert!(expected.contains("jackie.chen") && expected.contains("\"count\":5"), "{expected}");
+    for (port, store) in [(server.port, server.url()), (cluster.servers[0].port, cluster.url())] {
+        for (key, count) in old {
+            cli(port, &["set", key, count]);
+        }
+        cli(port, &["set", "unrelated", "x"]);
+        let out = env.run(&["profile", "import", "--store", &store, "--from-old-redis"], "");
+        assert_eq!(out.code, 0, "{store}: {}", out.stderr);
+        assert!(out.stderr.contains("imported 2 profile(s)"), "{store}: {}", out.stderr);
+        assert_eq!(export(&env, &store), expected, "{store}");
+        assert_eq!(cli(port, &["get", old[0].0]).trim(), "3", "the old keys stay");
+    }
+    // The flag reads a Redis store only.
+    let out = env.run(&["profile", "import", "--store", "snapshot", "--from-old-redis"], "");
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--store redis://"), "{}", out.stderr);
+}
+
+#[test]
+fn rediss_speaks_tls_to_a_server_it_trusts() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let tls = env.path("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    let ext = env.write("tls/ext", "subjectAltName=IP:127.0.0.1\n");
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(&tls).output().expect("openssl is needed (.ci/run)");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    openssl(&[&["req", "-x509", "-days", "1", "-subj", "/CN=keywatcher test CA", "-keyout", "ca.key", "-out", "ca.crt"][..], &key].concat());
+    openssl(&[&["req", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr"][..], &key].concat());
+    openssl(&[
+        "x509",
+        "-req",
+        "-days",
+        "1",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-extfile",
+        ext.to_str().unwrap(),
+    ]);
+    let port = free_port(false);
+    let file = |name: &str| tls.join(name).to_str().unwrap().to_string();
+    let (cert, key, ca) = (file("server.crt"), file("server.key"), file("ca.crt"));
+    let port_text = port.to_string();
+    let tls_args = ["--port", "0", "--tls-port", &port_text, "--tls-cert-file", &cert, "--tls-key-file", &key];
+    let _server = Server::start(&env.path("redis"), port, &[&tls_args[..], &["--tls-auth-clients", "no"]].concat());
+    let store = format!("rediss://127.0.0.1:{port}");
+    let input = records(5, 3, 0);
+    let out = env.run(&["learn", "--store", &store, "-"], &input);
+    assert_eq!(out.code, 2, "a server signed by an unknown CA is trusted: {}", out.stderr);
+    assert!(out.stderr.contains(&store) && out.stderr.contains("SSL_CERT_FILE"), "{}", out.stderr);
+    let trusted = [("SSL_CERT_FILE", ca.as_str())];
+    let out = env.run_with(&trusted, &["learn", "--store", &store, "-"], &input);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    learn(&env, "snapshot", &input);
+    let out = env.run_with(&trusted, &["profile", "export", "--store", &store], "");
+    assert_eq!(out.stdout, export(&env, "snapshot"));
+}
+
+/// A TCP relay to the server on `port` that loses the replies to the first merge sent through it: it passes the
+/// request on, lets the server run it, then drops the connection unanswered. Returns its port and whether the
+/// loss happened.
+fn lossy_relay(port: u16) -> (u16, Arc<AtomicBool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let relay = listener.local_addr().unwrap().port();
+    let tripped = Arc::new(AtomicBool::new(false));
+    let tripped_out = tripped.clone();
+    thread::spawn(move || {
+        for client in listener.incoming() {
+            let (mut client, mut server) = (client.unwrap(), TcpStream::connect(("127.0.0.1", port)).unwrap());
+            let losing = Arc::new(AtomicBool::new(false));
+            let (mut replies, mut to_client, dropping) =
+                (server.try_clone().unwrap(), client.try_clone().unwrap(), losing.clone());
+            thread::spawn(move || {
+                let mut buf = vec![0; 1 << 16];
+                while let Ok(n @ 1..) = replies.read(&mut buf) {
+                    if !dropping.load(Ordering::SeqCst) && to_client.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+            let tripped = tripped.clone();
+            thread::spawn(move || {
+                let mut buf = vec![0; 1 << 16];
+                while let Ok(n @ 1..) = client.read(&mut buf) {
+                    if !tripped.load(Ordering::SeqCst) && buf[..n].windows(8).any(|w| w == b"_batches") {
+                        tripped.store(true, Ordering::SeqCst);
+                        losing.store(true, Ordering::SeqCst);
+                        // The rest of the pipeline still reaches the server; then the connection breaks.
+                        client.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+                    }
+                    if server.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                sleep(Duration::from_millis(300));
+                let _ = client.shutdown(Shutdown::Both);
+                let _ = server.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    (relay, tripped_out)
+}
+
+#[test]
+fn a_merge_sent_again_after_a_lost_reply_is_counted_once() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env.path("redis"), free_port(false), &[]);
+    let (relay, tripped) = lossy_relay(server.port);
+    let input = records(600, 2, 0);
+    learn(&env, &format!("redis://127.0.0.1:{relay}"), &input);
+    assert!(tripped.load(Ordering::SeqCst), "no reply was lost");
+    // The lost batch did run: more scripts ran than there are keys (plus the check before reading).
+    let stats = cli(server.port, &["info", "commandstats"]);
+    let evals = stats.lines().find_map(|line| line.strip_prefix("cmdstat_eval:calls=")).unwrap();
+    let evals: usize = evals.split(',').next().unwrap().parse().unwrap();
+    assert!(evals > 601, "the lost batch did not reach the server: {evals} scripts");
+    learn(&env, "snapshot", &input);
+    assert_eq!(export(&env, &server.url()), export(&env, "snapshot"));
+}
+
+#[test]
+fn slots_moved_while_a_learn_runs_lose_nothing() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let cluster = Cluster::start(&env);
+    let url = cluster.url();
+    let (before, during) = (records(300, 2, 0), records(300, 2, 3));
+    learn(&env, &url, &before);
+    // A learn that has read the cluster's slot map, then half of the first master's slots move to the second.
+    let mut run = Command::new(assert_cmd::cargo::cargo_bin("keywatcher"))
+        .args(["learn", "--store", &url, "-"])
+        .env("XDG_STATE_HOME", env.path("state"))
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (from, to) = (&cluster.servers[0], &cluster.servers[1]);
+    wait_for("keywatcher to connect", || cli(from.port, &["client", "list"]).lines().count() >= 2);
+    let id = |server: &Server| cli(server.port, &["cluster", "myid"]).trim().to_string();
+    let out = Command::new("redis-cli")
+        .args(["--cluster", "reshard", &format!("127.0.0.1:{}", from.port), "--cluster-from", &id(from)])
+        .args(["--cluster-to", &id(to), "--cluster-slots", "2700", "--cluster-yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "reshard: {}", String::from_utf8_lossy(&out.stdout));
+    run.stdin.take().unwrap().write_all(during.as_bytes()).unwrap();
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let errors = cli(from.port, &["info", "errorstats"]);
+    assert!(errors.contains("errorstat_MOVED:count="), "no write was redirected: {errors}");
+    learn(&env, "snapshot", &(before + &during));
+    assert_eq!(export(&env, &url), export(&env, "snapshot"));
+}

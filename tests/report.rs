@@ -1,0 +1,141 @@
+//! `keywatcher report`: the page it writes, opened in a real headless Chromium — its rows, its sorting and
+//! filtering, and markup from the records staying text — and what it says about bad input.
+
+mod browser;
+mod common;
+
+use browser::Browser;
+use common::{Env, fixture, ndjson, record};
+use serde_json::Value;
+
+const SCRIPT_AGENT: &str = "<script>document.title='pwned by script'</script>";
+const IMG_AGENT: &str = r#""><img src=x onerror="document.title='pwned by img'">"#;
+
+/// Scores the incident fixture against the baseline one, with two calls of an unknown key whose agents
+/// carry markup; returns the scored lines.
+fn scored(env: &Env) -> String {
+    let evil = [
+        record("AKIAEXAMPLEEVIL0001", "2026-11-08T15:10:00Z", "203.0.113.66", SCRIPT_AGENT, "eu-west-1", "ListUsers"),
+        record("AKIAEXAMPLEEVIL0001", "2026-11-08T15:12:00Z", "203.0.113.66", IMG_AGENT, "eu-west-1", "ListRoles"),
+    ];
+    let evil = env.write("evil.ndjson", ndjson(&evil));
+    let base = fixture("baseline.ndjson");
+    let incident = fixture("incident.json");
+    let args = ["score", "--baseline", base.to_str().unwrap(), incident.to_str().unwrap(), evil.to_str().unwrap()];
+    let out = env.run(&args, "");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.stdout
+}
+
+#[test]
+fn the_report_shows_sorts_and_filters_suspicious_calls_and_never_runs_what_records_hold() {
+    let Some(chromium) = browser::chromium() else { return };
+    let env = Env::new();
+    let scored = scored(&env);
+    let lines: Vec<Value> = scored.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let suspicious: Vec<&Value> = lines.iter().filter(|l| l["suspicious"] == true).collect();
+    env.write("scored.ndjson", &scored);
+    let out = env.run(&["report", "scored.ndjson", "-o", "report.html"], "");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("{} suspicious", suspicious.len())), "{}", out.stderr);
+    let page = env.path("report.html");
+
+    let mut browser = Browser::open(&chromium, &browser::url(&page));
+    let title = browser.eval("document.title");
+    assert_eq!(title, format!("keywatcher: {} suspicious call(s) by 3 key(s)", suspicious.len()));
+    // Nothing from a record became an element, and nothing in the page points anywhere.
+    assert_eq!(browser.eval("document.querySelectorAll('img, [src], [href], [onerror]').length"), 0);
+    assert_eq!(browser.eval("document.scripts.length"), 1);
+
+    let column = |browser: &mut Browser, n: usize| {
+        browser.eval(&format!(
+            "Array.from(document.querySelectorAll('#calls tbody tr:not([hidden]) td:nth-child({n})'), td => td.textContent)"
+        ))
+    };
+    let times: Vec<Value> = suspicious.iter().map(|l| l["eventTime"].clone()).collect();
+    assert_eq!(column(&mut browser, 1), Value::Array(times), "one row per suspicious call, in time order");
+    let agents = column(&mut browser, 7);
+    for injected in [SCRIPT_AGENT, IMG_AGENT] {
+        assert!(agents.as_array().unwrap().contains(&Value::from(injected)), "{injected} not shown as text: {agents}");
+    }
+    let summary = browser.eval("document.querySelector('.keys').textContent");
+    assert!(summary.as_str().unwrap().contains(SCRIPT_AGENT), "the key summary names the new agent: {summary}");
+
+    // The timeline: a lane per key, and its red bars' tooltips count every suspicious call.
+    assert_eq!(browser.eval("document.querySelectorAll('#timeline g').length"), 4);
+    let marked = browser.eval(
+        "Array.from(document.querySelectorAll('#timeline title'), t => Number(t.textContent.match(/(\\d+) suspicious/)[1]))\
+         .reduce((a, b) => a + b, 0)",
+    );
+    assert_eq!(marked, suspicious.len());
+
+    let scores = |browser: &mut Browser| -> Vec<i64> {
+        column(browser, 8).as_array().unwrap().iter().map(|s| s.as_str().unwrap().parse().unwrap()).collect()
+    };
+    let before = scores(&mut browser);
+    browser.click("th[data-col=score]");
+    let ascending = scores(&mut browser);
+    assert!(ascending.is_sorted(), "{ascending:?}");
+    assert_ne!(ascending, before, "the click changed the order");
+    assert_eq!(browser.eval("document.querySelector('th[data-col=score]').getAttribute('aria-sort')"), "ascending");
+    browser.click("th[data-col=score]");
+    let descending = scores(&mut browser);
+    assert!(descending.iter().rev().is_sorted(), "{descending:?}");
+
+    browser.click("#filter");
+    browser.type_text("sa-east-1");
+    assert_eq!(column(&mut browser, 5), serde_json::json!(["sa-east-1"]));
+    assert_eq!(browser.eval("document.getElementById('shown').textContent"), format!("1 of {}", suspicious.len()));
+    assert_eq!(browser.eval("document.title"), title, "no injected script ran");
+    drop(browser);
+
+    let png = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("report.png");
+    browser::screenshot(&chromium, &page, &png);
+    println!("screenshot of the report: {}", png.display());
+}
+
+#[test]
+fn the_report_reads_stdin_and_names_lines_that_are_not_scored_calls() {
+    let env = Env::new();
+    let scored = scored(&env);
+    let input = format!("{scored}not json\n{{\"eventTime\":\"2026-11-08T10:00:00Z\"}}\n");
+    let out = env.run(&["report"], input);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.starts_with("<!DOCTYPE html>") && out.stdout.ends_with("</html>\n"));
+    assert!(out.stdout.contains("&lt;script&gt;document.title=&#39;pwned by script&#39;&lt;/script&gt;"));
+    assert!(!out.stdout.contains(SCRIPT_AGENT) && !out.stdout.contains(IMG_AGENT));
+    let bad = format!("<stdin>:{}: not a line of `keywatcher score` output", scored.lines().count() + 1);
+    assert!(out.stderr.contains(&bad), "{}", out.stderr);
+    assert!(out.stderr.contains("2 line(s) that are not scored calls skipped"), "{}", out.stderr);
+}
+
+#[test]
+fn a_report_of_nothing_is_refused() {
+    let env = Env::new();
+    let out = env.run(&["report", "-o", "report.html"], "");
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("no scored calls in <stdin>"), "{}", out.stderr);
+    assert!(!env.path("report.html").exists());
+}
+
+#[test]
+fn a_very_long_table_is_cut_and_says_so_while_the_counts_cover_everything() {
+    let env = Env::new();
+    let line = |i: usize| {
+        serde_json::json!({
+            "eventTime": format!("2026-11-08T{:02}:{:02}:{:02}Z", i / 3600, i / 60 % 60, i % 60), "eventID": format!("e{i}"),
+            "accessKeyId": "AKIAEXAMPLEEVIL0001", "accountId": "123456789012", "userName": "x", "awsRegion": "us-east-1",
+            "sourceIPAddress": "203.0.113.66", "userAgent": "boto3", "eventSource": "iam.amazonaws.com",
+            "eventName": "ListUsers", "score": 0, "threshold": 70, "suspicious": true, "profile": "unknown",
+            "matched": {"ip": false, "agent": false, "region": false, "event": false}, "reasons": ["no profile for this key"]
+        })
+        .to_string()
+            + "\n"
+    };
+    let input: String = (0..5001).map(line).collect();
+    let out = env.run(&["report"], input);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("<title>keywatcher: 5001 suspicious call(s) by 1 key(s)</title>"));
+    assert!(out.stdout.contains("The table holds the first 5000 of the 5001 suspicious calls read"));
+    assert_eq!(out.stdout.matches("<tr><td title=").count(), 5000);
+}
