@@ -36,6 +36,10 @@ use crate::report::{Place, Report};
 /// How many chunks a reader may have cut ahead of the parser, per input.
 const AHEAD: usize = 2;
 
+/// How many inputs per reader may be opened ahead of the one being handed over: small files vary in size,
+/// and a reader that may not open the next one waits.
+const OPEN_AHEAD: usize = 4;
+
 /// How many chunks per thread are given to the parsers ahead of the one being handed over.
 const AHEAD_PARSED: usize = 2;
 
@@ -147,7 +151,7 @@ static STDIN: Mutex<()> = Mutex::new(());
 /// per input, in input order. The threads stop when the receivers are dropped (a run that stops early); one
 /// that waits on a live stdin is left to end with the process.
 fn start_readers(inputs: &[Input], count: usize) -> Receiver<Receiver<Piece>> {
-    let (order, receivers) = mpsc::sync_channel(count);
+    let (order, receivers) = mpsc::sync_channel(OPEN_AHEAD * count);
     let next = Arc::new(Mutex::new((VecDeque::from(inputs.to_vec()), order)));
     for _ in 0..count {
         let next = Arc::clone(&next);
