@@ -12,7 +12,7 @@ use keywatcher::emit::Emitter;
 use keywatcher::extract::{self, Call, Filter, Outcome};
 use keywatcher::learn::Learner;
 use keywatcher::parse::{self, Cursor, Item};
-use keywatcher::score::{Scorer, Verdict, Weights};
+use keywatcher::score::{Method, Scorer, Verdict, Weights};
 
 /// Counts allocations, so that each bench also says how many it made: the hot path should make none per record.
 #[global_allocator]
@@ -67,7 +67,7 @@ fn score(bencher: Bencher) {
     let calls = calls();
     let mut learner = Learner::default();
     calls.iter().for_each(|call| learner.observe(call));
-    let mut scorer = Scorer::new(Weights::default(), 70);
+    let mut scorer = Scorer::new(Weights::default(), 70, Method::standard());
     bencher.counter(ItemsCount::new(calls.len())).bench_local(|| {
         calls.iter().map(|call| scorer.score(call, learner.profiles.get(call.access_key)).score).sum::<u32>()
     });
@@ -78,7 +78,7 @@ fn emit(bencher: Bencher) {
     let calls = calls();
     let mut learner = Learner::default();
     calls.iter().step_by(2).for_each(|call| learner.observe(call));
-    let mut scorer = Scorer::new(Weights::default(), 70);
+    let mut scorer = Scorer::new(Weights::default(), 70, Method::standard());
     let verdicts: Vec<Verdict> =
         calls.iter().map(|call| scorer.score(call, learner.profiles.get(call.access_key))).collect();
     let mut out = Emitter::new(io::sink());

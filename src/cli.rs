@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::extract::Owner;
+use crate::score::{AgentMatch, IpMatch};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "keywatcher",
@@ -39,7 +42,7 @@ $ keywatcher learn archive/2026/10/                      # a whole tree, gzipped
 $ zcat *.json.gz | keywatcher learn --since 2026-10-01 --until 2026-11-01\n  \
 $ keywatcher learn --store /srv/kw/profiles --key AKIAEXAMPLEKEY1 records.ndjson")]
     Learn(LearnArgs),
-    /// Score CloudTrail records against the profiles; one JSON line per call on stdout
+    /// Score CloudTrail records against the profiles; one JSON line per call (a table on a terminal)
     #[command(after_help = "Examples:\n  \
 $ aws s3 cp s3://trail/AWSLogs/…/x.json.gz - | keywatcher score\n  \
 $ keywatcher score --only-suspicious --since \"1 hour ago\" /var/log/cloudtrail/\n  \
@@ -47,7 +50,9 @@ $ keywatcher score --baseline archive/2026/10 archive/2026/11/0[1-3]   # no stor
 $ keywatcher score --weights ip=50,agent=20,region=20,event=10 --threshold 80 records.json\n\n\
 Each output line has CloudTrail's fields (eventTime, eventID, accessKeyId, accountId, userType, userName, \
 awsRegion, sourceIPAddress, userAgent, eventSource, eventName) and score, threshold, suspicious, profile \
-(known|unknown), matched {ip, agent, region, event} and reasons.")]
+(known|warming|unknown), matched {ip, agent, region, event} and reasons.\n\n\
+--scoring legacy gives the old script's exact matching; the standard scoring was chosen on the scenario suite \
+(scripts/evaluate.py, README \"How well it detects\").")]
     Score(ScoreArgs),
     /// Show, delete, export or import stored profiles
     #[command(
@@ -116,6 +121,11 @@ $ keywatcher profile delete --all")]
 $ keywatcher profile export -o profiles.jsonl\n  \
 $ keywatcher profile export --store old/profiles | keywatcher profile import --store new/profiles")]
     Export(ExportArgs),
+    /// Remove from the stored profiles the values not seen for a while (in event time)
+    #[command(after_help = "Examples:\n  \
+$ keywatcher profile prune                        # values last seen more than 90 days ago\n  \
+$ keywatcher profile prune --forget-after 30 --now 2026-11-01")]
+    Prune(PruneArgs),
     /// Merge profiles from JSON Lines, or from the old script's export or listing (alias: import_profile)
     #[command(after_help = "Examples:\n  \
 $ keywatcher profile import profiles.jsonl\n  \
@@ -145,6 +155,10 @@ pub struct CommonArgs {
     /// How many threads read, decompress and parse [default: one per core]. The output is the same with any number
     #[arg(long, value_name = "N")]
     pub threads: Option<std::num::NonZeroUsize>,
+    /// Keep a profile per access `key`, or per `principal`: per IAM user (whichever of its keys) and per role,
+    /// so that stolen temporary credentials (ASIA…) are scored against the role's habits
+    #[arg(long, value_enum, value_name = "WHAT", default_value_t = Owner::Key)]
+    pub identity: Owner,
     /// Stop with exit status 2 at the first record or input that cannot be read, instead of skipping it
     #[arg(long)]
     pub strict: bool,
@@ -191,13 +205,62 @@ pub struct ScoreOptions {
     /// Exit with status 1 when at least one call was suspicious
     #[arg(long)]
     pub exit_code: bool,
+    /// How calls are judged: `standard` compares agent families and networks and adds per-key signals;
+    /// `legacy` is the old script's exact matching without signals. The flags below change one part of it
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = Scoring::Standard)]
+    pub scoring: Scoring,
+    /// Compare user agents as exact strings or by family (`aws-cli/2`, `Boto3/1`) [default: by --scoring]
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub agent_match: Option<AgentMatch>,
+    /// Compare source addresses exactly, or `near`: in a /24 or /64 the key used, or behind a VPC endpoint
+    /// it used [default: by --scoring]
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub ip_match: Option<IpMatch>,
+    /// Addresses in these CIDR blocks (one a line, # comments) count as every key's own: VPN egress, offices
+    #[arg(long, value_name = "FILE")]
+    pub trusted_networks: Option<PathBuf>,
+    /// Values a key has not shown for N days before a call no longer count for it; 0 never forgets
+    /// [default: 90 with --scoring standard, never with legacy]
+    #[arg(long, value_name = "N")]
+    pub forget_after: Option<u32>,
+    /// Per-key signals: dormant key, GetCallerIdentity probe, attack tool, AccessDenied burst, marked
+    /// address, warming profile [default: by --scoring]
+    #[arg(long, value_enum, value_name = "ON_OFF")]
+    pub signals: Option<Switch>,
+    /// A profile with fewer calls than N is warming (`"profile":"warming"`): new values are to be expected
+    /// [default: 20]
+    #[arg(long, value_name = "N")]
+    pub warm_calls: Option<u64>,
+    /// A profile spanning fewer than N days is warming [default: 2]
+    #[arg(long, value_name = "N")]
+    pub warm_days: Option<u64>,
+    /// A key silent for more than N days before a call is dormant [default: 30]
+    #[arg(long, value_name = "N")]
+    pub dormant_days: Option<u64>,
+    /// N AccessDenied calls from one new address within 10 minutes are a burst [default: 5]
+    #[arg(long, value_name = "N")]
+    pub denied_burst: Option<usize>,
     /// json: one JSON line per call, for programs; table: aligned columns for a person
     /// [default: table when stdout is a terminal, else json]
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<Format>,
-    /// Colour the table: auto (when stdout is a terminal and NO_COLOR is not set), always or never
+    /// Colour the table: auto (when stdout is a terminal and NO_COLOR is not set), always or never. Only
+    /// the table is coloured: with JSON output (the default into a pipe) it changes nothing
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = Color::Auto)]
     pub color: Color,
+}
+
+/// The two scorings `--scoring` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scoring {
+    Standard,
+    Legacy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 /// How `score` writes its verdicts.
@@ -257,8 +320,9 @@ pub struct ShowArgs {
     /// Write the profiles as JSON Lines instead of a table
     #[arg(long)]
     pub json: bool,
-    /// Only keys whose access key, user name or account contains PATTERN; when one key matches, its values
-    /// are listed
+    /// Only keys whose access key, user name or account contains PATTERN; a stored access key given whole
+    /// shows that key's values, each with its count and first and last seen
+    #[arg(value_name = "KEY|PATTERN")]
     pub pattern: Option<String>,
 }
 
@@ -288,6 +352,18 @@ pub struct DeleteArgs {
     /// Access keys whose profiles to delete
     #[arg(value_name = "KEY", required_unless_present = "all")]
     pub keys: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Remove the values last seen more than N days before --now
+    #[arg(long, value_name = "N", default_value_t = crate::score::FORGET_AFTER_DAYS as u32)]
+    pub forget_after: u32,
+    /// The time the days count back from (RFC 3339, a date, @EPOCH) [default: the clock]
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    pub now: Option<String>,
 }
 
 #[derive(Debug, Args)]

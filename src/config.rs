@@ -8,11 +8,13 @@ use std::io::IsTerminal;
 use anyhow::{Context, Result};
 use jiff::Timestamp;
 
-use crate::cli::{Color, CommonArgs, Format, ScoreOptions};
+use crate::cli::{Color, CommonArgs, Format, ScoreOptions, Scoring, Switch};
 use crate::extract::Filter;
+use crate::net::Networks;
 use crate::read::{self, Input};
 use crate::report;
-use crate::score::{Scorer, Weights};
+use crate::score::{Method, Scorer, Weights};
+use crate::signals::Settings;
 use crate::when;
 
 /// The record filter of `--since`, `--until`, `--now` and `--key`.
@@ -31,7 +33,7 @@ pub fn filter(common: &CommonArgs) -> Result<Filter> {
     if let (Some(since), Some(until)) = (since, until) {
         anyhow::ensure!(since < until, "--since ({since}) is not before --until ({until}): no record could match");
     }
-    Ok(Filter { since, until, keys: common.keys.clone() })
+    Ok(Filter { since, until, keys: common.keys.clone(), owner: common.identity })
 }
 
 /// `--threads`, or one thread per core.
@@ -39,7 +41,7 @@ pub fn threads(common: &CommonArgs) -> usize {
     common.threads.map_or_else(crate::pipeline::all_cores, usize::from)
 }
 
-/// The scorer of `--weights` and `--threshold`.
+/// The scorer of `--weights`, `--threshold`, `--scoring` and the flags that change one part of it.
 pub fn scorer(options: &ScoreOptions) -> Result<Scorer> {
     let weights: Weights = options.weights.parse().map_err(anyhow::Error::msg).context("invalid --weights")?;
     let best = weights.total();
@@ -48,7 +50,47 @@ pub fn scorer(options: &ScoreOptions) -> Result<Scorer> {
         "--threshold {} is above the highest possible score ({best}, with --weights {weights}): every call would be suspicious",
         options.threshold
     );
-    Ok(Scorer::new(weights, options.threshold))
+    let mut method = match options.scoring {
+        Scoring::Standard => Method::standard(),
+        Scoring::Legacy => Method::legacy(),
+    };
+    method.agents = options.agent_match.unwrap_or(method.agents);
+    method.ips = options.ip_match.unwrap_or(method.ips);
+    if let Some(path) = &options.trusted_networks {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read --trusted-networks {}", path.display()))?;
+        method.trusted = Networks::parse(&text).map_err(anyhow::Error::msg).with_context(|| {
+            format!("invalid --trusted-networks {}: write one CIDR block a line, e.g. 198.51.100.0/24", path.display())
+        })?;
+    }
+    method.forget_after = match options.forget_after {
+        Some(0) => None,
+        Some(days) => Some(i64::from(days)),
+        None => method.forget_after,
+    };
+    let signals = match options.signals {
+        Some(switch) => switch == Switch::On,
+        None => method.signals.is_some(),
+    };
+    let thresholds = [
+        ("--warm-calls", options.warm_calls.is_some()),
+        ("--warm-days", options.warm_days.is_some()),
+        ("--dormant-days", options.dormant_days.is_some()),
+        ("--denied-burst", options.denied_burst.is_some()),
+    ];
+    if let Some((flag, _)) = thresholds.iter().find(|(_, given)| *given).filter(|_| !signals) {
+        anyhow::bail!(
+            "{flag} sets a signal, and the signals are off (--scoring legacy or --signals off): add --signals on"
+        );
+    }
+    let defaults = Settings::default();
+    method.signals = signals.then(|| Settings {
+        warm_calls: options.warm_calls.unwrap_or(defaults.warm_calls),
+        warm_days: options.warm_days.unwrap_or(defaults.warm_days),
+        dormant_days: options.dormant_days.unwrap_or(defaults.dormant_days),
+        denied_burst: options.denied_burst.unwrap_or(defaults.denied_burst),
+    });
+    Ok(Scorer::new(weights, options.threshold, method))
 }
 
 /// The inputs named on the command line, directories expanded. Reading a terminal is allowed, with a word
@@ -56,9 +98,7 @@ pub fn scorer(options: &ScoreOptions) -> Result<Scorer> {
 pub fn inputs(args: &[std::path::PathBuf], quiet: bool) -> Result<Vec<Input>> {
     let inputs = read::expand(args)?;
     if !quiet && inputs.contains(&Input::Stdin) && std::io::stdin().is_terminal() {
-        report::say(format_args!(
-            "reading CloudTrail records from the terminal (end with Ctrl-D); pipe them in or name files"
-        ));
+        report::say(format_args!("reading from the terminal (end with Ctrl-D); pipe the input in or name files"));
     }
     Ok(inputs)
 }
@@ -104,6 +144,29 @@ mod tests {
         let f = filter(&common).unwrap();
         assert_eq!(f.since, Some("2026-11-02T09:00:00Z".parse().unwrap()));
         assert_eq!(f.until, None);
+    }
+
+    fn score_options(args: &[&str]) -> ScoreOptions {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([&["keywatcher", "score"], args].concat()).unwrap();
+        match cli.command {
+            crate::cli::Command::Score(score) => score.options,
+            _ => unreachable!("parsed as score"),
+        }
+    }
+
+    #[test]
+    fn scoring_presets_and_the_flags_that_change_them() {
+        let standard = scorer(&score_options(&[])).unwrap();
+        assert_eq!(standard.method, Method::standard());
+        let legacy = scorer(&score_options(&["--scoring", "legacy"])).unwrap();
+        assert_eq!(legacy.method, Method::legacy());
+        let tuned = scorer(&score_options(&["--scoring", "legacy", "--signals", "on", "--dormant-days", "7"])).unwrap();
+        assert_eq!(tuned.method.signals.map(|s| (s.dormant_days, s.warm_calls)), Some((7, 20)));
+        let err = scorer(&score_options(&["--scoring", "legacy", "--dormant-days", "7"])).unwrap_err().to_string();
+        assert!(err.starts_with("--dormant-days sets a signal, and the signals are off"), "{err}");
+        let forgetful = scorer(&score_options(&["--forget-after", "0"])).unwrap();
+        assert_eq!(forgetful.method.forget_after, None, "0 never forgets");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use std::io::{self, BufWriter, Write};
 
 use crate::extract::Call;
-use crate::score::Verdict;
+use crate::score::{Standing, Verdict};
 
 /// Standard output, block-buffered (Rust's own stdout flushes every line, even into a pipe).
 pub fn stdout() -> BufWriter<io::StdoutLock<'static>> {
@@ -50,13 +50,18 @@ impl<W: Write> Emitter<W> {
         }
         let m = verdict.matched;
         let flag = |yes: bool| if yes { &b"true"[..] } else { b"false" };
+        let standing: &[u8] = match verdict.standing {
+            Standing::Unknown => b"\"unknown\"",
+            Standing::Warming(_) => b"\"warming\"",
+            Standing::Known => b"\"known\"",
+        };
         line.extend_from_slice(b",\"score\":");
         number(line, verdict.score);
         line.extend_from_slice(b",\"threshold\":");
         number(line, verdict.threshold);
         for (key, value) in [
             (&b",\"suspicious\":"[..], flag(verdict.suspicious)),
-            (b",\"profile\":", if verdict.known { b"\"known\"" } else { b"\"unknown\"" }),
+            (b",\"profile\":", standing),
             (b",\"matched\":{\"ip\":", flag(m.ip)),
             (b",\"agent\":", flag(m.agent)),
             (b",\"region\":", flag(m.region)),
@@ -74,25 +79,32 @@ impl<W: Write> Emitter<W> {
             first = false;
             strings(line, parts);
         };
-        if !verdict.known {
+        if let Some(maker) = &verdict.made_by {
+            reason(line, &["key made by ", maker, " (iam:CreateAccessKey) in this run; scored against its profile"]);
+        }
+        if let Standing::Warming(warming) = verdict.standing {
+            reason(line, &[&warming.to_string()]);
+        }
+        for signal in &verdict.signals {
+            reason(line, &[&signal.to_string()]);
+        }
+        if verdict.standing == Standing::Unknown {
             reason(line, &["no profile for this key"]);
         } else {
-            let short = service(call.event_source);
             let factors = [
-                (m.ip, "ip ", call.ip, "", "sourceIPAddress"),
-                (m.agent, "agent ", call.agent, "", "userAgent"),
-                (m.region, "region ", call.region, "", "awsRegion"),
-                (m.event, "event ", short, call.event_name, "eventName"),
+                (m.ip, "ip ", [call.ip, "", ""], "sourceIPAddress"),
+                (m.agent, "agent ", [call.agent, "", ""], "userAgent"),
+                (m.region, "region ", [call.region, "", ""], "awsRegion"),
+                (m.event, "event ", event(call.event_source, call.event_name), "eventName"),
             ];
-            for (hit, label, value, name, field) in factors {
+            for (hit, label, [a, b, c], field) in factors {
                 if hit {
                     continue;
                 }
-                match (value, name) {
-                    ("", "") => reason(line, &["no ", field, " in the record"]),
-                    (_, "") => reason(line, &[label, value, " not seen for this key"]),
-                    ("", _) => reason(line, &[label, name, " not seen for this key"]),
-                    (_, _) => reason(line, &[label, value, ":", name, " not seen for this key"]),
+                if [a, b, c].iter().all(|part| part.is_empty()) {
+                    reason(line, &["no ", field, " in the record"]);
+                } else {
+                    reason(line, &[label, a, b, c, " not seen for this key"]);
                 }
             }
         }
@@ -122,9 +134,14 @@ impl<W: Write> WriteVerdict for Emitter<W> {
     }
 }
 
-/// `ec2.amazonaws.com` → `ec2`, as the reasons name a service.
-pub fn service(event_source: &str) -> &str {
-    event_source.split_once(".amazonaws.com").map_or(event_source, |(name, _)| name)
+/// The event as the reasons, the table and the report name it, in parts to write one after another:
+/// `ec2.amazonaws.com` and `RunInstances` → `ec2` `:` `RunInstances`; whichever part a record lacks is left out.
+pub fn event<'a>(event_source: &'a str, event_name: &'a str) -> [&'a str; 3] {
+    match (event_source.split_once(".amazonaws.com").map_or(event_source, |(service, _)| service), event_name) {
+        ("", name) => ["", "", name],
+        (service, "") => [service, "", ""],
+        (service, name) => [service, ":", name],
+    }
 }
 
 /// Appends `s` as a JSON string.
@@ -234,26 +251,15 @@ mod tests {
 
     #[test]
     fn a_verdict_line_has_the_contract_fields() {
-        let call = Call {
-            time: "2026-11-02T10:00:00Z".parse().unwrap(),
-            event_time: "2026-11-02T10:00:00Z",
-            event_id: "e-1",
-            access_key: "AKIAEXAMPLE1",
-            account: "123456789012",
-            user_type: "IAMUser",
-            user_name: "ci-deploy",
-            region: "us-east-1",
-            ip: "203.0.113.9",
-            agent: "aws-cli/2.13.5",
-            event_source: "ec2.amazonaws.com",
-            event_name: "RunInstances",
-        };
+        let call = Call::example();
         let verdict = Verdict {
             score: 50,
             threshold: 70,
             suspicious: true,
-            known: true,
+            standing: Standing::Known,
             matched: Matched { ip: false, agent: true, region: true, event: false },
+            signals: Vec::new(),
+            made_by: None,
         };
         let mut emitter = Emitter::new(Vec::new());
         emitter.verdict(&call, &verdict).unwrap();

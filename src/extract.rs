@@ -16,6 +16,9 @@ pub struct Call<'a> {
     pub event_time: &'a str,
     pub event_id: &'a str,
     pub access_key: &'a str,
+    /// Whose profile the call belongs to: its access key, or with `--identity principal` the IAM user's or
+    /// the issuing role's ARN.
+    pub owner: &'a str,
     pub account: &'a str,
     pub user_type: &'a str,
     pub user_name: &'a str,
@@ -24,6 +27,37 @@ pub struct Call<'a> {
     pub agent: &'a str,
     pub event_source: &'a str,
     pub event_name: &'a str,
+    /// `errorCode`, empty when the call succeeded.
+    pub error_code: &'a str,
+    /// `vpcEndpointId`, empty when the call did not come through a VPC endpoint.
+    pub vpc_endpoint: &'a str,
+    /// The access key an `iam:CreateAccessKey` call made; empty for every other call.
+    pub created_key: &'a str,
+}
+
+#[cfg(test)]
+impl Call<'static> {
+    /// A call of `ci-deploy`'s key, for the tests of the rooms that write calls out (`emit`, `terminal`).
+    pub fn example() -> Call<'static> {
+        Call {
+            time: "2026-11-02T10:00:00Z".parse().unwrap(),
+            event_time: "2026-11-02T10:00:00Z",
+            event_id: "e-1",
+            access_key: "AKIAEXAMPLE1",
+            owner: "AKIAEXAMPLE1",
+            account: "123456789012",
+            user_type: "IAMUser",
+            user_name: "ci-deploy",
+            region: "us-east-1",
+            ip: "203.0.113.9",
+            agent: "aws-cli/2.13.5",
+            event_source: "ec2.amazonaws.com",
+            event_name: "RunInstances",
+            error_code: "",
+            vpc_endpoint: "",
+            created_key: "",
+        }
+    }
 }
 
 /// Why a well-formed record is not profiled or scored.
@@ -67,16 +101,31 @@ impl Exclusion {
     }
 }
 
-/// Which records to keep, besides the fixed exclusions.
+/// What a profile is kept for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Owner {
+    /// Each long-term access key (AKIA…); temporary credentials are not scored.
+    #[default]
+    Key,
+    /// Each IAM user (by ARN, whichever of its keys made the call) and each role, whose sessions'
+    /// temporary credentials (ASIA…) are scored against the role's habits.
+    Principal,
+}
+
+/// Which records to keep, besides the fixed exclusions, and whose profile each belongs to.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
     /// Only these access keys, when not empty.
     pub keys: Vec<String>,
+    pub owner: Owner,
 }
 
 /// What a record is to keywatcher.
+// Boxing the call would cost an allocation per record on the hot path; an Outcome lives only from
+// `extract` to the match on it.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq)]
 pub enum Outcome<'a> {
     Call(Call<'a>),
@@ -95,9 +144,11 @@ pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
         return Outcome::Foreign("not a CloudTrail record (no eventTime, eventName or userIdentity)");
     }
     let id = &record.user_identity;
+    let by_principal = filter.owner == Owner::Principal;
+    let role_session = by_principal && id.kind.as_str() == "AssumedRole" && !id.issuer_arn.as_str().is_empty();
     // Who made the call first, so that a role session or a service is counted as such whatever key it
     // carries (role sessions use ASIA keys; services often none).
-    if let Some(identity) = excluded_identity(id.kind.as_str()) {
+    if let Some(identity) = excluded_identity(id.kind.as_str()).filter(|_| !role_session) {
         return Outcome::Excluded(Exclusion::Identity(identity));
     }
     let ip = record.source_ip_address.as_str();
@@ -111,7 +162,7 @@ pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
         }
         _ => return Outcome::Excluded(Exclusion::NoAccessKey),
     };
-    if access_key.starts_with("ASIA") {
+    if access_key.starts_with("ASIA") && !by_principal {
         return Outcome::Excluded(Exclusion::TemporaryKey);
     }
     if !filter.keys.is_empty() && !filter.keys.iter().any(|k| k == access_key) {
@@ -136,9 +187,12 @@ pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
         ("sourceIPAddress", &record.source_ip_address),
         ("userAgent", &record.user_agent),
         ("recipientAccountId", &record.recipient_account_id),
+        ("errorCode", &record.error_code),
+        ("vpcEndpointId", &record.vpc_endpoint_id),
         ("userIdentity.type", &id.kind),
         ("userIdentity.accountId", &id.account_id),
         ("userIdentity.userName", &id.user_name),
+        ("userIdentity.arn", &id.arn),
     ];
     if let Some((name, Text::Wrong(kind))) = fields.iter().find(|(_, text)| matches!(text, Text::Wrong(_))) {
         return Outcome::Unusable(format!("{name} is {}, not a string", a(kind)));
@@ -152,11 +206,18 @@ pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
         "" => record.recipient_account_id.as_str(),
         account => account,
     };
+    let owner = match (filter.owner, id.arn.as_str()) {
+        (Owner::Key, _) => access_key,
+        _ if role_session => id.issuer_arn.as_str(),
+        (Owner::Principal, "") => access_key,
+        (Owner::Principal, arn) => arn,
+    };
     Outcome::Call(Call {
         time,
         event_time,
         event_id: record.event_id.as_str(),
         access_key,
+        owner,
         account,
         user_type,
         user_name,
@@ -165,6 +226,12 @@ pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
         agent: record.user_agent.as_str(),
         event_source: record.event_source.as_str(),
         event_name: record.event_name.as_str(),
+        error_code: record.error_code.as_str(),
+        vpc_endpoint: record.vpc_endpoint_id.as_str(),
+        created_key: match (record.event_source.as_str(), record.event_name.as_str()) {
+            ("iam.amazonaws.com", "CreateAccessKey") => record.created_key.as_str(),
+            _ => "",
+        },
     })
 }
 
@@ -261,6 +328,42 @@ mod tests {
         let by_host =
             record(r#""type":"IAMUser","accessKeyId":"AKIAEXAMPLE1""#, "").replace("203.0.113.9", "ec2.amazonaws.com");
         assert_eq!(outcome(&by_host, &all), "excluded call by an AWS service");
+    }
+
+    #[test]
+    fn by_principal_users_own_their_keys_and_role_sessions_belong_to_the_role() {
+        let principal = Filter { owner: Owner::Principal, ..Filter::default() };
+        let owner = |json: &str, filter: &Filter| {
+            let mut result = String::new();
+            parse::chunk(json.as_bytes(), false, &mut parse::Cursor::default(), &mut |item| {
+                if let Item::Record(record, _) = item {
+                    result = match extract(&record, filter) {
+                        Outcome::Call(call) => format!("{} {}", call.access_key, call.owner),
+                        other => format!("{other:?}"),
+                    };
+                }
+            });
+            result
+        };
+        let user = record(
+            r#""type":"IAMUser","accessKeyId":"AKIAEXAMPLE1","arn":"arn:aws:iam::111122223333:user/ci","userName":"ci""#,
+            "",
+        );
+        assert_eq!(owner(&user, &Filter::default()), "AKIAEXAMPLE1 AKIAEXAMPLE1");
+        assert_eq!(owner(&user, &principal), "AKIAEXAMPLE1 arn:aws:iam::111122223333:user/ci");
+        let session = record(
+            r#""type":"AssumedRole","accessKeyId":"ASIAEXAMPLE1","arn":"arn:aws:sts::111122223333:assumed-role/app/i-0abc","sessionContext":{"attributes":{"mfaAuthenticated":"false"},"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::111122223333:role/app"}}"#,
+            "",
+        );
+        assert_eq!(owner(&session, &Filter::default()), "Excluded(Identity(AssumedRole))");
+        assert_eq!(owner(&session, &principal), "ASIAEXAMPLE1 arn:aws:iam::111122223333:role/app");
+        let issuerless = session.replace("sessionIssuer", "somethingElse");
+        assert_eq!(owner(&issuerless, &principal), "Excluded(Identity(AssumedRole))");
+        let console = record(
+            r#""type":"IAMUser","accessKeyId":"ASIAEXAMPLE2","arn":"arn:aws:iam::111122223333:user/ana","sessionContext":"odd""#,
+            "",
+        );
+        assert_eq!(owner(&console, &principal), "ASIAEXAMPLE2 arn:aws:iam::111122223333:user/ana");
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! style, the drawing and the script are inline, and the page's Content-Security-Policy allows no network
 //! and only its own script (by a fresh nonce). Every value from a record goes through [`text`], so a user
 //! agent holding `<script>` or `"><img onerror=…>` is shown as the text it is, in elements and attributes
-//! alike; the script reads and sorts the rendered cells and writes nothing that came from a record.
+//! alike, and an invisible character (a bidi override, a zero-width space, a line separator) as a visible
+//! escape; each value is a bidi isolate, so right-to-left text in it cannot reorder its neighbours. The
+//! script reads and sorts the rendered cells and writes nothing that came from a record.
 
 use std::fmt::Write as _;
 use std::hash::{BuildHasher, Hasher};
@@ -11,6 +13,7 @@ use std::hash::{BuildHasher, Hasher};
 use jiff::Timestamp;
 
 use crate::incident::{Incident, KeyStory};
+use crate::terminal;
 
 /// The page's script: header clicks sort the table, the filter box hides rows.
 const SCRIPT: &str = include_str!("report.js");
@@ -25,7 +28,10 @@ td.w{white-space:normal;overflow-wrap:anywhere;min-width:12em}td:last-child{whit
 th{background:#f4f4f4;cursor:pointer;white-space:nowrap;user-select:none}th[aria-sort=ascending]::after{content:' ▲'}\
 th[aria-sort=descending]::after{content:' ▼'}td.n{text-align:right}code{font-size:.95em}\
 #filter{font:inherit;padding:.3em;width:24em;margin:.5em 0}svg text{font:11px system-ui,sans-serif}\
-.muted{color:#666}";
+.muted{color:#666}td,dd,code,h3,svg text{unicode-bidi:isolate}";
+
+/// Inputs named at the foot of the page, at most.
+const SOURCES_NAMED: usize = 10;
 
 /// Renders the whole page. `generated` and `sources` say when and from what, at the foot.
 pub fn render(incident: &Incident, generated: Timestamp, sources: &[String]) -> String {
@@ -51,21 +57,30 @@ script-src 'nonce-{nonce}'; base-uri 'none'; form-action 'none'\">\
     page.push_str("<p class=\"muted\">Written by keywatcher ");
     page.push_str(env!("CARGO_PKG_VERSION"));
     let _ = write!(page, " at {} from ", minute(generated));
-    for (i, source) in sources.iter().enumerate() {
+    // A directory read whole is many files: the first few name it.
+    for (i, source) in sources.iter().take(SOURCES_NAMED).enumerate() {
         page.push_str(if i == 0 { "" } else { ", " });
         page.push_str("<code>");
         text(&mut page, source);
         page.push_str("</code>");
     }
+    if sources.len() > SOURCES_NAMED {
+        let _ = write!(page, " and {} more file(s)", sources.len() - SOURCES_NAMED);
+    }
     let _ = write!(page, ".</p>\n<script nonce=\"{nonce}\">{SCRIPT}</script>\n</body></html>\n");
     page
 }
 
-/// Per key with suspicious calls: who, how many, when, and what was new. The other keys in one line.
+/// Keys given a summary box, a timeline lane, or a name in the list of calm keys, at most: a page about
+/// thousands of keys stays one a browser opens at once, and says what it left out.
+const KEYS_SHOWN: usize = 40;
+
+/// Per key with suspicious calls (the [`KEYS_SHOWN`] with most): who, how many, when, and what was new.
+/// The other keys in one line.
 fn summaries(page: &mut String, incident: &Incident) {
     page.push_str("<h2>Keys</h2>\n<div class=\"keys\">\n");
     let (suspicious, calm): (Vec<&KeyStory>, Vec<&KeyStory>) = incident.keys.iter().partition(|k| k.suspicious > 0);
-    for story in suspicious {
+    for story in suspicious.iter().take(KEYS_SHOWN) {
         page.push_str("<div class=\"key\"><h3>");
         text(page, &story.key);
         page.push_str("</h3><dl><dt>user</dt><dd>");
@@ -101,14 +116,23 @@ fn summaries(page: &mut String, incident: &Incident) {
         page.push_str("</dl></div>\n");
     }
     page.push_str("</div>\n");
+    if let Some(more) = suspicious.len().checked_sub(KEYS_SHOWN).filter(|&more| more > 0) {
+        let _ = writeln!(
+            page,
+            "<p class=\"muted\">{more} more key(s) with fewer suspicious calls are not summarised here.</p>"
+        );
+    }
     if !calm.is_empty() {
         page.push_str("<p id=\"calm\">No suspicious calls: ");
-        for (i, story) in calm.iter().enumerate() {
+        for (i, story) in calm.iter().take(KEYS_SHOWN).enumerate() {
             page.push_str(if i == 0 { "<code>" } else { ", <code>" });
             text(page, &story.key);
             page.push_str("</code> (");
             text(page, &story.user);
             let _ = write!(page, ", {} call(s))", story.calls);
+        }
+        if calm.len() > KEYS_SHOWN {
+            let _ = write!(page, " and {} more key(s)", calm.len() - KEYS_SHOWN);
         }
         page.push_str(".</p>\n");
     }
@@ -118,10 +142,8 @@ const WIDTH: f64 = 960.0;
 const LABEL: f64 = 220.0;
 const LANE: f64 = 46.0;
 const BINS: i64 = 120;
-/// Lanes drawn at most: every key with suspicious calls, then calm keys up to this many lanes in all.
-const LANES: usize = 40;
 
-/// One lane per key: grey bars for calls per time slice, red for the suspicious ones, with a red mark above
+/// One lane per key (the first [`KEYS_SHOWN`]): grey bars for calls per time slice, red for the suspicious ones, with a red mark above
 /// any slice that has one so that a single call stands out; the time axis below.
 fn timeline(page: &mut String, incident: &Incident) {
     let Some((from, to)) = incident.span else {
@@ -133,8 +155,8 @@ fn timeline(page: &mut String, incident: &Incident) {
     let bins = (minutes + per_bin - 1) / per_bin;
     let plot = WIDTH - LABEL - 10.0;
     let bar = plot / bins as f64;
-    let drawn = incident.keys.iter().enumerate().take_while(|(i, k)| k.suspicious > 0 || *i < LANES).count();
-    let keys = &incident.keys[..drawn];
+    // Keys come with the most suspicious calls first: those are the lanes drawn.
+    let keys = &incident.keys[..incident.keys.len().min(KEYS_SHOWN)];
     let height = LANE * keys.len() as f64 + 30.0;
     let _ = writeln!(
         page,
@@ -198,11 +220,11 @@ fill=\"#c0392b\"/>\
         let _ = writeln!(page, "<text x=\"{x:.1}\" y=\"{axis}\" text-anchor=\"{anchor}\">{}</text>", minute(at));
     }
     page.push_str("</svg>\n");
-    if drawn < incident.keys.len() {
+    if keys.len() < incident.keys.len() {
         let _ = writeln!(
             page,
-            "<p class=\"muted\">{} more key(s) without suspicious calls are not drawn.</p>",
-            incident.keys.len() - drawn
+            "<p class=\"muted\">{} more key(s), with fewer suspicious calls, are not drawn.</p>",
+            incident.keys.len() - keys.len()
         );
     }
 }
@@ -224,7 +246,7 @@ fn calls_table(page: &mut String, incident: &Incident) {
     if incident.suspicious_total > incident.suspicious.len() as u64 {
         let _ = writeln!(
             page,
-            "<p><strong>The table holds the first {} of the {} suspicious calls read</strong>; the counts and the \
+            "<p><strong>The table holds the earliest {} of the {} suspicious calls</strong>; the counts and the \
 timeline \
 above cover them all. Narrow what is scored (<code>score --key</code>, <code>--since</code>) to see the rest.</p>",
             incident.suspicious.len(),
@@ -261,7 +283,8 @@ aria-label=\"filter the suspicious calls\"> <span id=\"shown\" class=\"muted\">{
     page.push_str("</tbody></table>\n");
 }
 
-/// Appends `s` escaped for HTML text and for a double-quoted attribute value alike.
+/// Appends `s` escaped for HTML text and for a double-quoted attribute value alike; a character that would
+/// act unseen ([`terminal::hidden`]) is written as its escape, `\u{202e}`, as the terminal shows it.
 pub fn text(page: &mut String, s: &str) {
     for c in s.chars() {
         match c {
@@ -270,6 +293,7 @@ pub fn text(page: &mut String, s: &str) {
             '>' => page.push_str("&gt;"),
             '"' => page.push_str("&quot;"),
             '\'' => page.push_str("&#39;"),
+            c if terminal::hidden(c) => page.extend(c.escape_default()),
             c => page.push(c),
         }
     }
@@ -295,6 +319,31 @@ mod tests {
         let mut out = String::new();
         text(&mut out, r#""><img src=x onerror='a&b'>"#);
         assert_eq!(out, "&quot;&gt;&lt;img src=x onerror=&#39;a&amp;b&#39;&gt;");
+        out.clear();
+        text(&mut out, "cli\u{202e}exe.\u{200b}\u{2028}\u{1b}山田");
+        assert_eq!(out, "cli\\u{202e}exe.\\u{200b}\\u{2028}\\u{1b}山田");
+    }
+
+    #[test]
+    fn a_page_about_many_keys_draws_some_and_says_how_many_more() {
+        let mut builder = crate::incident::Builder::default();
+        for key in 0..KEYS_SHOWN + 5 {
+            for (i, suspicious) in [(0, true), (1, key % 2 == 0)] {
+                let line = serde_json::json!({
+                    "eventTime": format!("2026-11-08T10:{:02}:{i:02}Z", key), "accessKeyId": format!("AKIA{key:04}"),
+                    "score": 0, "suspicious": suspicious, "profile": "unknown",
+                    "matched": {"ip": false, "agent": false, "region": false, "event": false}
+                });
+                builder.add(&line.to_string()).unwrap();
+            }
+        }
+        let page = render(&builder.finish(), Timestamp::UNIX_EPOCH, &["scored.ndjson".to_string()]);
+        assert_eq!(page.matches("<div class=\"key\">").count(), KEYS_SHOWN);
+        assert_eq!(page.matches("<g>").count(), KEYS_SHOWN);
+        assert!(page.contains("5 more key(s) with fewer suspicious calls are not summarised here."));
+        assert!(page.contains("5 more key(s), with fewer suspicious calls, are not drawn."));
+        // Keys with two suspicious calls come first, then those with one, by key.
+        assert!(page.contains("<h3>AKIA0044</h3>") && !page.contains("<h3>AKIA0043</h3>"));
     }
 
     #[test]

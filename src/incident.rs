@@ -1,10 +1,10 @@
 //! Scored lines (what `keywatcher score` writes) → an [`Incident`]: per access key, how many calls it made
 //! and when, and what its suspicious calls brought that its profile did not hold (new source IPs, agents,
-//! regions, events, read from each line's `matched`); and the suspicious calls themselves (the first
-//! [`MAX_ROWS`] of them). It reads only the
-//! fields `score` writes, never a store, and renders nothing (that is `html.rs`).
+//! regions, events, read from each line's `matched`); and the suspicious calls themselves (the earliest
+//! [`MAX_ROWS`] of them, whatever order they come in). It reads only the fields `score` writes, never a
+//! store, and renders nothing (that is `html.rs`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -49,10 +49,7 @@ impl Scored {
 
     /// The event as the reasons name it: `ec2:RunInstances`.
     pub fn event(&self) -> String {
-        match (emit::service(&self.event_source), self.event_name.as_str()) {
-            ("", name) => name.to_string(),
-            (service, name) => format!("{service}:{name}"),
-        }
+        emit::event(&self.event_source, &self.event_name).concat()
     }
 }
 
@@ -91,7 +88,7 @@ pub struct KeyStory {
 pub struct Incident {
     /// Keys with suspicious calls first (most first), then the others, by key.
     pub keys: Vec<KeyStory>,
-    /// The first [`MAX_ROWS`] suspicious calls read, by time.
+    /// The earliest [`MAX_ROWS`] suspicious calls, by time (calls at the same time in the order read).
     pub suspicious: Vec<Scored>,
     /// How many suspicious calls there were in all.
     pub suspicious_total: u64,
@@ -104,11 +101,41 @@ pub struct Incident {
 /// in about 18 s (measured with headless Chromium here). The counts, summaries and timeline cover them all.
 pub const MAX_ROWS: usize = 5000;
 
+/// A suspicious call held for the table, ordered by time, then by when it was read.
+#[derive(Debug)]
+struct Row {
+    time: Timestamp,
+    read: u64,
+    call: Scored,
+}
+
+impl PartialEq for Row {
+    fn eq(&self, other: &Row) -> bool {
+        (self.time, self.read) == (other.time, other.read)
+    }
+}
+
+impl Eq for Row {}
+
+impl PartialOrd for Row {
+    fn partial_cmp(&self, other: &Row) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Row {
+    fn cmp(&self, other: &Row) -> std::cmp::Ordering {
+        (self.time, self.read).cmp(&(other.time, other.read))
+    }
+}
+
 /// Builds an [`Incident`] one line at a time.
 #[derive(Debug, Default)]
 pub struct Builder {
     keys: HashMap<String, KeyStory>,
-    suspicious: Vec<Scored>,
+    /// The earliest suspicious calls so far, the latest of them on top: a later call never displaces one, an
+    /// earlier one displaces the top once [`MAX_ROWS`] are held, so memory stays at the table's size.
+    suspicious: BinaryHeap<Row>,
     span: Option<(Timestamp, Timestamp)>,
     calls: u64,
 }
@@ -152,8 +179,12 @@ impl Builder {
                     *values.entry(value).or_default() += 1;
                 }
             }
+            let row = Row { time, read: self.calls, call };
             if self.suspicious.len() < MAX_ROWS {
-                self.suspicious.push(call);
+                self.suspicious.push(row);
+            } else if self.suspicious.peek().is_some_and(|latest| row < *latest) {
+                self.suspicious.pop();
+                self.suspicious.push(row);
             }
         }
         Ok(())
@@ -163,8 +194,7 @@ impl Builder {
         let mut keys: Vec<KeyStory> = self.keys.into_values().collect();
         keys.sort_by(|a, b| b.suspicious.cmp(&a.suspicious).then_with(|| a.key.cmp(&b.key)));
         let suspicious_total = keys.iter().map(|k| k.suspicious).sum();
-        let mut suspicious = self.suspicious;
-        suspicious.sort_by_cached_key(|call| when::event_time(&call.event_time));
+        let suspicious = self.suspicious.into_sorted_vec().into_iter().map(|row| row.call).collect();
         Incident { keys, suspicious, suspicious_total, span: self.span, calls: self.calls }
     }
 }
@@ -205,5 +235,26 @@ mod tests {
         assert_eq!(incident.keys[1].key, "AKIAB");
         assert_eq!((incident.suspicious.len(), incident.suspicious_total), (2, 2));
         assert_eq!(incident.suspicious[0].event_time, "2026-11-08T10:01:00Z", "by time");
+    }
+
+    #[test]
+    fn the_table_keeps_the_earliest_suspicious_calls_whatever_order_they_come_in() {
+        let mut builder = Builder::default();
+        // Seconds 0..MAX_ROWS+100, read latest first but with every tenth call read early, out of order.
+        let total = MAX_ROWS + 100;
+        let mut order: Vec<usize> = (0..total).rev().collect();
+        order.sort_by_key(|i| i % 10 != 0);
+        for i in order {
+            let time = format!("2026-11-08T{:02}:{:02}:{:02}Z", i / 3600, i / 60 % 60, i % 60);
+            builder.add(&line("AKIAA", &time, "192.0.2.66", true, false)).unwrap();
+        }
+        let incident = builder.finish();
+        assert_eq!((incident.suspicious.len(), incident.suspicious_total), (MAX_ROWS, total as u64));
+        assert_eq!(incident.suspicious[0].event_time, "2026-11-08T00:00:00Z");
+        let last = MAX_ROWS - 1;
+        let expected = format!("2026-11-08T{:02}:{:02}:{:02}Z", last / 3600, last / 60 % 60, last % 60);
+        assert_eq!(incident.suspicious[last].event_time, expected);
+        let times: Vec<_> = incident.suspicious.iter().map(|c| when::event_time(&c.event_time).unwrap()).collect();
+        assert!(times.is_sorted());
     }
 }

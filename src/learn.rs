@@ -16,13 +16,16 @@ pub struct Learner {
 impl Learner {
     /// Adds `call` to the profiles.
     pub fn observe(&mut self, call: &Call) {
-        let profile = match self.profiles.get_mut(call.access_key) {
+        let profile = match self.profiles.get_mut(call.owner) {
             Some(profile) => profile,
-            None => self.profiles.entry(call.access_key.to_string()).or_insert_with(|| Profile::new(call.access_key)),
+            None => self.profiles.entry(call.owner.to_string()).or_insert_with(|| Profile::new(call.owner)),
         };
         profile.seen_as(Some(call.time), Some(call.time), call.account, call.user_name, call.user_type);
         let at = Seen::at(call.time);
         add(&mut profile.ips, call.ip, &at);
+        // A call through a VPC endpoint comes from a private address that changes with each network
+        // interface; the endpoint is kept beside it, among the addresses, as the stable part (`score.rs`).
+        add(&mut profile.ips, call.vpc_endpoint, &at);
         add(&mut profile.agents, call.agent, &at);
         add(&mut profile.regions, call.region, &at);
         if !call.event_name.is_empty() {
@@ -47,6 +50,7 @@ mod tests {
             event_time: "",
             event_id: "",
             access_key: "AKIAEXAMPLE1",
+            owner: "AKIAEXAMPLE1",
             account: "111122223333",
             user_type: "IAMUser",
             user_name: "ci",
@@ -55,6 +59,9 @@ mod tests {
             agent: "aws-cli/2.13.5",
             event_source: "ec2.amazonaws.com",
             event_name: "RunInstances",
+            error_code: "",
+            vpc_endpoint: "",
+            created_key: "",
         }
     }
 

@@ -3,6 +3,7 @@
 //! with `pipeline` driving it, `cli`/`config` for flags and `cmd` for the subcommands. `ARCHITECTURE.md`
 //! gives the map.
 
+pub(crate) mod agent;
 pub mod cli;
 pub mod cmd;
 pub(crate) mod config;
@@ -11,6 +12,8 @@ pub mod extract;
 pub(crate) mod html;
 pub(crate) mod incident;
 pub mod learn;
+pub(crate) mod lineage;
+pub(crate) mod net;
 pub mod parse;
 pub(crate) mod pipeline;
 pub mod profile;
@@ -20,6 +23,7 @@ mod properties;
 pub(crate) mod read;
 pub mod report;
 pub mod score;
+pub(crate) mod signals;
 pub(crate) mod store;
 pub(crate) mod terminal;
 pub(crate) mod when;

@@ -55,6 +55,15 @@ pub struct Record<'a> {
     pub user_agent: Text<'a>,
     #[serde(borrow, default)]
     pub recipient_account_id: Text<'a>,
+    /// Set when the call failed, e.g. `AccessDenied`.
+    #[serde(borrow, default)]
+    pub error_code: Text<'a>,
+    /// Set when the call came through a VPC endpoint; `sourceIPAddress` is then a private address.
+    #[serde(borrow, default)]
+    pub vpc_endpoint_id: Text<'a>,
+    /// `responseElements.accessKey.accessKeyId`: the key an `iam:CreateAccessKey` call made.
+    #[serde(borrow, default, rename = "responseElements", deserialize_with = "created_key")]
+    pub created_key: Text<'a>,
     #[serde(borrow, default)]
     pub user_identity: Identity<'a>,
     /// Present in a CloudTrail log file: the records it holds.
@@ -87,6 +96,9 @@ pub struct Identity<'a> {
     pub account_id: Text<'a>,
     pub user_name: Text<'a>,
     pub invoked_by: Text<'a>,
+    pub arn: Text<'a>,
+    /// `sessionContext.sessionIssuer.arn`: the role (or user) that issued temporary credentials.
+    pub issuer_arn: Text<'a>,
 }
 
 /// A top-level document, or one element of `Records` or of an array.
@@ -594,6 +606,11 @@ impl<'de> Visitor<'de> for IdentityVisitor {
                 "accountId" => &mut id.account_id,
                 "userName" => &mut id.user_name,
                 "invokedBy" => &mut id.invoked_by,
+                "arn" => &mut id.arn,
+                "sessionContext" => {
+                    id.issuer_arn = map.next_value_seed(FieldPath(&["sessionIssuer", "arn"]))?;
+                    continue;
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
@@ -609,6 +626,51 @@ impl<'de> Visitor<'de> for IdentityVisitor {
     }
     fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
         Ok(Identity::default())
+    }
+}
+
+fn created_key<'de, D: de::Deserializer<'de>>(d: D) -> Result<Text<'de>, D::Error> {
+    de::DeserializeSeed::deserialize(FieldPath(&["accessKey", "accessKeyId"]), d)
+}
+
+/// A string field nested in objects, found by its path of keys; anything else on the way reads as absent.
+#[derive(Clone, Copy)]
+struct FieldPath(&'static [&'static str]);
+
+impl<'de> de::DeserializeSeed<'de> for FieldPath {
+    type Value = Text<'de>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldPath {
+    type Value = Text<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "an object holding {}", self.0.join("."))
+    }
+    visit_scalars!(_kind => Text::Absent);
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = Text::Absent;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match self.0 {
+                [name] if key == *name => found = map.next_value()?,
+                [name, rest @ ..] if key == *name => found = map.next_value_seed(FieldPath(rest))?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(found)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Text::Absent)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Text::Absent)
     }
 }
 

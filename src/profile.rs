@@ -26,6 +26,12 @@ impl Seen {
         Seen { count: 1, first: Some(time), last: Some(time) }
     }
 
+    /// True when the value was last seen at or after `cutoff`, or has no times (imported from the old script,
+    /// which kept none: nobody can tell how old it is, so it is kept).
+    pub fn fresh(&self, cutoff: Timestamp) -> bool {
+        self.last.is_none_or(|last| last >= cutoff)
+    }
+
     pub fn merge(&mut self, other: &Seen) {
         self.count = self.count.saturating_add(other.count);
         self.first = earliest(self.first, other.first);
@@ -103,6 +109,19 @@ impl Profile {
         }
         self.first_seen = earliest(self.first_seen, first);
         self.last_seen = latest(self.last_seen, last);
+    }
+}
+
+impl Profile {
+    /// Removes the values last seen before `cutoff`; returns how many were removed.
+    pub fn forget_before(&mut self, cutoff: Timestamp) -> usize {
+        let mut removed = 0;
+        for values in [&mut self.ips, &mut self.agents, &mut self.regions, &mut self.events] {
+            let before = values.len();
+            values.retain(|_, seen| seen.fresh(cutoff));
+            removed += before - values.len();
+        }
+        removed
     }
 }
 
@@ -202,6 +221,16 @@ mod tests {
         assert_eq!(seen.last, Some("2026-11-03T00:00:00Z".parse().unwrap()));
         assert_eq!(m.ips.len(), 2);
         assert_eq!(m.first_seen, Some("2026-11-01T00:00:00Z".parse().unwrap()));
+    }
+
+    #[test]
+    fn forgetting_removes_values_last_seen_before_the_cutoff_and_keeps_untimed_ones() {
+        let mut p = profile("ci", "198.51.100.1", "2026-08-01T00:00:00Z");
+        p.merge(&profile("ci", "203.0.113.7", "2026-11-01T00:00:00Z"));
+        p.agents.insert("aws-cli/1.10.1-Python/2.7.5".into(), Seen { count: 3, first: None, last: None });
+        assert_eq!(p.forget_before("2026-10-01T00:00:00Z".parse().unwrap()), 1);
+        assert_eq!(p.ips.keys().collect::<Vec<_>>(), ["203.0.113.7"]);
+        assert_eq!(p.agents.len(), 1, "values without times are kept");
     }
 
     #[test]

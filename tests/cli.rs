@@ -23,16 +23,18 @@ fn the_old_readme_worked_example_holds() {
         (Some("1234567890"), Some("jackie.chen"))
     );
     let calls = std::fs::read(fixture("old-script/worked-example.ndjson")).unwrap();
-    let out = env.run(&["score"], &calls);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let lines = out.lines();
-    assert_eq!(lines[0]["sourceIPAddress"], "222.222.222.222");
-    assert_eq!(lines[0]["score"], 60);
-    assert_eq!(lines[0]["suspicious"], true);
-    assert_eq!(lines[0]["reasons"], serde_json::json!(["ip 222.222.222.222 not seen for this key"]));
-    assert_eq!(lines[1]["sourceIPAddress"], "111.111.111.111");
-    assert_eq!(lines[1]["score"], 100);
-    assert_eq!(lines[1]["suspicious"], false);
+    for scoring in ["legacy", "standard"] {
+        let out = env.run(&["score", "--scoring", scoring], &calls);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let lines = out.lines();
+        assert_eq!(lines[0]["sourceIPAddress"], "222.222.222.222");
+        assert_eq!(lines[0]["score"], 60, "{scoring}");
+        assert_eq!(lines[0]["suspicious"], true, "{scoring}");
+        assert_eq!(lines[0]["reasons"], serde_json::json!(["ip 222.222.222.222 not seen for this key"]));
+        assert_eq!(lines[1]["sourceIPAddress"], "111.111.111.111");
+        assert_eq!(lines[1]["score"], 100);
+        assert_eq!(lines[1]["suspicious"], false);
+    }
 }
 
 #[test]
@@ -533,7 +535,7 @@ fn weights_and_threshold_change_the_verdict() {
     let new_ip = record("AKIAEXAMPLE00001", "2026-11-02T00:00:00Z", "203.0.113.1", "a", "us-east-1", "X");
     let base = env.write("base.ndjson", ndjson(&[known]));
     let run = |extra: &[&str]| {
-        let mut args = vec!["score", "--baseline", base.to_str().unwrap()];
+        let mut args = vec!["score", "--scoring", "legacy", "--baseline", base.to_str().unwrap()];
         args.extend_from_slice(extra);
         env.run(&args, ndjson(std::slice::from_ref(&new_ip))).lines().remove(0)
     };

@@ -5,11 +5,13 @@ mod browser;
 mod common;
 
 use browser::Browser;
-use common::{Env, fixture, ndjson, record};
+use common::{Env, fixture, gzip, ndjson, record};
 use serde_json::Value;
 
 const SCRIPT_AGENT: &str = "<script>document.title='pwned by script'</script>";
 const IMG_AGENT: &str = r#""><img src=x onerror="document.title='pwned by img'">"#;
+/// A right-to-left override: raw, it would show the rest of the cell, and what follows it, backwards.
+const RTL_AGENT: &str = "boto3 \u{202e}exe.live";
 
 /// Scores the incident fixture against the baseline one, with two calls of an unknown key whose agents
 /// carry markup; returns the scored lines.
@@ -17,6 +19,7 @@ fn scored(env: &Env) -> String {
     let evil = [
         record("AKIAEXAMPLEEVIL0001", "2026-11-08T15:10:00Z", "203.0.113.66", SCRIPT_AGENT, "eu-west-1", "ListUsers"),
         record("AKIAEXAMPLEEVIL0001", "2026-11-08T15:12:00Z", "203.0.113.66", IMG_AGENT, "eu-west-1", "ListRoles"),
+        record("AKIAEXAMPLEEVIL0001", "2026-11-08T15:14:00Z", "203.0.113.66", RTL_AGENT, "eu-west-1", "ListKeys"),
     ];
     let evil = env.write("evil.ndjson", ndjson(&evil));
     let base = fixture("baseline.ndjson");
@@ -60,6 +63,10 @@ fn the_report_shows_sorts_and_filters_suspicious_calls_and_never_runs_what_recor
     }
     let summary = browser.eval("document.querySelector('.keys').textContent");
     assert!(summary.as_str().unwrap().contains(SCRIPT_AGENT), "the key summary names the new agent: {summary}");
+    // The override is shown as an escape, and every value is a bidi isolate all the same.
+    assert!(agents.as_array().unwrap().contains(&Value::from(r"boto3 \u{202e}exe.live")), "{agents}");
+    assert_eq!(browser.eval("document.body.textContent.includes('\\u202e')"), false, "no raw U+202E in the page");
+    assert_eq!(browser.eval("getComputedStyle(document.querySelector('#calls td')).unicodeBidi"), "isolate");
 
     // The timeline: a lane per key, and its red bars' tooltips count every suspicious call.
     assert_eq!(browser.eval("document.querySelectorAll('#timeline g').length"), 4);
@@ -119,7 +126,7 @@ fn a_report_of_nothing_is_refused() {
 }
 
 #[test]
-fn a_very_long_table_is_cut_and_says_so_while_the_counts_cover_everything() {
+fn a_very_long_table_keeps_the_earliest_calls_and_says_so_while_the_counts_cover_everything() {
     let env = Env::new();
     let line = |i: usize| {
         serde_json::json!({
@@ -132,10 +139,35 @@ fn a_very_long_table_is_cut_and_says_so_while_the_counts_cover_everything() {
         .to_string()
             + "\n"
     };
-    let input: String = (0..5001).map(line).collect();
+    // Latest first: the table must still hold the earliest.
+    let input: String = (0..5100).rev().map(line).collect();
     let out = env.run(&["report"], input);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("<title>keywatcher: 5001 suspicious call(s) by 1 key(s)</title>"));
-    assert!(out.stdout.contains("The table holds the first 5000 of the 5001 suspicious calls read"));
+    assert!(out.stdout.contains("<title>keywatcher: 5100 suspicious call(s) by 1 key(s)</title>"));
+    assert!(out.stdout.contains("The table holds the earliest 5000 of the 5100 suspicious calls"));
     assert_eq!(out.stdout.matches("<tr><td title=").count(), 5000);
+    assert!(out.stdout.contains("\"eventID e0\"") && out.stdout.contains("\"eventID e4999\""));
+    assert!(!out.stdout.contains("\"eventID e5000\""));
+    assert!(out.stderr.contains("report: 5100 call(s) of 1 key(s), 5100 suspicious;"), "{}", out.stderr);
+}
+
+#[test]
+fn the_report_reads_gzip_and_directories_as_every_command_does() {
+    let env = Env::new();
+    let scored = scored(&env);
+    let lines: Vec<&str> = scored.lines().collect();
+    let suspicious = lines.iter().filter(|l| l.contains("\"suspicious\":true")).count();
+    let (first, rest) = lines.split_at(lines.len() / 2);
+    env.write("scored/a.ndjson.gz", gzip((first.join("\n") + "\n").as_bytes()));
+    env.write("scored/b/c.ndjson", rest.join("\n"));
+    let out = env.run(&["report", "scored", "-o", "report.html"], "");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let said = format!("report: {} call(s) of 4 key(s), {suspicious} suspicious;", lines.len());
+    assert!(out.stderr.contains(&said), "{}", out.stderr);
+    let page = std::fs::read_to_string(env.path("report.html")).unwrap();
+    assert!(page.contains("scored/a.ndjson.gz</code>, <code>") && page.contains("scored/b/c.ndjson</code>"));
+
+    let out = env.run(&["report", "scored/a.ndjson.gz", "missing.ndjson", "-o", "report.html"], "");
+    assert_eq!(out.code, 2, "an input that cannot be read: {}", out.stderr);
+    assert!(out.stderr.contains("missing.ndjson"), "{}", out.stderr);
 }

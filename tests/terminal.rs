@@ -8,8 +8,9 @@ use std::process::Command;
 
 use common::{Env, fixture, ndjson, record};
 
-/// An agent that would clear the screen and retitle the terminal if it reached it raw.
-const SLY_AGENT: &str = "aws-cli/2 \u{1b}[2J\u{1b}]0;pwned\u{7}";
+/// An agent that would clear the screen, retitle the terminal and print what follows backwards (U+202E) if it
+/// reached it raw.
+const SLY_AGENT: &str = "aws-cli/2 \u{1b}[2J\u{1b}]0;pwned\u{7}\u{202e}exe.live";
 
 /// Runs keywatcher with stdin, stdout and stderr on a pseudo-terminal; returns everything it wrote there.
 fn in_terminal(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> String {
@@ -60,8 +61,9 @@ fn a_terminal_gets_a_coloured_table_and_escape_sequences_from_records_stay_visib
     assert!(lines[0].contains("TIME") && lines[0].contains("AGENT"), "a header: {screen:?}");
     assert!(lines[1].starts_with("   2026-11-01T10:00:00Z  AKIAEXAMPLE00001"), "{screen:?}");
     assert!(lines[2].starts_with("\u{1b}[1;31m!  2026-11-02T10:00:00Z"), "the suspicious row is red: {screen:?}");
-    assert!(lines[2].contains(r"ci\u{1b}[31m") && lines[2].contains(r"aws-cli/2 \u{1b}[2J\u{1b}]0;pwned\u{7}"));
-    for raw in ["\u{1b}[2J", "\u{1b}]0;", "\u{7}", "ci\u{1b}[31m"] {
+    assert!(lines[2].contains(r"ci\u{1b}[31m"), "{screen:?}");
+    assert!(lines[2].contains(r"aws-cli/2 \u{1b}[2J\u{1b}]0;pwned\u{7}\u{202e}exe.live"), "{screen:?}");
+    for raw in ["\u{1b}[2J", "\u{1b}]0;", "\u{7}", "ci\u{1b}[31m", "\u{202e}"] {
         assert!(!screen.contains(raw), "{raw:?} reached the terminal: {screen:?}");
     }
 
@@ -132,7 +134,7 @@ fn profile_show_lists_keys_and_one_key_in_detail() {
     assert!(one.contains("seen     2026-11-01T10:00:00Z to 2026-11-03T10:00:00Z"), "{one}");
     let ip_rows: Vec<Vec<&str>> = one
         .split("\n\n")
-        .find(|block| block.starts_with("IP "))
+        .find(|block| block.starts_with("COUNT") && block.lines().next().unwrap().ends_with(" IP"))
         .unwrap()
         .lines()
         .map(|l| l.split_whitespace().collect())
@@ -140,15 +142,30 @@ fn profile_show_lists_keys_and_one_key_in_detail() {
     assert_eq!(
         ip_rows,
         [
-            vec!["IP", "COUNT", "FIRST", "SEEN", "LAST", "SEEN"],
-            vec!["198.51.100.1", "2", "2026-11-01T10:00:00Z", "2026-11-03T10:00:00Z"],
-            vec!["203.0.113.9", "1", "2026-11-02T10:00:00Z", "2026-11-02T10:00:00Z"],
+            vec!["COUNT", "FIRST", "SEEN", "LAST", "SEEN", "IP"],
+            vec!["2", "2026-11-01T10:00:00Z", "2026-11-03T10:00:00Z", "198.51.100.1"],
+            vec!["1", "2026-11-02T10:00:00Z", "2026-11-02T10:00:00Z", "203.0.113.9"],
         ],
         "most used first: {one}"
     );
     assert!(one.contains("ec2.amazonaws.com:Y"), "{one}");
     let json = env.run(&["profile", "show", "--json", "AKIAEXAMPLE00001"], "");
     assert_eq!(json.lines()[0]["ips"]["198.51.100.1"]["count"], 2);
+    assert_eq!(json.lines().len(), 1);
+
+    // The detail is for a key named whole; a pattern gets the table, even when it matches one key, and so
+    // does `profile show` on a store of one key.
+    let one_match = env.run(&["profile", "show", "EXAMPLE00002"], "").stdout;
+    assert!(one_match.starts_with("KEY ") && one_match.lines().count() == 2, "{one_match}");
+    let by_user = env.run(&["profile", "show", "123456789012"], "").stdout;
+    assert!(by_user.starts_with("KEY "), "{by_user}");
+    assert_eq!(env.run(&["profile", "delete", "AKIAEXAMPLE00002"], "").code, 0);
+    let table = env.run(&["profile", "show"], "").stdout;
+    assert!(table.starts_with("KEY ") && table.lines().count() == 2, "one key, still a table: {table}");
+    let partial = env.run(&["profile", "show", "EXAMPLE00001"], "").stdout;
+    assert!(partial.starts_with("KEY "), "{partial}");
+    let named = env.run(&["profile", "show", "AKIAEXAMPLE00001"], "").stdout;
+    assert!(named.starts_with("key      AKIAEXAMPLE00001\n"), "{named}");
 }
 
 #[test]
@@ -183,7 +200,18 @@ fn every_subcommand_has_an_example_and_completions_and_man_page_are_generated() 
     }
     let man = env.run(&["man"], "");
     assert_eq!(man.code, 0, "{}", man.stderr);
-    for part in [".TH keywatcher 1", ".SH SUBCOMMANDS", "keywatcher\\-report(1)", "keywatcher\\-completions(1)"] {
+    // One page: every subcommand has its section there, with its flags; no other page is referred to.
+    for part in [
+        ".TH keywatcher 1",
+        ".SS \"keywatcher score\"",
+        "\\fB\\-\\-threshold\\fR \\fI<N>\\fR",
+        ".SS \"keywatcher report\"",
+        "\\fB\\-o\\fR, \\fB\\-\\-output\\fR",
+        ".SS \"keywatcher profile show\"",
+        "$ keywatcher profile import \\-\\-replace profiles.jsonl",
+    ] {
         assert!(man.stdout.contains(part), "the man page has no {part}: {}", man.stdout);
     }
+    assert!(!man.stdout.contains("(1)"), "refers to a page that does not exist: {}", man.stdout);
+    assert_eq!(man.stdout.matches(".TH ").count(), 1);
 }

@@ -26,7 +26,7 @@ fn calls(n: usize, start: usize) -> Vec<Value> {
             record(
                 &format!("AKIAEXAMPLE{:05}", i % 7),
                 &time,
-                &format!("198.51.100.{}", i % 5),
+                ["198.51.100.1", "198.51.100.2", "203.0.113.7", "192.0.2.9", "100.64.3.3"][i % 5],
                 ["aws-cli/2.13.5", "Boto3/1.28.40", "terraform/1.5.7"][i % 3],
                 ["us-east-1", "eu-west-1"][i % 2],
                 ["DescribeInstances", "RunInstances", "GetObject", "PutObject"][i % 4],
@@ -37,7 +37,7 @@ fn calls(n: usize, start: usize) -> Vec<Value> {
 
 /// A baseline that knows part of what the calls do, so the verdicts differ from line to line.
 fn baseline(env: &Env) -> String {
-    let known: Vec<Value> = calls(400, 0).into_iter().filter(|r| r["sourceIPAddress"] != "198.51.100.4").collect();
+    let known: Vec<Value> = calls(400, 0).into_iter().filter(|r| r["sourceIPAddress"] != "100.64.3.3").collect();
     env.write("baseline.ndjson", ndjson(&known)).display().to_string()
 }
 
@@ -59,7 +59,8 @@ fn ndjson_across_chunks() {
     let lines = out.lines();
     assert_eq!(lines.len(), 5000);
     assert_eq!(lines[4999]["eventTime"], records[4999]["eventTime"], "in input order");
-    assert!(lines.iter().any(|l| l["suspicious"] == true) && lines.iter().any(|l| l["suspicious"] == false));
+    let scores: std::collections::HashSet<String> = lines.iter().map(|l| l["score"].to_string()).collect();
+    assert!(scores.len() > 1, "verdicts differ from line to line: {scores:?}");
     let learned = same_with_any_threads(&env, &["learn", "--store", "profiles", path.to_str().unwrap()]);
     assert!(learned.stderr.contains("learned 5000"), "{}", learned.stderr);
 }

@@ -22,6 +22,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
         Command::Profile(ProfileCommand::Delete(args)) | Command::DeleteProfile(args) => profile::delete(args),
         Command::Profile(ProfileCommand::Export(args)) | Command::ExportProfile(args) => profile::export(args),
         Command::Profile(ProfileCommand::Import(args)) | Command::ImportProfile(args) => profile::import(args),
+        Command::Profile(ProfileCommand::Prune(args)) => profile::prune(args),
         Command::Report(args) => report::run(args),
         Command::Completions(args) => docs::completions(args),
         Command::Man => docs::man(),

@@ -1,20 +1,23 @@
-//! `keywatcher profile show|delete|export|import` (old names `show_profile`, `delete_profile`,
-//! `export_profile`, `import_profile`): look at and move stored profiles. `show` lists the keys as a
-//! table, or, when one key is shown, that key's values with their counts and times. Import reads its file as data,
-//! whatever it holds, and writes nothing unless every line of it could be read.
+//! `keywatcher profile show|delete|export|import|prune` (old names `show_profile`, `delete_profile`,
+//! `export_profile`, `import_profile`): look at, move and prune stored profiles. `show` lists the keys as a
+//! table; `show KEY`, naming a stored access key whole, shows that key's values with their counts and
+//! times. Import reads its file as data, whatever it holds, and writes nothing unless every line of it could
+//! be read.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use jiff::{SignedDuration, Timestamp};
 
-use crate::cli::{DeleteArgs, ExportArgs, ImportArgs, ShowArgs};
+use crate::cli::{DeleteArgs, ExportArgs, ImportArgs, PruneArgs, ShowArgs};
 use crate::emit;
 use crate::profile::{Profile, Profiles};
 use crate::report;
 use crate::store;
 use crate::terminal;
+use crate::when;
 
 pub fn show(args: ShowArgs) -> Result<ExitCode> {
     let mut store = store::open(args.store.store.as_deref())?;
@@ -23,7 +26,12 @@ pub fn show(args: ShowArgs) -> Result<ExitCode> {
     let wanted = |p: &&Profile| {
         [&p.access_key_id, &p.user_name, &p.account_id].iter().any(|field| field.contains(pattern.as_str()))
     };
-    let shown: Vec<&Profile> = all.values().filter(wanted).collect();
+    // The detail is for a key the user named whole; a pattern gets the table, however many keys it matches.
+    let named = all.get(&pattern);
+    let shown: Vec<&Profile> = match named {
+        Some(profile) => vec![profile],
+        None => all.values().filter(wanted).collect(),
+    };
     if shown.is_empty() {
         report::say(format_args!(
             "no profiles{} in {}",
@@ -33,10 +41,10 @@ pub fn show(args: ShowArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = emit::stdout();
-    match shown[..] {
+    match named {
         _ if args.json => store::write_jsonl(&mut out, shown)?,
-        [one] => terminal::profile_detail(&mut out, one)?,
-        _ => terminal::profile_table(&mut out, shown)?,
+        Some(profile) => terminal::profile_detail(&mut out, profile)?,
+        None => terminal::profile_table(&mut out, shown)?,
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
@@ -50,6 +58,26 @@ pub fn delete(args: DeleteArgs) -> Result<ExitCode> {
     if let Some(keys) = keys.filter(|keys| deleted < keys.len()) {
         report::say(format_args!("{} of the given key(s) had no profile", keys.len() - deleted));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Removes the values last seen before `--now` minus `--forget-after` days. The profiles themselves stay, with
+/// their first and last seen, so a key that wakes up later is still known to have been dormant.
+pub fn prune(args: PruneArgs) -> Result<ExitCode> {
+    let now = match &args.now {
+        Some(text) => when::parse(text, Timestamp::now()).map_err(anyhow::Error::msg).context("invalid --now")?,
+        None => Timestamp::now(),
+    };
+    let cutoff = now
+        .checked_sub(SignedDuration::from_hours(24 * i64::from(args.forget_after)))
+        .context("--forget-after reaches before the earliest time keywatcher can count")?;
+    let mut store = store::open(args.store.store.as_deref())?;
+    let mut all = store.all()?;
+    let removed: usize = all.values_mut().map(|profile| profile.forget_before(cutoff)).sum();
+    if removed > 0 {
+        store.replace(all)?;
+    }
+    report::say(format_args!("removed {removed} value(s) last seen before {cutoff} from {}", store.location()));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,41 +1,35 @@
-//! `keywatcher report [SCORED]... [-o FILE]`: read the lines `keywatcher score` wrote and write one HTML
-//! page about them (`incident.rs` gathers, `html.rs` draws). A line that is not a scored call is skipped,
-//! named and counted, as records are; a report of nothing at all is refused.
+//! `keywatcher report [SCORED]... [-o FILE]`: read the lines `keywatcher score` wrote (stdin, files,
+//! directories, gzipped or not, as every command reads its inputs) and write one HTML page about them
+//! (`incident.rs` gathers, `html.rs` draws). A line that is not a scored call is skipped, named and counted,
+//! as records are; an input that cannot be read is named and the rest are still read (exit status 2); a
+//! report of nothing at all is refused.
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Write};
-use std::path::Path;
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
 use crate::cli::ReportArgs;
 use crate::incident::Builder;
+use crate::read::{Chunk, ChunkReader, Input};
 use crate::report::{self, Place, Report};
-use crate::{emit, html};
+use crate::{config, emit, html};
 
 pub fn run(args: ReportArgs) -> Result<ExitCode> {
-    let stdin = [Path::new("-").to_path_buf()];
-    let inputs = if args.inputs.is_empty() { &stdin[..] } else { &args.inputs[..] };
+    let inputs = config::inputs(&args.inputs, false)?;
     let mut builder = Builder::default();
     let mut report = Report::new(false);
-    let mut sources = Vec::new();
-    for path in inputs {
+    for input in &inputs {
         report.input();
-        let (name, source): (String, Box<dyn BufRead>) = if path.as_os_str() == "-" {
-            ("<stdin>".into(), Box::new(io::stdin().lock()))
-        } else {
-            let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-            (path.display().to_string(), Box::new(BufReader::new(file)))
-        };
-        read(source, &name, &mut builder, &mut report).with_context(|| format!("cannot read {name}"))?;
-        sources.push(name);
+        add_lines(input, &mut builder, &mut report);
     }
+    let sources: Vec<String> = inputs.iter().map(Input::name).collect();
     let incident = builder.finish();
     anyhow::ensure!(
         incident.calls > 0,
-        "no scored calls in {}: give the report what `keywatcher score` writes (JSON lines)",
-        sources.join(", ")
+        "no scored calls in {}{}: give the report what `keywatcher score` writes (JSON lines)",
+        sources[..sources.len().min(3)].join(", "),
+        if sources.len() > 3 { format!(" and {} more input(s)", sources.len() - 3) } else { String::new() }
     );
     let page = html::render(&incident, jiff::Timestamp::now(), &sources);
     let written = match &args.output {
@@ -54,28 +48,42 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
         "report: {} call(s) of {} key(s), {} suspicious{}; written to {written}",
         incident.calls,
         incident.keys.len(),
-        incident.suspicious.len(),
+        incident.suspicious_total,
         if skipped > 0 { format!("; {skipped} line(s) that are not scored calls skipped") } else { String::new() }
     ));
-    Ok(ExitCode::SUCCESS)
+    Ok(super::status(&report))
 }
 
 /// Adds every line of one input; blank lines are nothing, other lines that are not scored calls are named.
-fn read(mut source: Box<dyn BufRead>, name: &str, builder: &mut Builder, report: &mut Report) -> io::Result<()> {
-    let mut line = Vec::new();
-    let mut number = 0;
-    loop {
-        line.clear();
-        if source.read_until(b'\n', &mut line)? == 0 {
-            return Ok(());
+/// An input that cannot be opened, or read to its end, is reported; the lines before a read error count.
+fn add_lines(input: &Input, builder: &mut Builder, report: &mut Report) {
+    let name = input.name();
+    let mut reader = match ChunkReader::open(input) {
+        Ok(reader) => reader,
+        Err(err) if matches!(input, Input::Unreadable(..)) => return report.failed_input(&name, &err.to_string()),
+        Err(err) => return report.failed_input(&name, &format!("cannot open: {err}")),
+    };
+    let mut chunk = Chunk { first_line: 1, first_column: 1, ..Chunk::default() };
+    let mut consumed = 0;
+    while reader.refill(&mut chunk, consumed) {
+        // Whole lines only; a line the chunk cut (one longer than a chunk) stays for the next, larger chunk.
+        let ends = memchr::memchr_iter(b'\n', &chunk.bytes).map(|at| at + 1);
+        let ends = ends.chain(chunk.last.then_some(chunk.bytes.len()));
+        let mut start = 0;
+        for (number, end) in (chunk.first_line..).zip(ends) {
+            let text = String::from_utf8_lossy(&chunk.bytes[start..end]);
+            start = end;
+            if text.trim().is_empty() {
+                continue;
+            }
+            if let Err(why) = builder.add(&text) {
+                report.unusable(|| format!("{}: {why}", Place { input: &name, line: number, index: None }));
+            }
         }
-        number += 1;
-        let text = String::from_utf8_lossy(&line);
-        if text.trim().is_empty() {
-            continue;
-        }
-        if let Err(why) = builder.add(&text) {
-            report.unusable(|| format!("{}: {why}", Place { input: name, line: number, index: None }));
-        }
+        consumed = start;
+    }
+    if let Err(err) = reader.finish() {
+        let line = chunk.line_at(chunk.bytes.len());
+        report.failed_input(&name, &format!("cannot read past line {line}: {err}; the lines before it were used"));
     }
 }

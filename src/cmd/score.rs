@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use crate::cli::ScoreArgs;
 use crate::emit::{self, Emitter, WriteVerdict};
 use crate::extract::Filter;
+use crate::lineage::Lineage;
 use crate::profile::Profiles;
 use crate::read::Input;
 use crate::report::{self, Report};
@@ -44,6 +45,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         (baseline(&baseline_inputs, &filter, common.strict, threads, common.quiet)?, None)
     };
     let mut missing = HashSet::new();
+    let mut lineage = Lineage::default();
     // Verdicts on the terminal would be drawn over by a progress bar: it is shown only when they go elsewhere.
     let mut report = if std::io::stdout().is_terminal() {
         Report::new(common.quiet)
@@ -57,10 +59,17 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     };
     let outcome = pipeline::run(&inputs, &filter, common.strict, threads, &mut report, &mut |calls, report| {
         if let Some(store) = store.as_deref_mut() {
-            fetch(store, calls.iter().map(|c| c.access_key), &mut profiles, &mut missing)?;
+            fetch(store, calls.iter().map(|c| c.owner), &mut profiles, &mut missing)?;
         }
         for call in calls {
-            let verdict = scorer.score(call, profiles.get(call.access_key));
+            let (profile, made_by) = if scorer.method.lineage {
+                lineage.observe(call);
+                lineage.profile_for(call, &profiles)
+            } else {
+                (profiles.get(call.owner), None)
+            };
+            let mut verdict = scorer.score(call, profile);
+            verdict.made_by = made_by.map(str::to_string);
             report.scored(verdict.suspicious);
             if verdict.suspicious || !options.only_suspicious {
                 out.verdict(call, &verdict).context("cannot write to stdout")?;
@@ -104,7 +113,7 @@ fn baseline(inputs: &[Input], scored: &Filter, strict: bool, threads: usize, qui
     // The baseline is what came before the calls being scored: with --since, it stops there, so that the
     // same archive can be both (`--baseline AWSLogs --since 2026-11-08 AWSLogs`) without the calls under
     // suspicion becoming normal.
-    let filter = Filter { keys: scored.keys.clone(), since: None, until: scored.since };
+    let filter = Filter { keys: scored.keys.clone(), since: None, until: scored.since, owner: scored.owner };
     let mut report = Report::with_progress(quiet, inputs);
     let (learned, outcome) = pipeline::learn(inputs, &filter, strict, threads, &mut report);
     report.finish("baseline");

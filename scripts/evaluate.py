@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""How well keywatcher detects, on the scenario suite (scripts/scenarios.py), per scoring configuration.
+
+    scripts/evaluate.py [--seed 7] [--bin target/release/keywatcher] [--markdown]
+
+Generates the suite into target/scenarios/seed-N, then for each scenario and each configuration learns the
+baseline week(s) and scores the next week (`keywatcher score --baseline baseline.ndjson scored.ndjson`), and
+prints, per scenario and overall:
+  recall     attacker calls flagged suspicious / attacker calls (a call keywatcher never scores is missed)
+  FP rate    normal calls of profiled keys flagged / normal calls of profiled keys scored
+  precision  attacker calls flagged / all calls flagged
+Without --bin it builds the release binary first. The configurations add one part at a time to the old
+scoring, ending at the standard scoring (the default), then the same profiling by principal (IAM user or
+role ARN) instead of by access key.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CONFIGS = {
+    "legacy": ["--scoring", "legacy"],
+    "+family": ["--scoring", "legacy", "--agent-match", "family"],
+    "+near": ["--scoring", "legacy", "--agent-match", "family", "--ip-match", "near"],
+    "standard (default)": ["--scoring", "standard"],
+    "standard, by principal": ["--scoring", "standard", "--identity", "principal"],
+}
+
+
+def score(binary, folder, flags):
+    """eventID → (suspicious, profile) for every call keywatcher scored."""
+    out = subprocess.run([binary, "score", "-q", "--baseline", folder / "baseline.ndjson", *flags,
+                          folder / "scored.ndjson"], check=True, capture_output=True, text=True).stdout
+    return {v["eventID"]: (v["suspicious"], v["profile"]) for v in map(json.loads, out.splitlines())}
+
+
+def counts(labels, verdicts):
+    """(attackers, caught, normal profiled, false alarms, flagged)."""
+    c = [0, 0, 0, 0, 0]
+    for event_id, label in labels.items():
+        suspicious, profile = verdicts.get(event_id, (False, None))
+        if label == "attacker":
+            c[0] += 1
+            c[1] += suspicious
+        elif profile in ("known", "warming"):
+            c[2] += 1
+            c[3] += suspicious
+        c[4] += suspicious
+    return c
+
+
+def figures(c):
+    attackers, caught, normal, false, flagged = c
+    recall = f"{caught / attackers:.2f}" if attackers else "—"
+    fp = f"{100 * false / normal:.2f}%" if normal else "—"
+    precision = f"{caught / flagged:.2f}" if flagged else "—"
+    return f"{recall} / {fp} / {precision}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--bin", help="keywatcher binary (default: build target/release/keywatcher)")
+    ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    args = ap.parse_args()
+    binary = args.bin
+    if not binary:
+        subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=ROOT, check=True)
+        binary = ROOT / "target" / "release" / "keywatcher"
+    suite = ROOT / "target" / "scenarios" / f"seed-{args.seed}"
+    subprocess.run([sys.executable, ROOT / "scripts" / "scenarios.py", "--seed", str(args.seed), "--out", suite],
+                   check=True, stdout=subprocess.DEVNULL)
+    scenarios = sorted(p for p in suite.iterdir() if p.is_dir())
+    total = {name: [0] * 5 for name in CONFIGS}
+    rows = []
+    for folder in scenarios:
+        labels = dict(line.split("\t") for line in (folder / "labels.tsv").read_text().splitlines())
+        row = [folder.name]
+        for name, flags in CONFIGS.items():
+            c = counts(labels, score(binary, folder, flags))
+            total[name] = [a + b for a, b in zip(total[name], c)]
+            row.append(figures(c))
+        rows.append(row)
+    rows.append(["overall"] + [figures(total[name]) for name in CONFIGS])
+    header = ["scenario (recall / FP rate / precision)"] + list(CONFIGS)
+    if args.markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+    else:
+        widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+        for row in [header] + rows:
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    print(f"\nseed {args.seed}; {sum(total['legacy'][0:1])} attacker calls, "
+          f"{total['legacy'][2]} normal calls of profiled keys", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+//! User agents → the client that sent them. Takes a `userAgent` string and gives its family — the product and
+//! its major version (`aws-cli/2`, `Boto3/1`, `aws-sdk-go-v2/1`, `terraform/1`, `console`) — with the
+//! platform, the minor and patch versions and the per-request tokens (`command/s3.cp`, `md/…`) left out, so
+//! that an SDK or CLI upgrade, or a new command, is not a new client. It also names the user agents of known
+//! attack tools. It never looks at profiles or decides a score.
+
+use std::borrow::Cow;
+
+/// The family of `agent`: the first `product/version` token as `product/MAJOR`, with a few products that wrap
+/// an SDK (Terraform, the console) named by what the user ran. Without such a token, the text before the
+/// first token that starts with a digit (`S3 Browser 11.5.7 …` → `S3 Browser`). Old exports turned spaces into
+/// `-` (`aws-cli/1.10.1-Python/2.7.5`), which gives the same family as the original.
+pub fn family(agent: &str) -> Cow<'_, str> {
+    let agent = agent.trim().trim_start_matches('[');
+    if let Some(at) = find_ignore_case(agent, "terraform/") {
+        let version = &agent[at + "terraform/".len()..];
+        return Cow::Owned(format!("terraform/{}", major(version)));
+    }
+    let first = agent.split_whitespace().next().unwrap_or("");
+    if is_console(first) {
+        return Cow::Borrowed("console");
+    }
+    if let Some((product, version)) = first.split_once('/') {
+        let major = major(version);
+        if !product.is_empty() && !major.is_empty() {
+            return Cow::Owned(format!("{product}/{major}"));
+        }
+    }
+    let end = agent
+        .split_whitespace()
+        .find(|token| token.starts_with(|c: char| c.is_ascii_digit()))
+        .map_or(agent.len(), |token| token.as_ptr() as usize - agent.as_ptr() as usize);
+    Cow::Borrowed(agent[..end].trim_end())
+}
+
+/// The attack tool `agent` names, if any: TruffleHog and Pacu say so in their user agents; Kali, Parrot and
+/// Pentoo builds of the CLI and SDKs carry the distribution in their platform token (GuardDuty's PenTest
+/// findings look for the same words, and are as easy to evade by changing the user agent).
+pub fn attack_tool(agent: &str) -> Option<&'static str> {
+    const TOOLS: [(&str, &str); 5] = [
+        ("trufflehog", "TruffleHog"),
+        ("pacu", "Pacu"),
+        ("kali", "Kali Linux"),
+        ("parrot", "Parrot OS"),
+        ("pentoo", "Pentoo"),
+    ];
+    TOOLS.iter().find(|(word, _)| contains_word(agent, word)).map(|(_, name)| *name)
+}
+
+/// True for the console's own agents (`console.amazonaws.com`, `signin.amazonaws.com`, `console.ec2.amazonaws.com`,
+/// `AWS Internal`-style console paths).
+fn is_console(token: &str) -> bool {
+    let host = token.to_ascii_lowercase();
+    (host.starts_with("console.") || host.starts_with("signin.")) && host.contains(".amazonaws.com")
+}
+
+/// The digits a version starts with: `2.13.5` → `2`, `1.10.1-Python/2.7.5` → `1`, `v2` → `2`.
+fn major(version: &str) -> &str {
+    let version = version.strip_prefix(['v', 'V']).unwrap_or(version);
+    let end = version.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(version.len());
+    &version[..end]
+}
+
+fn find_ignore_case(haystack: &str, needle: &str) -> Option<usize> {
+    haystack.as_bytes().windows(needle.len()).position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+/// True when `word` occurs in `text`, ignoring case, not inside a longer run of letters (so `pacu` is not
+/// found in `pacus` and `kali` is found in `5.4.0-kali3-amd64`).
+fn contains_word(text: &str, word: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(at) = find_ignore_case(&text[from..], word) {
+        let start = from + at;
+        let end = start + word.len();
+        let letter = |i: Option<&u8>| i.is_some_and(u8::is_ascii_alphabetic);
+        if !letter(start.checked_sub(1).and_then(|i| bytes.get(i))) && !letter(bytes.get(end)) {
+            return true;
+        }
+        from = end;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_drop_minor_versions_platforms_and_request_tokens() {
+        let cases = [
+            (
+                "aws-cli/2.13.5 Python/3.11.4 Linux/5.15.0-1051-aws exe/x86_64.ubuntu.22 prompt/off command/ecs.update-service",
+                "aws-cli/2",
+            ),
+            ("aws-cli/2.15.30 Python/3.11.8 Darwin/23.1.0 exe/arm64 prompt/off command/s3.ls", "aws-cli/2"),
+            ("aws-cli/1.18.69 Python/2.7.18 Linux/5.4.0 botocore/1.16.19", "aws-cli/1"),
+            ("aws-cli/1.10.1-Python/2.7.5", "aws-cli/1"),
+            ("[aws-cli/2.13.5 Python/3.11.4]", "aws-cli/2"),
+            (
+                "Boto3/1.28.57 md/Botocore#1.31.57 ua/2.0 os/linux#5.15 md/arch#x86_64 lang/python#3.11.4 cfg/retry-mode#legacy Botocore/1.31.57",
+                "Boto3/1",
+            ),
+            (
+                "aws-sdk-go-v2/1.21.0 os/linux lang/go#1.21.1 md/GOOS#linux md/GOARCH#amd64 api/s3#1.38.5",
+                "aws-sdk-go-v2/1",
+            ),
+            ("aws-sdk-js/3.400.0 ua/2.0 os/linux#5.15 lang/js md/nodejs#18.17.1 api/s3#3.400.0", "aws-sdk-js/3"),
+            (
+                "APN/1.0 HashiCorp/1.0 Terraform/1.5.7 (+https://www.terraform.io) terraform-provider-aws/5.17.0 aws-sdk-go-v2/1.21.0",
+                "terraform/1",
+            ),
+            ("console.amazonaws.com", "console"),
+            ("signin.amazonaws.com", "console"),
+            ("S3 Browser 11.5.7 https://s3browser.com", "S3 Browser"),
+            ("", ""),
+        ];
+        for (agent, want) in cases {
+            assert_eq!(family(agent), want, "{agent}");
+        }
+        assert_ne!(family("aws-sdk-js/2.1400.0"), family("aws-sdk-js/3.400.0"), "a major upgrade is a new client");
+    }
+
+    #[test]
+    fn attack_tools_are_named_by_word_not_by_substring() {
+        assert_eq!(attack_tool("TruffleHog"), Some("TruffleHog"));
+        assert_eq!(
+            attack_tool("aws-cli/1.18.69 Python/2.7.18 Linux/5.4.0-kali3-amd64 botocore/1.16.19"),
+            Some("Kali Linux")
+        );
+        assert_eq!(attack_tool("Boto3/1.9.0 Python/3.7 Linux/5.10-parrot1 Botocore/1.12 Pacu"), Some("Pacu"));
+        assert_eq!(attack_tool("aws-cli/2.13.5 Python/3.11.4 Linux/5.15 exe/x86_64.ubuntu.22"), None);
+        assert_eq!(attack_tool("pacus/1.0 kalimba/2"), None);
+    }
+}
