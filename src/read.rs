@@ -146,7 +146,10 @@ impl ChunkReader {
     /// Opens an input; gzip is recognised by its first two bytes, whatever the file is called.
     pub fn open(input: &Input) -> io::Result<ChunkReader> {
         let (mut raw, live): (Box<dyn Read>, bool) = match input {
-            Input::Stdin => (Box::new(io::stdin()), !regular(&File::from(io::stdin().as_fd().try_clone_to_owned()?))),
+            Input::Stdin => {
+                let live = io::stdin().as_fd().try_clone_to_owned().map_or(true, |fd| !regular(&File::from(fd)));
+                (Box::new(io::stdin()), live)
+            }
             Input::File(path) => {
                 let file = File::open(path)?;
                 let live = !regular(&file);
