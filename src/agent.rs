@@ -44,7 +44,24 @@ pub fn attack_tool(agent: &str) -> Option<&'static str> {
         ("parrot", "Parrot OS"),
         ("pentoo", "Pentoo"),
     ];
-    TOOLS.iter().find(|(word, _)| contains_word(agent, word)).map(|(_, name)| *name)
+    // A tool's word counts only standing alone, not inside a longer run of letters (`pacu` is not in `pacus`,
+    // `kali` is in `5.4.0-kali3-amd64`): so it is a whole run of letters, and each run is compared once. The
+    // earlier search, every word at every place, was an eighth of `score`'s time (perf, 200 MB of NDJSON).
+    // The first tool of the list found wins, wherever it stands.
+    let bytes = agent.as_bytes();
+    let mut found: Option<usize> = None;
+    let mut start = 0;
+    for end in 0..=bytes.len() {
+        if bytes.get(end).is_some_and(u8::is_ascii_alphabetic) {
+            continue;
+        }
+        let run = &bytes[start..end];
+        if let Some(i) = TOOLS.iter().position(|(word, _)| run.eq_ignore_ascii_case(word.as_bytes())) {
+            found = Some(found.map_or(i, |j| j.min(i)));
+        }
+        start = end + 1;
+    }
+    found.map(|i| TOOLS[i].1)
 }
 
 /// True for the console's own agents (`console.amazonaws.com`, `signin.amazonaws.com`, `console.ec2.amazonaws.com`,
@@ -63,23 +80,6 @@ fn major(version: &str) -> &str {
 
 fn find_ignore_case(haystack: &str, needle: &str) -> Option<usize> {
     haystack.as_bytes().windows(needle.len()).position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
-}
-
-/// True when `word` occurs in `text`, ignoring case, not inside a longer run of letters (so `pacu` is not
-/// found in `pacus` and `kali` is found in `5.4.0-kali3-amd64`).
-fn contains_word(text: &str, word: &str) -> bool {
-    let bytes = text.as_bytes();
-    let mut from = 0;
-    while let Some(at) = find_ignore_case(&text[from..], word) {
-        let start = from + at;
-        let end = start + word.len();
-        let letter = |i: Option<&u8>| i.is_some_and(u8::is_ascii_alphabetic);
-        if !letter(start.checked_sub(1).and_then(|i| bytes.get(i))) && !letter(bytes.get(end)) {
-            return true;
-        }
-        from = end;
-    }
-    false
 }
 
 #[cfg(test)]

@@ -152,6 +152,9 @@ pub struct CommonArgs {
     /// Only calls made with this access key (repeatable)
     #[arg(long = "key", value_name = "KEY")]
     pub keys: Vec<String>,
+    /// How many threads read, decompress and parse [default: one per core]. The output is the same with any number
+    #[arg(long, value_name = "N")]
+    pub threads: Option<std::num::NonZeroUsize>,
     /// Keep a profile per access `key`, or per `principal`: per IAM user (whichever of its keys) and per role,
     /// so that stolen temporary credentials (ASIA…) are scored against the role's habits
     #[arg(long, value_enum, value_name = "WHAT", default_value_t = Owner::Key)]

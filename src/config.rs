@@ -36,6 +36,11 @@ pub fn filter(common: &CommonArgs) -> Result<Filter> {
     Ok(Filter { since, until, keys: common.keys.clone(), owner: common.identity })
 }
 
+/// `--threads`, or one thread per core.
+pub fn threads(common: &CommonArgs) -> usize {
+    common.threads.map_or_else(crate::pipeline::all_cores, usize::from)
+}
+
 /// The scorer of `--weights`, `--threshold`, `--scoring` and the flags that change one part of it.
 pub fn scorer(options: &ScoreOptions) -> Result<Scorer> {
     let weights: Weights = options.weights.parse().map_err(anyhow::Error::msg).context("invalid --weights")?;

@@ -29,42 +29,48 @@ impl<W: Write> Emitter<W> {
     pub fn verdict(&mut self, call: &Call, verdict: &Verdict) -> io::Result<()> {
         let line = &mut self.line;
         line.clear();
+        // The keys are written as they are: they need no escaping. (Escaping them, and `write!` for the
+        // numbers, took a third of the time of a line; measured with `cargo bench --bench hot`.)
         let fields = [
-            ("eventTime", call.event_time),
-            ("eventID", call.event_id),
-            ("accessKeyId", call.access_key),
-            ("accountId", call.account),
-            ("userType", call.user_type),
-            ("userName", call.user_name),
-            ("awsRegion", call.region),
-            ("sourceIPAddress", call.ip),
-            ("userAgent", call.agent),
-            ("eventSource", call.event_source),
-            ("eventName", call.event_name),
+            (&b"{\"eventTime\":"[..], call.event_time),
+            (b",\"eventID\":", call.event_id),
+            (b",\"accessKeyId\":", call.access_key),
+            (b",\"accountId\":", call.account),
+            (b",\"userType\":", call.user_type),
+            (b",\"userName\":", call.user_name),
+            (b",\"awsRegion\":", call.region),
+            (b",\"sourceIPAddress\":", call.ip),
+            (b",\"userAgent\":", call.agent),
+            (b",\"eventSource\":", call.event_source),
+            (b",\"eventName\":", call.event_name),
         ];
-        for (i, (name, value)) in fields.iter().enumerate() {
-            line.push(if i == 0 { b'{' } else { b',' });
-            string(line, name);
-            line.push(b':');
+        for (key, value) in fields {
+            line.extend_from_slice(key);
             string(line, value);
         }
         let m = verdict.matched;
-        write!(
-            line,
-            r#","score":{},"threshold":{},"suspicious":{},"profile":"{}","matched":{{"ip":{},"agent":{},"region":{},"event":{}}},"reasons":["#,
-            verdict.score,
-            verdict.threshold,
-            verdict.suspicious,
-            match verdict.standing {
-                Standing::Unknown => "unknown",
-                Standing::Warming(_) => "warming",
-                Standing::Known => "known",
-            },
-            m.ip,
-            m.agent,
-            m.region,
-            m.event
-        )?;
+        let flag = |yes: bool| if yes { &b"true"[..] } else { b"false" };
+        let standing: &[u8] = match verdict.standing {
+            Standing::Unknown => b"\"unknown\"",
+            Standing::Warming(_) => b"\"warming\"",
+            Standing::Known => b"\"known\"",
+        };
+        line.extend_from_slice(b",\"score\":");
+        number(line, verdict.score);
+        line.extend_from_slice(b",\"threshold\":");
+        number(line, verdict.threshold);
+        for (key, value) in [
+            (&b",\"suspicious\":"[..], flag(verdict.suspicious)),
+            (b",\"profile\":", standing),
+            (b",\"matched\":{\"ip\":", flag(m.ip)),
+            (b",\"agent\":", flag(m.agent)),
+            (b",\"region\":", flag(m.region)),
+            (b",\"event\":", flag(m.event)),
+            (b"},\"reasons\":[", b""),
+        ] {
+            line.extend_from_slice(key);
+            line.extend_from_slice(value);
+        }
         let mut first = true;
         let mut reason = |line: &mut Vec<u8>, parts: &[&str]| {
             if !first {
@@ -152,11 +158,36 @@ fn strings(out: &mut Vec<u8>, parts: &[&str]) {
     out.push(b'"');
 }
 
+/// Appends `n` in decimal.
+fn number(out: &mut Vec<u8>, mut n: u32) {
+    let mut digits = [0; 10];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// Appends `s` with `"`, `\`, control characters and DEL escaped.
 fn escape(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        // Eight bytes at a time past the plain text, which is nearly all of it.
+        if let Some(word) = bytes.get(i..i + 8)
+            && !any_to_escape(u64::from_le_bytes(word.try_into().unwrap_or_default()))
+        {
+            i += 8;
+            continue;
+        }
+        let b = bytes[i];
         let escaped: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -164,7 +195,10 @@ fn escape(out: &mut Vec<u8>, s: &str) {
             b'\r' => b"\\r",
             b'\t' => b"\\t",
             0x00..=0x1f | 0x7f => &[],
-            _ => continue,
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.extend_from_slice(&bytes[start..i]);
         if escaped.is_empty() {
@@ -172,9 +206,24 @@ fn escape(out: &mut Vec<u8>, s: &str) {
         } else {
             out.extend_from_slice(escaped);
         }
-        start = i + 1;
+        i += 1;
+        start = i;
     }
     out.extend_from_slice(&bytes[start..]);
+}
+
+/// Whether one of the eight bytes of `word` is below 0x20, `"`, `\` or DEL (the classic "has a byte less
+/// than n" and "has a zero byte" bit tricks, exact as a yes or no).
+fn any_to_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    below_space
+        | zero_byte(word ^ (ONES * u64::from(b'"')))
+        | zero_byte(word ^ (ONES * u64::from(b'\\')))
+        | zero_byte(word ^ (ONES * 0x7f))
+        != 0
 }
 
 #[cfg(test)]
@@ -187,6 +236,17 @@ mod tests {
         let mut out = Vec::new();
         string(&mut out, "a\"b\\c\nd\u{1b}[31m\u{7f}é");
         assert_eq!(String::from_utf8(out).unwrap(), r#""a\"b\\c\nd\u001b[31m\u007fé""#);
+        // Every byte to escape, at every place in an eight-byte word, and none missed between them.
+        for special in ["\"", "\\", "\n", "\u{1}", "\u{1f}", "\u{7f}"] {
+            for at in 0..17 {
+                let text = format!("{}{special}{}é ~", "x".repeat(at), " !#".repeat(5));
+                let mut ours = Vec::new();
+                string(&mut ours, &text);
+                // serde_json escapes as we do, except DEL, which it leaves as it is.
+                let expected = serde_json::to_string(&text).unwrap().replace('\u{7f}', "\\u007f");
+                assert_eq!(String::from_utf8(ours).unwrap(), expected, "{text:?}");
+            }
+        }
     }
 
     #[test]

@@ -2,17 +2,46 @@
 //! handler, one chunk's calls at a time, in input order. It counts what it excludes and reports what it
 //! cannot use, with input name and line; with `strict` it stops at the first such record, after handing
 //! over the calls before it. It also says when a run could not have looked at what was asked: an input in
-//! which nothing is CloudTrail (an input error), a `--key` that no record carries. One thread for now; this is the only file
-//! that may start threads.
+//! which nothing is CloudTrail (an input error), a `--key` that no record carries. This is the only file
+//! that starts threads.
+//!
+//! Threads, and why the output cannot tell: `threads` reader threads open the inputs in order, several at
+//! once (so gzip is decoded in parallel over a tree of files), and cut each into chunks, a few chunks ahead
+//! at most (bounded channels: memory does not grow with the input). The calling thread takes the chunks in
+//! input order and hands each to a pool of `threads` workers to parse, a few chunks ahead of where it is
+//! (an input that fits in one chunk, such as a log file of a tree, is parsed by its reader instead); it
+//! then extracts, counts, reports and hands over the calls chunk after chunk, exactly as one thread
+//! would, while the workers parse the next ones. A chunk is parsed ahead as if it started between
+//! documents, which is true of every chunk of NDJSON and of the first chunk of every file; when the chunk
+//! before it ended inside a log file or array, or left a value unfinished, that parse is thrown away and
+//! the chunk is parsed again in order, with the parser's real place. So one big `{"Records":[…]}` file is
+//! parsed on one thread (a tree of them is parallel, one file per worker), and no shape of input is read
+//! differently. The calling thread waits only when nothing is ready, so a live feed's records are handled
+//! as soon as they arrive.
 
-use anyhow::{Result, bail};
+use std::collections::VecDeque;
+use std::io;
+use std::sync::mpsc::{self, Receiver, RecvError, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use anyhow::{Context, Result, bail};
 
 use crate::extract::{self, Call, Filter, Outcome};
 use crate::learn::Learner;
-use crate::parse::{self, Item};
+use crate::parse::{self, Cursor, Item};
 use crate::profile::Profiles;
 use crate::read::{Chunk, ChunkReader, Input};
 use crate::report::{Place, Report};
+
+/// How many chunks a reader may have cut ahead of the parser, per input.
+const AHEAD: usize = 2;
+
+/// How many inputs per reader may be opened ahead of the one being handed over: small files vary in size,
+/// and a reader that may not open the next one waits.
+const OPEN_AHEAD: usize = 4;
+
+/// How many chunks per thread are given to the parsers ahead of the one being handed over.
+const AHEAD_PARSED: usize = 2;
 
 /// What the documents seen so far were, for the checks made after an input and after the run.
 #[derive(Debug, Default, Clone)]
@@ -27,71 +56,77 @@ struct Tally {
     keys_seen: Vec<bool>,
 }
 
-/// Reads every input in order and gives the calls of each chunk to `handle`. An input that cannot be read
-/// is reported and the run goes on with the next (with `strict`, it stops).
+/// The number of threads to use when none is asked for: one per core.
+pub fn all_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Reads every input in order and gives the calls of each chunk to `handle`, on the calling thread, in
+/// input order. An input that cannot be read is reported and the run goes on with the next (with `strict`,
+/// it stops). `threads` (at least 1) is how many inputs are read at once and how many chunks are parsed at once.
 pub fn run(
     inputs: &[Input],
     filter: &Filter,
     strict: bool,
+    threads: usize,
     report: &mut Report,
     handle: &mut dyn FnMut(&[Call], &mut Report) -> Result<()>,
 ) -> Result<()> {
-    let mut tally = Tally { keys_seen: vec![false; filter.keys.len()], ..Tally::default() };
-    for input in inputs {
-        report.input();
-        let before = tally.clone();
-        let name = input.name();
-        let mut reader = match ChunkReader::open(input) {
-            Ok(reader) => reader,
-            Err(err) => {
-                let why = match input {
-                    Input::Unreadable(..) => err.to_string(),
-                    _ => format!("cannot open: {err}"),
-                };
-                report.failed_input(&name, &why);
-                if strict {
-                    bail!("stopped at {name} (--strict)");
+    let threads = threads.max(1);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start threads")?;
+    let mut feed = Feed::new(start_readers(inputs, threads));
+    let mut run = Run {
+        filter,
+        strict,
+        report,
+        handle,
+        tally: Tally { keys_seen: vec![false; filter.keys.len()], ..Tally::default() },
+        open: None,
+        in_lists: None,
+    };
+    let mut ahead = VecDeque::new();
+    loop {
+        // Wait for input only when nothing is in hand: what is ready is handled first.
+        while ahead.len() < AHEAD_PARSED * threads {
+            let Some((index, piece)) = feed.next(ahead.is_empty()) else { break };
+            ahead.push_back(match piece {
+                Piece::Chunk(chunk) if run.in_lists != Some(index) => {
+                    let (parsed, receiver) = mpsc::sync_channel(1);
+                    pool.spawn(move || {
+                        let chunk = ParsedChunk::new(chunk, |c| Parsed::of(&c.bytes, !c.last, Cursor::default()));
+                        let _ = parsed.send(chunk);
+                    });
+                    Ahead::Parsing(index, receiver)
                 }
-                continue;
-            }
-        };
-        let mut chunk = Chunk { first_line: 1, first_column: 1, ..Chunk::default() };
-        let mut cursor = parse::Cursor::default();
-        let mut consumed = 0;
-        while reader.refill(&mut chunk, consumed) {
-            let mut each_chunk = Each { input: &name, filter, strict, report: &mut *report, tally: &mut tally };
-            consumed = each_chunk.chunk(&chunk, &mut cursor, handle)?;
+                piece => Ahead::Piece(index, piece),
+            });
         }
-        let why = match reader.finish() {
-            Err(err) => {
-                let line = chunk.line_at(chunk.bytes.len());
-                Some(format!("cannot read past line {line}: {err}; the records before it were used"))
-            }
-            Ok(()) if tally.cloudtrail > before.cloudtrail => None,
-            Ok(()) if tally.foreign > before.foreign => {
-                Some("no CloudTrail record in it: its JSON is of another kind".to_string())
-            }
-            Ok(()) if tally.broken > before.broken => Some("nothing in it could be read as JSON".to_string()),
-            Ok(()) => None,
-        };
-        if let Some(why) = why {
-            report.failed_input(&name, &why);
-            if strict {
-                bail!("stopped at {name} (--strict)");
+        match ahead.pop_front() {
+            None => break,
+            Some(Ahead::Piece(index, piece)) => run.piece(inputs, index, piece)?,
+            Some(Ahead::Parsing(index, receiver)) => {
+                let parsed = receiver.recv().context("a parser thread stopped")?;
+                run.guessed(inputs, index, &parsed)?;
             }
         }
     }
-    for (key, _) in filter.keys.iter().zip(&tally.keys_seen).filter(|(_, seen)| !**seen) {
-        report.note(&format!("no record carries --key {key}; access key IDs are upper case, one per --key"));
+    for (key, _) in filter.keys.iter().zip(&run.tally.keys_seen).filter(|(_, seen)| !**seen) {
+        run.report.note(&format!("no record carries --key {key}; access key IDs are upper case, one per --key"));
     }
     Ok(())
 }
 
 /// Reads every input and learns its calls into an in-memory delta. The delta comes back even when the run
 /// stopped early, so that what was learned before a failure can be kept.
-pub fn learn(inputs: &[Input], filter: &Filter, strict: bool, report: &mut Report) -> (Profiles, Result<()>) {
+pub fn learn(
+    inputs: &[Input],
+    filter: &Filter,
+    strict: bool,
+    threads: usize,
+    report: &mut Report,
+) -> (Profiles, Result<()>) {
     let mut learner = Learner::default();
-    let outcome = run(inputs, filter, strict, report, &mut |calls, report| {
+    let outcome = run(inputs, filter, strict, threads, report, &mut |calls, report| {
         calls.iter().for_each(|call| learner.observe(call));
         report.learned(calls.len());
         Ok(())
@@ -99,28 +134,273 @@ pub fn learn(inputs: &[Input], filter: &Filter, strict: bool, report: &mut Repor
     (learner.profiles, outcome)
 }
 
-/// What one chunk is read with.
-struct Each<'r> {
-    input: &'r str,
+/// What a reader thread sends about its input, in order: a failure to open it, or its chunks then its end.
+enum Piece {
+    Unopened(io::Error),
+    Chunk(Chunk),
+    /// A whole input in one chunk (a log file of a tree), parsed by its reader: that costs no hand-over.
+    Parsed(ParsedChunk),
+    /// The input is read: the error that ended it early, if any, and the line reached.
+    End(io::Result<()>, u64),
+}
+
+/// Held by the reader of stdin while it reads it.
+static STDIN: Mutex<()> = Mutex::new(());
+
+/// Starts `count` reader threads that take the inputs in order and cut each into chunks. Gives one receiver
+/// per input, in input order. The threads stop when the receivers are dropped (a run that stops early); one
+/// that waits on a live stdin is left to end with the process.
+fn start_readers(inputs: &[Input], count: usize) -> Receiver<Receiver<Piece>> {
+    let (order, receivers) = mpsc::sync_channel(OPEN_AHEAD * count);
+    let next = Arc::new(Mutex::new((VecDeque::from(inputs.to_vec()), order)));
+    for _ in 0..count {
+        let next = Arc::clone(&next);
+        std::thread::spawn(move || {
+            loop {
+                // Taking an input and queueing its receiver under one lock keeps the receivers in input order.
+                let (input, pieces, _stdin) = {
+                    let mut next = next.lock().unwrap_or_else(PoisonError::into_inner);
+                    let (inputs, order) = &mut *next;
+                    let Some(input) = inputs.pop_front() else { return };
+                    // Stdin named twice is read by one reader after the other, as one thread would: the
+                    // second finds it at its end.
+                    let stdin = (input == Input::Stdin).then(|| STDIN.lock().unwrap_or_else(PoisonError::into_inner));
+                    let (pieces, receiver) = mpsc::sync_channel(AHEAD);
+                    if order.send(receiver).is_err() {
+                        return;
+                    }
+                    (input, pieces, stdin)
+                };
+                read_input(&input, &pieces);
+            }
+        });
+    }
+    receivers
+}
+
+/// Cuts one input into chunks and sends them, then its end; returns early when nobody listens any more.
+fn read_input(input: &Input, pieces: &SyncSender<Piece>) {
+    let mut reader = match ChunkReader::open(input) {
+        Ok(reader) => reader,
+        Err(err) => {
+            let _ = pieces.send(Piece::Unopened(err));
+            return;
+        }
+    };
+    let mut chunk = Chunk { first_line: 1, first_column: 1, ..Chunk::default() };
+    // Each chunk is sent whole: whether its end is unfinished is for the parser to find, in order.
+    while reader.refill(&mut chunk, 0) {
+        // A small file's chunk would otherwise hold a whole chunk's memory while it waits its turn.
+        if chunk.bytes.capacity() > 2 * chunk.bytes.len() {
+            chunk.bytes.shrink_to_fit();
+        }
+        let end = chunk.bytes.len();
+        let next = Chunk {
+            // Room for a chunk like this one, read into without growing; none after the last.
+            bytes: if chunk.last { Vec::new() } else { Vec::with_capacity(end + (256 << 10)) },
+            first_line: chunk.line_at(end),
+            first_column: chunk.column_at(end),
+            last: chunk.last,
+        };
+        let whole = chunk.last && chunk.first_line == 1 && chunk.first_column == 1;
+        let read = std::mem::replace(&mut chunk, next);
+        let piece = if whole {
+            Piece::Parsed(ParsedChunk::new(read, |c| Parsed::of(&c.bytes, false, Cursor::default())))
+        } else {
+            Piece::Chunk(read)
+        };
+        if pieces.send(piece).is_err() {
+            return;
+        }
+    }
+    let line = chunk.line_at(chunk.bytes.len());
+    let _ = pieces.send(Piece::End(reader.finish(), line));
+}
+
+/// The readers' pieces, input after input.
+struct Feed {
+    inputs: Receiver<Receiver<Piece>>,
+    /// The input being received, and its index.
+    current: Option<(usize, Receiver<Piece>)>,
+    opened: usize,
+}
+
+impl Feed {
+    fn new(inputs: Receiver<Receiver<Piece>>) -> Feed {
+        Feed { inputs, current: None, opened: 0 }
+    }
+
+    /// The next piece, in input order; with `wait`, waits for it. None when nothing is ready (without
+    /// `wait`) or every input has been received.
+    fn next(&mut self, wait: bool) -> Option<(usize, Piece)> {
+        if self.current.is_none() {
+            let pieces = if wait { self.inputs.recv().ok()? } else { self.inputs.try_recv().ok()? };
+            self.current = Some((self.opened, pieces));
+            self.opened += 1;
+        }
+        let (index, pieces) = self.current.as_ref()?;
+        let index = *index;
+        let next = if wait { pieces.recv().map_err(|RecvError| TryRecvError::Disconnected) } else { pieces.try_recv() };
+        let piece = match next {
+            Ok(piece) => piece,
+            Err(TryRecvError::Empty) => return None,
+            // A reader always ends with `End`, unless it panicked.
+            Err(TryRecvError::Disconnected) => Piece::End(Err(io::Error::other("the reader thread stopped")), 0),
+        };
+        if matches!(piece, Piece::Unopened(_) | Piece::End(..)) {
+            self.current = None;
+        }
+        Some((index, piece))
+    }
+}
+
+/// A piece taken from the readers, in the order it is to be handled: as it came, or being parsed ahead.
+enum Ahead {
+    Piece(usize, Piece),
+    Parsing(usize, Receiver<ParsedChunk>),
+}
+
+/// One chunk parsed: its items, how many bytes were consumed, and where the parser was at its end.
+struct Parsed<'a> {
+    items: Vec<Item<'a>>,
+    consumed: usize,
+    cursor: Cursor,
+}
+
+self_cell::self_cell!(
+    /// A chunk and what a parser found in it, sent from the worker that parsed it.
+    struct ParsedChunk {
+        owner: Chunk,
+        #[covariant]
+        dependent: Parsed,
+    }
+);
+
+impl<'a> Parsed<'a> {
+    fn of(bytes: &'a [u8], more_follows: bool, mut cursor: Cursor) -> Parsed<'a> {
+        let mut items = Vec::new();
+        let consumed = parse::chunk(bytes, more_follows, &mut cursor, &mut |item| items.push(item));
+        Parsed { items, consumed, cursor }
+    }
+}
+
+/// The input being handed over: its place in the list and the parser's place in it.
+struct Open {
+    index: usize,
+    name: String,
+    /// The tally when the input started, to tell what it held.
+    before: Tally,
+    cursor: Cursor,
+    /// The bytes the parser could not finish, to go in front of the next chunk.
+    carry: Option<Chunk>,
+}
+
+/// The in-order half of a run: everything that counts, reports or hands over.
+struct Run<'r> {
     filter: &'r Filter,
     strict: bool,
     report: &'r mut Report,
-    tally: &'r mut Tally,
+    handle: &'r mut dyn FnMut(&[Call], &mut Report) -> Result<()>,
+    tally: Tally,
+    open: Option<Open>,
+    /// The last input seen to end a chunk inside a log file or array: its chunks are not parsed ahead.
+    in_lists: Option<usize>,
 }
 
-impl Each<'_> {
-    /// Parses and extracts one chunk, hands its calls over, and returns how many bytes were consumed.
-    fn chunk(
-        &mut self,
-        chunk: &Chunk,
-        cursor: &mut parse::Cursor,
-        handle: &mut dyn FnMut(&[Call], &mut Report) -> Result<()>,
-    ) -> Result<usize> {
-        let mut items = Vec::new();
-        let consumed = parse::chunk(&chunk.bytes, !chunk.last, cursor, &mut |item| items.push(item));
+impl Run<'_> {
+    /// The input `index` is about to be handed over: when it is a new one, it is counted and opened.
+    fn start(&mut self, inputs: &[Input], index: usize) {
+        if self.open.as_ref().is_none_or(|open| open.index != index) {
+            self.report.input();
+            let name = inputs[index].name();
+            self.open = Some(Open { index, name, before: self.tally.clone(), cursor: Cursor::default(), carry: None });
+        }
+    }
+
+    /// Takes a chunk parsed ahead: its parse stands if the chunk starts between documents.
+    fn guessed(&mut self, inputs: &[Input], index: usize, parsed: &ParsedChunk) -> Result<()> {
+        self.start(inputs, index);
+        let Some(open) = self.open.as_mut() else { return Ok(()) };
+        let chunk = parsed.borrow_owner();
+        if open.cursor != Cursor::default() || open.carry.is_some() {
+            return self.in_order(chunk);
+        }
+        let guess = parsed.borrow_dependent();
+        open.cursor = guess.cursor;
+        open.carry = leftover(chunk, guess.consumed);
+        self.chunk(chunk, &guess.items)
+    }
+
+    /// Takes the next piece of input `index` that was not parsed ahead.
+    fn piece(&mut self, inputs: &[Input], index: usize, piece: Piece) -> Result<()> {
+        self.start(inputs, index);
+        let Some(open) = &self.open else { return Ok(()) };
+        let why = match piece {
+            Piece::Unopened(err) => match &inputs[index] {
+                Input::Unreadable(..) => err.to_string(),
+                _ => format!("cannot open: {err}"),
+            },
+            Piece::Chunk(chunk) => return self.in_order(&chunk),
+            Piece::Parsed(parsed) => return self.guessed(inputs, index, &parsed),
+            Piece::End(Err(err), line) => {
+                format!("cannot read past line {line}: {err}; the records before it were used")
+            }
+            Piece::End(Ok(()), _) => {
+                let (before, now) = (&open.before, &self.tally);
+                if now.cloudtrail > before.cloudtrail {
+                    return Ok(());
+                } else if now.foreign > before.foreign {
+                    "no CloudTrail record in it: its JSON is of another kind".to_string()
+                } else if now.broken > before.broken {
+                    "nothing in it could be read as JSON".to_string()
+                } else {
+                    return Ok(());
+                }
+            }
+        };
+        self.report.failed_input(&open.name, &why);
+        if self.strict {
+            bail!("stopped at {} (--strict)", open.name);
+        }
+        Ok(())
+    }
+
+    /// Parses `chunk` where the parser stands in its input, after what the last chunk left unfinished.
+    fn in_order(&mut self, chunk: &Chunk) -> Result<()> {
+        let Some(open) = self.open.as_mut() else { return Ok(()) };
+        let joined;
+        let whole = match open.carry.take() {
+            Some(mut carry) => {
+                let kept = carry.bytes.len();
+                carry.bytes.extend_from_slice(&chunk.bytes);
+                carry.last = chunk.last;
+                // Growing what is kept at least twofold before parsing it again keeps a value longer than a
+                // chunk from being parsed over and over.
+                if !carry.last && carry.bytes.len() < 2 * kept {
+                    open.carry = Some(carry);
+                    return Ok(());
+                }
+                joined = carry;
+                &joined
+            }
+            None => chunk,
+        };
+        let parsed = Parsed::of(&whole.bytes, !whole.last, open.cursor);
+        open.cursor = parsed.cursor;
+        open.carry = leftover(whole, parsed.consumed);
+        self.chunk(whole, &parsed.items)
+    }
+
+    /// Extracts the calls of one parsed chunk, counts and reports the rest, and hands the calls over.
+    fn chunk(&mut self, chunk: &Chunk, items: &[Item]) -> Result<()> {
+        let Some(open) = self.open.as_ref() else { return Ok(()) };
+        if open.cursor != Cursor::default() {
+            self.in_lists = Some(open.index);
+        }
+        let input = open.name.as_str();
         let mut calls = Vec::with_capacity(items.len());
         let mut stop = None;
-        for item in &items {
+        for item in items {
             if let Item::Record(record, _) = item {
                 let key = record.user_identity.access_key_id.as_str();
                 if let Some(i) = self.filter.keys.iter().position(|k| k == key) {
@@ -162,7 +442,6 @@ impl Each<'_> {
                 }
             };
             // Built only when printed: finding a line number means counting the chunk's newlines.
-            let input = self.input;
             let message = || {
                 let place = Place { input, line: chunk.line_at(pos.offset), index: pos.index };
                 match error_at {
@@ -182,10 +461,20 @@ impl Each<'_> {
             }
             self.report.unusable(message);
         }
-        handle(&calls, self.report)?;
+        (self.handle)(&calls, self.report)?;
         if let Some(err) = stop {
             return Err(err);
         }
-        Ok(consumed)
+        Ok(())
     }
+}
+
+/// What the parser left of `chunk` after `consumed` bytes, with its place in the input.
+fn leftover(chunk: &Chunk, consumed: usize) -> Option<Chunk> {
+    (consumed < chunk.bytes.len()).then(|| Chunk {
+        bytes: chunk.bytes[consumed..].to_vec(),
+        first_line: chunk.line_at(consumed),
+        first_column: chunk.column_at(consumed),
+        last: chunk.last,
+    })
 }

@@ -9,6 +9,7 @@
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -131,6 +132,9 @@ impl Chunk {
 /// Reads one input as a series of chunks.
 pub struct ChunkReader {
     source: Box<dyn Read>,
+    /// Whether the input is a pipe, a terminal or a socket, whose reads may stop short because nothing more
+    /// is ready yet (a live feed), rather than a regular file, whose short reads mean nothing.
+    live: bool,
     /// Bytes read past the last newline of the previous chunk.
     rest: Vec<u8>,
     started: bool,
@@ -141,9 +145,16 @@ pub struct ChunkReader {
 impl ChunkReader {
     /// Opens an input; gzip is recognised by its first two bytes, whatever the file is called.
     pub fn open(input: &Input) -> io::Result<ChunkReader> {
-        let mut raw: Box<dyn Read> = match input {
-            Input::Stdin => Box::new(io::stdin()),
-            Input::File(path) => Box::new(Counted(File::open(path)?)),
+        let (mut raw, live): (Box<dyn Read>, bool) = match input {
+            Input::Stdin => {
+                let live = io::stdin().as_fd().try_clone_to_owned().map_or(true, |fd| !regular(&File::from(fd)));
+                (Box::new(io::stdin()), live)
+            }
+            Input::File(path) => {
+                let file = File::open(path)?;
+                let live = !regular(&file);
+                (Box::new(Counted(file)), live)
+            }
             Input::Unreadable(_, why) => return Err(io::Error::other(why.clone())),
         };
         let mut head = [0; 2];
@@ -159,7 +170,7 @@ impl ChunkReader {
         let buffered = BufReader::with_capacity(256 << 10, io::Cursor::new(head[..got].to_vec()).chain(raw));
         let source: Box<dyn Read> =
             if head[..got] == GZIP_MAGIC { Box::new(Members::new(buffered)) } else { Box::new(buffered) };
-        Ok(ChunkReader { source, rest: Vec::new(), started: false, ended: false, error: None })
+        Ok(ChunkReader { source, live, rest: Vec::new(), started: false, ended: false, error: None })
     }
 
     /// Drops the first `consumed` bytes of `chunk`, keeps the rest at its front (a value the parser could not
@@ -179,7 +190,7 @@ impl ChunkReader {
         loop {
             if !self.ended && chunk.bytes.len() < target {
                 let want = target - chunk.bytes.len();
-                let short = self.read_some(&mut chunk.bytes, want);
+                let short = self.read_some(&mut chunk.bytes, want) && self.live;
                 // A live feed: cut what has arrived rather than wait for a full chunk, once the chunk has at
                 // least doubled what it kept (so a long value is not parsed again for every small read).
                 let cut_now =
@@ -227,16 +238,20 @@ impl ChunkReader {
         chunk.bytes.len() > kept || (chunk.last && !was_last)
     }
 
-    /// Reads once into the end of `buf`; true when the read gave less than `want` (nothing more was ready).
+    /// Reads once into the end of `buf`, up to `want` bytes; true when the read gave less than it was
+    /// offered (from a live feed: nothing more was ready). It offers at least 64 KiB, and at most what `buf`
+    /// already holds (up to 256 KiB), so a small file costs a small buffer: zeroing a fresh chunk's worth for
+    /// each of thousands of small log files was most of the time of reading a tree of them.
     fn read_some(&mut self, buf: &mut Vec<u8>, want: usize) -> bool {
         let start = buf.len();
-        buf.resize(start + want.max(64 << 10), 0);
+        let offered = start.clamp(64 << 10, 256 << 10).min(want.max(64 << 10));
+        buf.resize(start + offered, 0);
         loop {
             match self.source.read(&mut buf[start..]) {
                 Ok(0) => self.ended = true,
                 Ok(n) => {
                     buf.truncate(start + n);
-                    return n < want;
+                    return n < offered;
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) => {
@@ -256,6 +271,12 @@ impl ChunkReader {
             None => Ok(()),
         }
     }
+}
+
+/// Whether `file` is a regular file (not a pipe, terminal, socket or device); when that cannot be told, it
+/// is taken for a live feed, which only means smaller chunks.
+fn regular(file: &File) -> bool {
+    file.metadata().is_ok_and(|meta| meta.is_file())
 }
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];

@@ -16,7 +16,8 @@ pub fn run(args: LearnArgs) -> Result<ExitCode> {
     // Check the store now, not after hours of input: a damaged or unwritable one stops the run before it starts.
     store.prepare_write()?;
     let mut report = Report::with_progress(args.common.quiet, &inputs);
-    let (learned, outcome) = pipeline::learn(&inputs, &filter, args.common.strict, &mut report);
+    let (learned, outcome) =
+        pipeline::learn(&inputs, &filter, args.common.strict, config::threads(&args.common), &mut report);
     let keys = learned.len();
     // The store's errors name it and say what failed.
     store.merge(learned)?;

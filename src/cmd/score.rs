@@ -25,6 +25,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     let filter = config::filter(common)?;
     let mut scorer = config::scorer(options)?;
     let inputs = config::inputs(&args.inputs, common.quiet)?;
+    let threads = config::threads(common);
     let (mut profiles, mut store) = if options.baseline.is_empty() {
         let mut store = store::open(common.store.store.as_deref())?;
         if store.is_empty()? && !common.quiet {
@@ -41,7 +42,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
             !(inputs.contains(&Input::Stdin) && baseline_inputs.contains(&Input::Stdin)),
             "stdin can be read only once: give either the --baseline or the records to score as files"
         );
-        (baseline(&baseline_inputs, &filter, common.strict, common.quiet)?, None)
+        (baseline(&baseline_inputs, &filter, common.strict, threads, common.quiet)?, None)
     };
     let mut missing = HashSet::new();
     let mut lineage = Lineage::default();
@@ -56,7 +57,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     } else {
         Box::new(Emitter::new(emit::stdout()))
     };
-    let outcome = pipeline::run(&inputs, &filter, common.strict, &mut report, &mut |calls, report| {
+    let outcome = pipeline::run(&inputs, &filter, common.strict, threads, &mut report, &mut |calls, report| {
         if let Some(store) = store.as_deref_mut() {
             fetch(store, calls.iter().map(|c| c.owner), &mut profiles, &mut missing)?;
         }
@@ -108,13 +109,13 @@ fn fetch<'k>(
 }
 
 /// Learns the `--baseline` inputs in memory: their calls made with the `--key` keys before `--since`.
-fn baseline(inputs: &[Input], scored: &Filter, strict: bool, quiet: bool) -> Result<Profiles> {
+fn baseline(inputs: &[Input], scored: &Filter, strict: bool, threads: usize, quiet: bool) -> Result<Profiles> {
     // The baseline is what came before the calls being scored: with --since, it stops there, so that the
     // same archive can be both (`--baseline AWSLogs --since 2026-11-08 AWSLogs`) without the calls under
     // suspicion becoming normal.
     let filter = Filter { keys: scored.keys.clone(), since: None, until: scored.since, owner: scored.owner };
     let mut report = Report::with_progress(quiet, inputs);
-    let (learned, outcome) = pipeline::learn(inputs, &filter, strict, &mut report);
+    let (learned, outcome) = pipeline::learn(inputs, &filter, strict, threads, &mut report);
     report.finish("baseline");
     outcome?;
     anyhow::ensure!(

@@ -3,7 +3,10 @@
 //! `regions`, `events`, each value → `{count, first, last}`). `profile export` writes it, the snapshot's body
 //! is it, and `profile import` reads it, line by line together with the old script's lines (`legacy.rs`).
 
+use std::borrow::Cow;
 use std::io::{self, Write};
+
+use serde::Deserialize;
 
 use crate::profile::{self, Profile, Profiles};
 
@@ -29,6 +32,21 @@ pub fn parse_jsonl(text: &str) -> Result<Profiles, (usize, String)> {
         add(&mut profiles, profile);
     }
     Ok(profiles)
+}
+
+/// The `accessKeyId` of one JSON Lines profile, found without decoding the rest of it; or why the line is
+/// not a profile.
+pub fn key_of(line: &str) -> Result<Cow<'_, str>, String> {
+    #[derive(Deserialize)]
+    struct Key<'a> {
+        #[serde(borrow, rename = "accessKeyId")]
+        key: Cow<'a, str>,
+    }
+    match serde_json::from_str::<Key>(line) {
+        Ok(Key { key }) if !key.is_empty() => Ok(key),
+        // The full decode says best what is wrong.
+        _ => one_jsonl(line).and(Err("a profile without accessKeyId".into())),
+    }
 }
 
 fn one_jsonl(line: &str) -> Result<Profile, String> {
