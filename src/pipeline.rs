@@ -293,6 +293,16 @@ struct Open {
     cursor: Cursor,
     /// The bytes the parser could not finish, to go in front of the next chunk.
     carry: Option<Chunk>,
+    /// How big `carry` was when the parser last gave up on it: it is parsed again once it has doubled.
+    carried: usize,
+}
+
+impl Open {
+    /// Keeps what the parser could not finish for the next chunk.
+    fn keep(&mut self, carry: Option<Chunk>) {
+        self.carried = carry.as_ref().map_or(0, |carry| carry.bytes.len());
+        self.carry = carry;
+    }
 }
 
 /// The in-order half of a run: everything that counts, reports or hands over.
@@ -313,7 +323,14 @@ impl Run<'_> {
         if self.open.as_ref().is_none_or(|open| open.index != index) {
             self.report.input();
             let name = inputs[index].name();
-            self.open = Some(Open { index, name, before: self.tally.clone(), cursor: Cursor::default(), carry: None });
+            self.open = Some(Open {
+                index,
+                name,
+                before: self.tally.clone(),
+                cursor: Cursor::default(),
+                carry: None,
+                carried: 0,
+            });
         }
     }
 
@@ -327,7 +344,7 @@ impl Run<'_> {
         }
         let guess = parsed.borrow_dependent();
         open.cursor = guess.cursor;
-        open.carry = leftover(chunk, guess.consumed);
+        open.keep(leftover(chunk, guess.consumed));
         self.chunk(chunk, &guess.items)
     }
 
@@ -371,12 +388,12 @@ impl Run<'_> {
         let joined;
         let whole = match open.carry.take() {
             Some(mut carry) => {
-                let kept = carry.bytes.len();
                 carry.bytes.extend_from_slice(&chunk.bytes);
                 carry.last = chunk.last;
-                // Growing what is kept at least twofold before parsing it again keeps a value longer than a
-                // chunk from being parsed over and over.
-                if !carry.last && carry.bytes.len() < 2 * kept {
+                // Growing what is kept at least twofold since it was last parsed keeps a value longer than a
+                // chunk from being parsed over and over, and parses it again as soon as that much has come, so
+                // that neither memory nor the wait for an answer grows with what follows the value.
+                if !carry.last && carry.bytes.len() < 2 * open.carried {
                     open.carry = Some(carry);
                     return Ok(());
                 }
@@ -387,7 +404,7 @@ impl Run<'_> {
         };
         let parsed = Parsed::of(&whole.bytes, !whole.last, open.cursor);
         open.cursor = parsed.cursor;
-        open.carry = leftover(whole, parsed.consumed);
+        open.keep(leftover(whole, parsed.consumed));
         self.chunk(whole, &parsed.items)
     }
 

@@ -171,3 +171,45 @@ fn a_live_feed_is_scored_record_by_record() {
         assert!(received.recv().is_err(), "nothing more than one line per record");
     }
 }
+
+/// A record longer than two chunks, then more input into a live pipe: the record is answered once what
+/// followed it has doubled what was held, not when the pipe closes (nor is everything after it held).
+#[test]
+fn a_record_longer_than_two_chunks_is_answered_while_the_pipe_stays_open() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let env = Env::new();
+    let base = baseline(&env);
+    let mut big = calls(1, 0).remove(0);
+    big["requestParameters"] = json!({ "items": (0..120_000).map(|i| json!({ "k": i })).collect::<Vec<_>>() });
+    let big = serde_json::to_string_pretty(&big).unwrap();
+    assert!(big.len() > 2 << 20, "{} bytes", big.len());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keywatcher"))
+        .args(["score", "-q", "--baseline", &base])
+        .env("XDG_STATE_HOME", env.path("state"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || stdout.lines().for_each(|line| lines.send(line.unwrap()).unwrap()));
+    writeln!(stdin, "{big}").unwrap();
+    let batch = ndjson(&calls(1000, 1));
+    let mut answered = false;
+    for _ in 0..40 {
+        stdin.write_all(batch.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        if received.recv_timeout(Duration::from_millis(500)).is_ok() {
+            answered = true;
+            break;
+        }
+    }
+    assert!(answered, "the long record was not answered while more input kept coming");
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
