@@ -26,6 +26,7 @@ CONFIGS = {
     "legacy": ["--scoring", "legacy"],
     "+family": ["--scoring", "legacy", "--agent-match", "family"],
     "+near": ["--scoring", "legacy", "--agent-match", "family", "--ip-match", "near"],
+    "standard, --ip-match network": ["--scoring", "standard", "--ip-match", "network"],
     "standard (default)": ["--scoring", "standard"],
     "standard, by principal": ["--scoring", "standard", "--identity", "principal"],
 }

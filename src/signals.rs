@@ -52,6 +52,11 @@ pub enum Signal {
     },
     /// A new address that an earlier call with a signal came from.
     MarkedAddress,
+    /// The key was made during the run by `maker` for another IAM user, `user` (`lineage.rs`).
+    MadeForOther {
+        maker: String,
+        user: String,
+    },
 }
 
 impl Signal {
@@ -63,6 +68,7 @@ impl Signal {
             Signal::AttackTool(_) => "tool",
             Signal::DeniedBurst { .. } => "denied",
             Signal::MarkedAddress => "marked",
+            Signal::MadeForOther { .. } => "for-user",
         }
     }
 }
@@ -79,6 +85,11 @@ impl fmt::Display for Signal {
                 write!(f, "{count} AccessDenied calls from a new address within 10 minutes")
             }
             Signal::MarkedAddress => f.write_str("an earlier call from this new address had a signal"),
+            Signal::MadeForOther { maker, user } => write!(
+                f,
+                "key made by {maker} for another IAM user, {user} (iam:CreateAccessKey) in this run; \
+                 not scored against its maker's profile"
+            ),
         }
     }
 }
@@ -121,6 +132,9 @@ pub struct Watch {
     recent: HashMap<String, HashMap<String, Recent>>,
     /// Calls from new addresses since the last sweep of `recent`.
     since_sweep: usize,
+    /// Key → its latest call of the run: a key in use is not dormant, however old its stored profile. One time
+    /// per key, as the scorer keeps one digest per key.
+    last_call: HashMap<String, Timestamp>,
 }
 
 /// How many calls from new addresses pass between two sweeps of the forgotten ones.
@@ -146,11 +160,8 @@ impl Watch {
         if let Some(tool) = agent::attack_tool(call.agent) {
             out.push(Signal::AttackTool(tool));
         }
-        if let Some(last) = profile.and_then(|p| p.last_seen) {
-            let days = (call.time.as_second() - last.as_second()) / DAY;
-            if days > self.settings.dormant_days as i64 {
-                out.push(Signal::Dormant { days });
-            }
+        if let Some(profile) = profile {
+            self.check_dormant(call, profile, out);
         }
         if known_address || profile.is_none() {
             return;
@@ -186,6 +197,24 @@ impl Watch {
         recent.marked |= !out.is_empty();
     }
 
+    /// A dormant key: silent for more than `--dormant-days` before this call, counting both what the profile
+    /// learned and the calls of this run, so that only the first call after the silence says so.
+    fn check_dormant(&mut self, call: &Call, profile: &Profile, out: &mut Vec<Signal>) {
+        let this_run = self.last_call.get(call.owner).copied();
+        if let Some(last) = this_run.max(profile.last_seen) {
+            let days = (call.time.as_second() - last.as_second()) / DAY;
+            if days > self.settings.dormant_days as i64 {
+                out.push(Signal::Dormant { days });
+            }
+        }
+        match self.last_call.get_mut(call.owner) {
+            Some(last) => *last = (*last).max(call.time),
+            None => {
+                self.last_call.insert(call.owner.to_string(), call.time);
+            }
+        }
+    }
+
     /// Every [`SWEEP_EVERY`] calls from new addresses, forgets the addresses silent for a day before `now`.
     fn sweep(&mut self, now: Timestamp) {
         self.since_sweep += 1;
@@ -212,24 +241,9 @@ mod tests {
     use crate::profile::Seen;
 
     fn call<'a>(at: &'a str, ip: &'a str, name: &'a str, error: &'a str) -> Call<'a> {
-        Call {
-            time: at.parse().unwrap(),
-            event_time: at,
-            event_id: "",
-            access_key: "AKIAEXAMPLE1",
-            owner: "AKIAEXAMPLE1",
-            account: "111122223333",
-            user_type: "IAMUser",
-            user_name: "ci",
-            region: "us-east-1",
-            ip,
-            agent: "aws-cli/2.13.5",
-            event_source: if name == "GetCallerIdentity" { "sts.amazonaws.com" } else { "iam.amazonaws.com" },
-            event_name: name,
-            error_code: error,
-            vpc_endpoint: "",
-            created_key: "",
-        }
+        let event_source = if name == "GetCallerIdentity" { "sts.amazonaws.com" } else { "iam.amazonaws.com" };
+        let time = at.parse().unwrap();
+        Call { time, event_time: at, ip, event_source, event_name: name, error_code: error, ..Call::example() }
     }
 
     fn profile(first: &str, last: &str) -> Profile {
@@ -267,6 +281,20 @@ mod tests {
         let mut tool = woken.clone();
         tool.agent = "TruffleHog";
         assert_eq!(signals(&mut watch, &tool, &recent, true), [Signal::AttackTool("TruffleHog")]);
+    }
+
+    #[test]
+    fn a_key_in_use_during_the_run_is_dormant_only_on_its_first_call_after_a_silence() {
+        let mut watch = Watch::new(Settings::default());
+        let p = profile("2026-09-01T00:00:00Z", "2026-09-20T00:00:00Z");
+        let at = ["2026-10-01T09:00", "2026-10-25T09:00", "2026-11-02T09:00", "2026-12-10T09:00", "2026-11-03T09:00"];
+        let found: Vec<Vec<Signal>> = at
+            .iter()
+            .map(|t| format!("{t}:00Z"))
+            .map(|t| signals(&mut watch, &call(&t, "203.0.113.10", "ListUsers", ""), &p, true))
+            .collect();
+        let dormant = vec![Signal::Dormant { days: 38 }];
+        assert_eq!(found, [vec![], vec![], vec![], dormant, vec![]], "days counted from the run's latest call");
     }
 
     #[test]
