@@ -276,7 +276,7 @@ impl Scorer {
         Scorer { weights, threshold, method, digests: HashMap::new(), watch, scratch: String::new() }
     }
 
-    /// Scores `call` against its key's profile. Calls must come in input order (signals count bursts).
+    /// Scores `call` against its key's profile. Calls come in input order; signals keep what they need of earlier ones.
     pub fn score(&mut self, call: &Call, profile: Option<&Profile>) -> Verdict {
         let mut signals = Vec::new();
         let Some(profile) = profile else {

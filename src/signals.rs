@@ -5,7 +5,9 @@
 //! a new address that one of these already marked (Elastic escalates alerts on a shared source address the
 //! same way). It also says when a
 //! profile is still too small to say much ([`Warming`]). It keeps what it has seen of new
-//! addresses until a day after their last call, so calls must come in input order. It never reads input or writes output.
+//! addresses until a day after their last call. Bursts and dormancy are counted in event time, whatever the
+//! input order (a directory is read region by region); "first call" means first in the input. It never reads
+//! input or writes output.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -117,10 +119,28 @@ impl fmt::Display for Warming {
 struct Recent {
     /// Its latest call.
     last: Timestamp,
-    /// Times of its denied calls within the burst window.
+    /// Times of its denied calls, in time order whatever the input order, from a day before the latest call.
     denied: VecDeque<Timestamp>,
     /// A call from it had a signal: what follows from there is the same actor.
     marked: bool,
+}
+
+impl Recent {
+    /// Adds a denied call at `time` and counts the denied calls within the burst window either side of it.
+    /// Directories are read in path order (a region's days, then the next region's), so times are kept sorted
+    /// rather than assumed to arrive in order.
+    fn denied_near(&mut self, time: Timestamp) -> usize {
+        let at = self.denied.partition_point(|t| *t <= time);
+        self.denied.insert(at, time);
+        // Only what is a day older than this call is dropped: what came before it in the input but is later in
+        // time stays for the calls that follow it.
+        while self.denied.front().is_some_and(|t| time.duration_since(*t) > SignedDuration::from_hours(24)) {
+            self.denied.pop_front();
+        }
+        let from = self.denied.partition_point(|t| time.duration_since(*t) > BURST_WINDOW);
+        let to = self.denied.partition_point(|t| t.duration_since(time) <= BURST_WINDOW);
+        to.saturating_sub(from)
+    }
 }
 
 /// Watches calls for signals; remembers the new addresses of each key seen lately.
@@ -183,12 +203,9 @@ impl Watch {
         };
         recent.last = recent.last.max(call.time);
         if is_denied(call.error_code) {
-            recent.denied.push_back(call.time);
-            while recent.denied.front().is_some_and(|t| call.time.duration_since(*t) > BURST_WINDOW) {
-                recent.denied.pop_front();
-            }
-            if recent.denied.len() >= self.settings.denied_burst.max(1) {
-                out.push(Signal::DeniedBurst { count: recent.denied.len() });
+            let count = recent.denied_near(call.time);
+            if count >= self.settings.denied_burst.max(1) {
+                out.push(Signal::DeniedBurst { count });
             }
         }
         if recent.marked && out.is_empty() {
@@ -340,6 +357,21 @@ mod tests {
         assert!(!watch.recent["AKIAEXAMPLE1"].contains_key("192.0.2.66"));
         let back = call("2026-11-04T10:05:00Z", "192.0.2.66", "GetCallerIdentity", "");
         assert_eq!(signals(&mut watch, &back, &p, false), [Signal::CallerIdentityFirst], "new again");
+    }
+
+    #[test]
+    fn denied_bursts_are_counted_in_event_time_whatever_the_input_order() {
+        let mut watch = Watch::new(Settings::default());
+        let p = profile("2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z");
+        let mut denied = |at: &str| {
+            let time = format!("2026-11-{at}:00Z");
+            signals(&mut watch, &call(&time, "192.0.2.66", "ListUsers", "AccessDenied"), &p, false)
+        };
+        let days_apart: Vec<Vec<Signal>> =
+            ["06T10:00", "06T10:01", "06T10:02", "02T10:00", "02T10:01"].map(&mut denied).into();
+        assert!(days_apart.iter().all(Vec::is_empty), "3 on one day and 2 on another are no burst: {days_apart:?}");
+        let late: Vec<Vec<Signal>> = ["02T10:03", "02T09:58", "02T09:59"].map(&mut denied).into();
+        assert_eq!(late[2], [Signal::DeniedBurst { count: 5 }], "five within ten minutes, arriving out of order");
     }
 
     #[test]
