@@ -23,7 +23,12 @@ pub fn family(agent: &str) -> Cow<'_, str> {
     if let Some((product, version)) = first.split_once('/') {
         let major = major(version);
         if !product.is_empty() && !major.is_empty() {
-            return Cow::Owned(format!("{product}/{major}"));
+            // Usually `product/MAJOR` is where the token starts: no copy (scoring asks on every new agent).
+            let prefix = &first[..product.len() + 1 + major.len()];
+            return match prefix.ends_with(major) {
+                true => Cow::Borrowed(prefix),
+                false => Cow::Owned(format!("{product}/{major}")),
+            };
         }
     }
     let end = agent

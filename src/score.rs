@@ -250,12 +250,12 @@ fn holds(values: &Values, value: &str, cutoff: Option<Timestamp>) -> bool {
 }
 
 /// Whether `map` holds `key`, last seen at or after `cutoff` when there is one.
-fn holds_since<K: Eq + std::hash::Hash>(
-    map: Option<&HashMap<K, Timestamp>>,
-    key: &K,
-    cutoff: Option<Timestamp>,
-) -> bool {
-    map.and_then(|map| map.get(key)).is_some_and(|last| cutoff.is_none_or(|cutoff| *last >= cutoff))
+fn holds_since<K, Q>(map: &HashMap<K, Timestamp>, key: &Q, cutoff: Option<Timestamp>) -> bool
+where
+    K: Eq + std::hash::Hash + std::borrow::Borrow<Q>,
+    Q: Eq + std::hash::Hash + ?Sized,
+{
+    map.get(key).is_some_and(|last| cutoff.is_none_or(|cutoff| *last >= cutoff))
 }
 
 /// Scores calls; holds the weights, the threshold, the method, what it worked out of each profile, and the
@@ -346,7 +346,7 @@ impl Scorer {
         }
         let (Some(network), Some(digest)) = (net::network(ip), self.digests.get(call.owner)) else { return false };
         let owned = self.method.ips == IpMatch::Network || digest.moves_in(network);
-        owned && holds_since(Some(&digest.networks), &network, cutoff)
+        owned && holds_since(&digest.networks, &network, cutoff)
     }
 
     fn agent_matches(&mut self, call: &Call, profile: &Profile, cutoff: Option<Timestamp>) -> bool {
@@ -358,8 +358,8 @@ impl Scorer {
             return true;
         }
         if self.method.agents == AgentMatch::Family {
-            let families = self.digests.get(call.owner).map(|d| &d.families);
-            return holds_since(families, &agent::family(agent).into_owned(), cutoff);
+            let family = agent::family(agent);
+            return self.digests.get(call.owner).is_some_and(|d| holds_since(&d.families, family.as_ref(), cutoff));
         }
         // The old script stored agents with every space turned into '-'.
         if !agent.contains(' ') {

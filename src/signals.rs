@@ -167,7 +167,11 @@ impl Watch {
 
     /// Whether `profile`, holding `calls` calls, is too small to say much. A profile without times was imported
     /// from the old script, which learned over a span nobody can tell now: it is not warming.
+    /// A profile holding no calls had them all removed by `profile prune`: it is an old key, not a young one.
     pub fn warming(&self, profile: &Profile, calls: u64) -> Option<Warming> {
+        if calls == 0 {
+            return None;
+        }
         let (first, last) = profile.first_seen.zip(profile.last_seen)?;
         let days = ((last.as_second() - first.as_second()) / DAY) as u64;
         let warming = calls < self.settings.warm_calls || days < self.settings.warm_days;
@@ -283,6 +287,7 @@ mod tests {
         let p = profile("2026-11-01T00:00:00Z", "2026-11-05T00:00:00Z");
         assert_eq!(watch.warming(&p, 19).map(|w| (w.calls, w.days)), Some((19, 4)));
         assert_eq!(watch.warming(&p, 20), None);
+        assert_eq!(watch.warming(&p, 0), None, "every call pruned: old, not young");
         let young = profile("2026-11-01T00:00:00Z", "2026-11-02T12:00:00Z");
         assert!(watch.warming(&young, 500).is_some(), "1.5 days is fewer than 2");
         assert_eq!(watch.warming(&Profile::new("AKIAOLDSCRIPT1"), 1), None, "imported from the old script");
