@@ -9,6 +9,8 @@ prints, per scenario and overall:
   recall     attacker calls flagged suspicious / attacker calls (a call keywatcher never scores is missed)
   FP rate    normal calls of profiled keys flagged / normal calls of profiled keys scored
   precision  attacker calls flagged / all calls flagged
+and, after the table, how many normal calls of keys with no profile (a key made or rotated during the week)
+each configuration flagged: the FP rate leaves them out, so they are counted here instead of hidden.
 Without --bin it builds the release binary first. The configurations add one part at a time to the old
 scoring, ending at the standard scoring (the default), then the same profiling by principal (IAM user or
 role ARN) instead of by access key.
@@ -26,6 +28,7 @@ CONFIGS = {
     "legacy": ["--scoring", "legacy"],
     "+family": ["--scoring", "legacy", "--agent-match", "family"],
     "+near": ["--scoring", "legacy", "--agent-match", "family", "--ip-match", "near"],
+    "standard, --ip-match network": ["--scoring", "standard", "--ip-match", "network"],
     "standard (default)": ["--scoring", "standard"],
     "standard, by principal": ["--scoring", "standard", "--identity", "principal"],
 }
@@ -39,8 +42,9 @@ def score(binary, folder, flags):
 
 
 def counts(labels, verdicts):
-    """(attackers, caught, normal profiled, false alarms, flagged)."""
-    c = [0, 0, 0, 0, 0]
+    """(attackers, caught, normal profiled, false alarms, flagged, normal of unknown keys, its false alarms).
+    A call never scored (a role session's, by key) is in none of the normal counts.."""
+    c = [0] * 7
     for event_id, label in labels.items():
         suspicious, profile = verdicts.get(event_id, (False, None))
         if label == "attacker":
@@ -49,12 +53,15 @@ def counts(labels, verdicts):
         elif profile in ("known", "warming"):
             c[2] += 1
             c[3] += suspicious
+        elif profile == "unknown":
+            c[5] += 1
+            c[6] += suspicious
         c[4] += suspicious
     return c
 
 
 def figures(c):
-    attackers, caught, normal, false, flagged = c
+    attackers, caught, normal, false, flagged, _, _ = c
     recall = f"{caught / attackers:.2f}" if attackers else "—"
     fp = f"{100 * false / normal:.2f}%" if normal else "—"
     precision = f"{caught / flagged:.2f}" if flagged else "—"
@@ -75,7 +82,7 @@ def main():
     subprocess.run([sys.executable, ROOT / "scripts" / "scenarios.py", "--seed", str(args.seed), "--out", suite],
                    check=True, stdout=subprocess.DEVNULL)
     scenarios = sorted(p for p in suite.iterdir() if p.is_dir())
-    total = {name: [0] * 5 for name in CONFIGS}
+    total = {name: [0] * 7 for name in CONFIGS}
     rows = []
     for folder in scenarios:
         labels = dict(line.split("\t") for line in (folder / "labels.tsv").read_text().splitlines())
@@ -96,8 +103,10 @@ def main():
         widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
         for row in [header] + rows:
             print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-    print(f"\nseed {args.seed}; {sum(total['legacy'][0:1])} attacker calls, "
+    print(f"\nseed {args.seed}; {total['legacy'][0]} attacker calls, "
           f"{total['legacy'][2]} normal calls of profiled keys", file=sys.stderr)
+    for name, c in total.items():
+        print(f"{name}: {c[6]} of {c[5]} normal calls of keys without a profile ('unknown') flagged", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@ Writes one folder per scenario, each with
 The organisation: a CI key, a Python service, three developers, a Terraform key, an IPv6 Go service, a Java
 service behind a VPC endpoint, and a role its services assume. Each key has its own addresses, client,
 regions and a long tail of API calls (so some normal calls in the scored week are new to the key, as in life).
-The twists: five attacks and seven kinds of benign drift (the issue's list, plus a key leaked while its
-profile is young and a key rotated). Labels live outside the records,
+The twists: seven attacks and eight kinds of benign drift (the issue's list, plus a key leaked while its
+profile is young, a key rotated, an attacker inside the victim's cloud /24, a key made for a backdoor user, and
+profiles learned a month before the scored week). Labels live outside the records,
 so keywatcher sees only what it would see in production.
 """
 
@@ -229,6 +230,31 @@ def leaked_same_region_same_tool(habits, rng):
     ]
 
 
+def leaked_same_cloud_network(habits, rng):
+    app = by_user(habits, "orders-app")
+    # From another tenant's EC2 instance inside the service's own /24 of Elastic IPs, with the service's client.
+    return habits, habits, attack(app, rng, SCORED + timedelta(days=3, hours=2), "54.228.16.201", app.agent_for,
+                                  ["eu-west-1"], ["s3:ListBucket", "s3:GetObject", "dynamodb:GetItem"], count=40)
+
+
+def backdoor_key(habits, rng):
+    bob = by_user(habits, "bob")
+    at, desk = SCORED + timedelta(days=3, hours=10), bob.ips[0][0]
+    backdoor = replace(bob, key="AKIAEXAMPLEBACKDOOR1", user="backdoor")
+    # Malware on bob's laptop makes a user and a key for it, with bob's key, client and address, then works
+    # with the new key from the same laptop: only the key's maker and user tell it apart from bob.
+    made = [
+        (at, call(bob, at, rng, event="iam:CreateUser", ip=desk, request={"userName": "backdoor"}), "attacker"),
+        (at + timedelta(seconds=30),
+         call(bob, at + timedelta(seconds=30), rng, event="iam:CreateAccessKey", ip=desk,
+              request={"userName": "backdoor"},
+              response={"accessKey": {"accessKeyId": backdoor.key, "status": "Active", "userName": "backdoor"}}),
+         "attacker"),
+    ]
+    return habits, habits, made + attack(backdoor, rng, at + timedelta(minutes=5), desk, bob.agent_for,
+                                         ["us-east-1"], bob.events[:8], count=40)
+
+
 def dormant_key_wakes(habits, rng):
     old = Habit("AKIAEXAMPLEOLDBACKUP", "backup-2024", CLI, {"v": "2.15.30"}, [("198.51.100.77", 1)],
                 [("us-east-1", 1)], ["s3:PutObject", "s3:ListBucket", "s3:GetObject"], 12,
@@ -278,6 +304,17 @@ def key_rotated(habits, rng):
     made = call(bob, at - timedelta(minutes=1), rng, event="iam:CreateAccessKey", ip=bob.ips[0][0],
                 response={"accessKey": {"accessKeyId": new.key, "status": "Active", "userName": "bob"}})
     return habits, after, [(at - timedelta(minutes=1), made, "normal")]
+
+
+def baseline_a_month_old(habits, rng):
+    # The profiles were learned a month before scoring resumed: a cron job that learns weekly stopped, while
+    # scoring kept running. The CI and service keys are in daily use all along; the month between is scored
+    # (normal calls before the week), so dormancy must count the calls of the run, not the stored profile only.
+    learned = SCORED - timedelta(days=34)
+    kept = [by_user(habits, "ci-deploy"), by_user(habits, "orders-app")]
+    before = [replace(h, active=(BASELINE, learned)) if h in kept else h for h in habits]
+    month = [(t, kw, "normal") for h in kept for t, kw in normal_calls(h, learned, SCORED, rng)]
+    return before, habits, month
 
 
 def sdk_and_cli_upgrades(habits, rng):
@@ -340,6 +377,10 @@ SCENARIOS = {
     "new-api-call": new_api_call,
     "dhcp-churn-in-office-range": dhcp_churn,
     "vpc-endpoint-churn": vpc_endpoint_churn,
+    # Added after the first measurements; last, so that the scenarios above keep their seeds.
+    "leaked-same-cloud-network": leaked_same_cloud_network,
+    "backdoor-key-for-another-user": backdoor_key,
+    "baseline-a-month-old": baseline_a_month_old,
 }
 
 

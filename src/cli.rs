@@ -359,7 +359,7 @@ pub struct DeleteArgs {
 pub struct PruneArgs {
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Remove the values last seen more than N days before --now
+    /// Remove the values last seen more than N days before --now; 0 never forgets (prunes nothing)
     #[arg(long, value_name = "N", default_value_t = crate::score::FORGET_AFTER_DAYS as u32)]
     pub forget_after: u32,
     /// The time the days count back from (RFC 3339, a date, @EPOCH) [default: the clock]

@@ -31,8 +31,16 @@ pub struct Call<'a> {
     pub error_code: &'a str,
     /// `vpcEndpointId`, empty when the call did not come through a VPC endpoint.
     pub vpc_endpoint: &'a str,
-    /// The access key an `iam:CreateAccessKey` call made; empty for every other call.
-    pub created_key: &'a str,
+    /// The access key an `iam:CreateAccessKey` call made, and its user; none for every other call.
+    pub made: Option<KeyFor<'a>>,
+}
+
+/// An access key and the IAM user it belongs to, as `iam:CreateAccessKey` answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyFor<'a> {
+    pub key: &'a str,
+    /// Empty when the answer did not say.
+    pub user: &'a str,
 }
 
 #[cfg(test)]
@@ -55,7 +63,7 @@ impl Call<'static> {
             event_name: "RunInstances",
             error_code: "",
             vpc_endpoint: "",
-            created_key: "",
+            made: None,
         }
     }
 }
@@ -228,9 +236,11 @@ pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
         event_name: record.event_name.as_str(),
         error_code: record.error_code.as_str(),
         vpc_endpoint: record.vpc_endpoint_id.as_str(),
-        created_key: match (record.event_source.as_str(), record.event_name.as_str()) {
-            ("iam.amazonaws.com", "CreateAccessKey") => record.created_key.as_str(),
-            _ => "",
+        made: match (record.event_source.as_str(), record.event_name.as_str()) {
+            ("iam.amazonaws.com", "CreateAccessKey") => {
+                Some(KeyFor { key: record.key_made.id.as_str(), user: record.key_made.user.as_str() })
+            }
+            _ => None,
         },
     })
 }

@@ -61,7 +61,7 @@ mod tests {
             event_name: "RunInstances",
             error_code: "",
             vpc_endpoint: "",
-            created_key: "",
+            made: None,
         }
     }
 

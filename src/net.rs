@@ -1,19 +1,35 @@
 //! Addresses → networks. Takes `sourceIPAddress` strings and gives the network they belong to: the /24 of an
 //! IPv4 address and the /64 of an IPv6 one (the sizes a NAT pool, a DHCP scope or an IPv6 host's rotating
 //! addresses stay inside), and whether an address falls in a list of CIDR blocks (`--trusted-networks`: VPN
-//! egress, offices). It never reads records or profiles.
+//! egress, offices). An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) is the IPv4 address it maps. It never
+//! reads records or profiles.
 
 use std::net::IpAddr;
 use std::str::FromStr;
 
-/// The network an address is in: its /24 (IPv4) or /64 (IPv6), as a number that two addresses share exactly
-/// when they are in the same one. IPv4 and IPv6 never collide: the IPv4 form is tagged in the low bits,
-/// which an IPv6 /64 always has zero.
-pub fn prefix(ip: &str) -> Option<u128> {
-    match ip.parse::<IpAddr>().ok()? {
-        IpAddr::V4(v4) => Some(((u32::from(v4) >> 8) as u128) << 1 | 1),
-        IpAddr::V6(v6) => Some(u128::from(v6) >> 64 << 64),
+/// The network an address is in: two addresses share one exactly when they are in the same /24 (IPv4) or
+/// /64 (IPv6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Network {
+    /// The top 24 bits of an IPv4 address.
+    V4(u32),
+    /// The top 64 bits of an IPv6 address.
+    V6(u64),
+}
+
+/// The network of `ip`; none for what is not an address, and for `::` and `::1`, which name no network of
+/// their own (their /64 would hold every IPv4-compatible address).
+pub fn network(ip: &str) -> Option<Network> {
+    match address(ip)? {
+        IpAddr::V4(v4) => Some(Network::V4(u32::from(v4) >> 8)),
+        IpAddr::V6(v6) if v6.is_unspecified() || v6.is_loopback() => None,
+        IpAddr::V6(v6) => Some(Network::V6((u128::from(v6) >> 64) as u64)),
     }
+}
+
+/// `ip` parsed, an IPv4-mapped IPv6 address as its IPv4 address.
+fn address(ip: &str) -> Option<IpAddr> {
+    ip.parse::<IpAddr>().ok().map(|ip| ip.to_canonical())
 }
 
 /// One CIDR block, e.g. `198.51.100.0/22` or `2001:db8::/48`; a bare address is a block of one.
@@ -50,9 +66,9 @@ impl FromStr for Cidr {
         let width = if base.is_ipv4() { 32 } else { 128 };
         let bits = match bits.trim() {
             "" => width,
-            bits => bits
-                .parse::<u8>()
-                .ok()
+            bits => Some(bits)
+                .filter(|bits| bits.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|bits| bits.parse::<u8>().ok())
                 .filter(|b| *b <= width)
                 .ok_or_else(|| format!("prefix length '/{bits}' of {address} is not a number from 0 to {width}"))?,
         };
@@ -79,7 +95,7 @@ impl Networks {
 
     /// True when `ip` is an address inside one of the blocks.
     pub fn contains(&self, ip: &str) -> bool {
-        !self.0.is_empty() && ip.parse::<IpAddr>().is_ok_and(|ip| self.0.iter().any(|block| block.contains(ip)))
+        !self.0.is_empty() && address(ip).is_some_and(|ip| self.0.iter().any(|block| block.contains(ip)))
     }
 }
 
@@ -88,14 +104,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prefixes_are_the_slash_24_and_the_slash_64() {
-        assert_eq!(prefix("203.0.113.10"), prefix("203.0.113.250"));
-        assert_ne!(prefix("203.0.113.10"), prefix("203.0.114.10"));
-        assert_eq!(prefix("2001:db8:1:2::10"), prefix("2001:db8:1:2:abcd::1"));
-        assert_ne!(prefix("2001:db8:1:2::10"), prefix("2001:db8:1:3::10"));
-        assert_ne!(prefix("0.0.0.1"), prefix("::1"), "families never collide");
-        assert_eq!(prefix("AWS Internal"), None);
-        assert_eq!(prefix(""), None);
+    fn networks_are_the_slash_24_and_the_slash_64() {
+        assert_eq!(network("203.0.113.10"), network("203.0.113.250"));
+        assert_ne!(network("203.0.113.10"), network("203.0.114.10"));
+        assert_eq!(network("2001:db8:1:2::10"), network("2001:db8:1:2:abcd::1"));
+        assert_ne!(network("2001:db8:1:2::10"), network("2001:db8:1:3::10"));
+        assert_ne!(network("0.0.0.1"), network("::2"), "families never collide");
+        assert_eq!(network("::ffff:203.0.113.9"), network("203.0.113.10"), "an IPv4-mapped address is IPv4");
+        assert_eq!((network("::1"), network("::")), (None, None), "no network of their own");
+        assert_eq!(network("AWS Internal"), None);
+        assert_eq!(network(""), None);
     }
 
     #[test]
@@ -109,6 +127,7 @@ mod tests {
         assert!(!nets.contains("ec2.amazonaws.com"));
         let everything = Networks::parse("0.0.0.0/0").unwrap();
         assert!(everything.contains("8.8.8.8") && !everything.contains("::1"));
+        assert!(everything.contains("::ffff:8.8.8.8"), "an IPv4-mapped address is IPv4");
     }
 
     #[test]
@@ -118,5 +137,6 @@ mod tests {
             "line 2: prefix length '/33' of 10.0.0.0 is not a number from 0 to 32"
         );
         assert_eq!(Networks::parse("office").unwrap_err(), "line 1: 'office' is not an IPv4 or IPv6 address");
+        assert!(Networks::parse("10.0.0.0/+8").unwrap_err().contains("'/+8'"), "only digits");
     }
 }

@@ -61,9 +61,9 @@ pub struct Record<'a> {
     /// Set when the call came through a VPC endpoint; `sourceIPAddress` is then a private address.
     #[serde(borrow, default)]
     pub vpc_endpoint_id: Text<'a>,
-    /// `responseElements.accessKey.accessKeyId`: the key an `iam:CreateAccessKey` call made.
-    #[serde(borrow, default, rename = "responseElements", deserialize_with = "created_key")]
-    pub created_key: Text<'a>,
+    /// `responseElements.accessKey`: the key an `iam:CreateAccessKey` call made, and for which user.
+    #[serde(borrow, default, rename = "responseElements", deserialize_with = "key_made")]
+    pub key_made: KeyMade<'a>,
     #[serde(borrow, default)]
     pub user_identity: Identity<'a>,
     /// Present in a CloudTrail log file: the records it holds.
@@ -629,8 +629,61 @@ impl<'de> Visitor<'de> for IdentityVisitor {
     }
 }
 
-fn created_key<'de, D: de::Deserializer<'de>>(d: D) -> Result<Text<'de>, D::Error> {
-    de::DeserializeSeed::deserialize(FieldPath(&["accessKey", "accessKeyId"]), d)
+/// What `responseElements.accessKey` says of a key made by `iam:CreateAccessKey`.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct KeyMade<'a> {
+    /// `accessKeyId`: the new key.
+    pub id: Text<'a>,
+    /// `userName`: the IAM user the new key belongs to, who need not be the one who made it.
+    pub user: Text<'a>,
+}
+
+fn key_made<'de, D: de::Deserializer<'de>>(d: D) -> Result<KeyMade<'de>, D::Error> {
+    d.deserialize_any(KeyMadeVisitor { outer: true })
+}
+
+/// Reads `responseElements` (`outer`) and then its `accessKey` object; anything else on the way reads as absent.
+#[derive(Clone, Copy)]
+struct KeyMadeVisitor {
+    outer: bool,
+}
+
+impl<'de> de::DeserializeSeed<'de> for KeyMadeVisitor {
+    type Value = KeyMade<'de>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyMadeVisitor {
+    type Value = KeyMade<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object holding accessKey.accessKeyId and accessKey.userName")
+    }
+    visit_scalars!(_kind => KeyMade::default());
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut made = KeyMade::default();
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match (self.outer, key.as_ref()) {
+                (true, "accessKey") => made = map.next_value_seed(KeyMadeVisitor { outer: false })?,
+                (false, "accessKeyId") => made.id = map.next_value()?,
+                (false, "userName") => made.user = map.next_value()?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(made)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(KeyMade::default())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(KeyMade::default())
+    }
 }
 
 /// A string field nested in objects, found by its path of keys; anything else on the way reads as absent.

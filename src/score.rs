@@ -15,7 +15,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::agent;
 use crate::extract::Call;
-use crate::net::{self, Networks};
+use crate::net::{self, Network, Networks};
 use crate::profile::{self, Profile, Seen, Values};
 use crate::signals::{Settings, Signal, Warming, Watch};
 
@@ -90,9 +90,13 @@ pub enum AgentMatch {
 pub enum IpMatch {
     /// The same address (the old scoring).
     Exact,
-    /// The same address, or one in a /24 (IPv4) or /64 (IPv6) the key used, or a private address behind a
-    /// VPC endpoint the key used.
+    /// The same address, or one in a /64 (IPv6) the key used, or in a /24 (IPv4) the key used when it has
+    /// moved between addresses (at least three in that /16): a cloud /24 is shared with other tenants, and a
+    /// key pinned to one or two Elastic IPs does not own the rest of it. Or a private address behind a VPC
+    /// endpoint the key used.
     Near,
+    /// As `near`, but any address in a /24 the key used counts, however few addresses it used there.
+    Network,
 }
 
 /// Everything about how calls are judged, besides weights and threshold.
@@ -181,6 +185,14 @@ pub struct Verdict {
     pub made_by: Option<String>,
 }
 
+impl Verdict {
+    /// Adds a signal found outside the scorer (`lineage.rs`): the call is suspicious.
+    pub fn flag(&mut self, signal: Signal) {
+        self.signals.push(signal);
+        self.suspicious = true;
+    }
+}
+
 /// What the scorer works out once per key from its profile: the agent families, the networks, the number of
 /// calls.
 #[derive(Debug, Default)]
@@ -188,7 +200,9 @@ struct Digest {
     /// Each agent family, with the last time any of its agents was seen.
     families: HashMap<String, Timestamp>,
     /// Each network, with the last time any of its addresses was seen.
-    prefixes: HashMap<u128, Timestamp>,
+    networks: HashMap<Network, Timestamp>,
+    /// How many IPv4 addresses the key used in each /16 (by its top 16 bits).
+    v4_addresses: HashMap<u32, usize>,
     calls: u64,
 }
 
@@ -199,13 +213,29 @@ impl Digest {
             keep_latest(&mut digest.families, agent::family(agent).into_owned(), seen);
         }
         for (ip, seen) in &profile.ips {
-            if let Some(prefix) = net::prefix(ip) {
-                keep_latest(&mut digest.prefixes, prefix, seen);
+            if let Some(network) = net::network(ip) {
+                keep_latest(&mut digest.networks, network, seen);
+                if let Network::V4(slash24) = network {
+                    *digest.v4_addresses.entry(slash24 >> 8).or_default() += 1;
+                }
             }
         }
         digest
     }
+
+    /// Whether the key moved enough around `network` for `--ip-match near` to give it the whole of it.
+    fn moves_in(&self, network: Network) -> bool {
+        match network {
+            Network::V4(slash24) => self.v4_addresses.get(&(slash24 >> 8)).is_some_and(|n| *n >= MOVING_ADDRESSES),
+            Network::V6(_) => true,
+        }
+    }
 }
+
+/// How many addresses of one IPv4 /16 a key must have used before `--ip-match near` counts the rest of their
+/// /24s as its own: a DHCP scope or NAT pool shows many, a service pinned to its Elastic IPs one or two
+/// (README, "How well it detects", measures the choice).
+const MOVING_ADDRESSES: usize = 3;
 
 /// Keeps in `map` the latest last-seen time of `key`; a value without times counts as seen forever.
 fn keep_latest<K: Eq + std::hash::Hash>(map: &mut HashMap<K, Timestamp>, key: K, seen: &Seen) {
@@ -220,12 +250,12 @@ fn holds(values: &Values, value: &str, cutoff: Option<Timestamp>) -> bool {
 }
 
 /// Whether `map` holds `key`, last seen at or after `cutoff` when there is one.
-fn holds_since<K: Eq + std::hash::Hash>(
-    map: Option<&HashMap<K, Timestamp>>,
-    key: &K,
-    cutoff: Option<Timestamp>,
-) -> bool {
-    map.and_then(|map| map.get(key)).is_some_and(|last| cutoff.is_none_or(|cutoff| *last >= cutoff))
+fn holds_since<K, Q>(map: &HashMap<K, Timestamp>, key: &Q, cutoff: Option<Timestamp>) -> bool
+where
+    K: Eq + std::hash::Hash + std::borrow::Borrow<Q>,
+    Q: Eq + std::hash::Hash + ?Sized,
+{
+    map.get(key).is_some_and(|last| cutoff.is_none_or(|cutoff| *last >= cutoff))
 }
 
 /// Scores calls; holds the weights, the threshold, the method, what it worked out of each profile, and the
@@ -246,7 +276,7 @@ impl Scorer {
         Scorer { weights, threshold, method, digests: HashMap::new(), watch, scratch: String::new() }
     }
 
-    /// Scores `call` against its key's profile. Calls must come in input order (signals count bursts).
+    /// Scores `call` against its key's profile. Calls come in input order; signals keep what they need of earlier ones.
     pub fn score(&mut self, call: &Call, profile: Option<&Profile>) -> Verdict {
         let mut signals = Vec::new();
         let Some(profile) = profile else {
@@ -264,7 +294,7 @@ impl Scorer {
             };
         };
         let digest_used =
-            self.method.agents == AgentMatch::Family || self.method.ips == IpMatch::Near || self.watch.is_some();
+            self.method.agents == AgentMatch::Family || self.method.ips != IpMatch::Exact || self.watch.is_some();
         if digest_used && !self.digests.contains_key(call.owner) {
             self.digests.insert(call.owner.to_string(), Digest::of(profile));
         }
@@ -314,8 +344,9 @@ impl Scorer {
         if !call.vpc_endpoint.is_empty() && holds(&profile.ips, call.vpc_endpoint, cutoff) {
             return true;
         }
-        let prefixes = self.digests.get(call.owner).map(|d| &d.prefixes);
-        net::prefix(ip).is_some_and(|prefix| holds_since(prefixes, &prefix, cutoff))
+        let (Some(network), Some(digest)) = (net::network(ip), self.digests.get(call.owner)) else { return false };
+        let owned = self.method.ips == IpMatch::Network || digest.moves_in(network);
+        owned && holds_since(&digest.networks, &network, cutoff)
     }
 
     fn agent_matches(&mut self, call: &Call, profile: &Profile, cutoff: Option<Timestamp>) -> bool {
@@ -327,8 +358,8 @@ impl Scorer {
             return true;
         }
         if self.method.agents == AgentMatch::Family {
-            let families = self.digests.get(call.owner).map(|d| &d.families);
-            return holds_since(families, &agent::family(agent).into_owned(), cutoff);
+            let family = agent::family(agent);
+            return self.digests.get(call.owner).is_some_and(|d| holds_since(&d.families, family.as_ref(), cutoff));
         }
         // The old script stored agents with every space turned into '-'.
         if !agent.contains(' ') {
@@ -354,24 +385,8 @@ mod tests {
     use super::*;
 
     fn call<'a>(ip: &'a str, agent: &'a str) -> Call<'a> {
-        Call {
-            time: "2026-11-02T10:00:00Z".parse().unwrap(),
-            event_time: "2026-11-02T10:00:00Z",
-            event_id: "e1",
-            access_key: "AKIAEXAMPLE1",
-            owner: "AKIAEXAMPLE1",
-            account: "111122223333",
-            user_type: "IAMUser",
-            user_name: "ci",
-            region: "ap-southeast-2",
-            ip,
-            agent,
-            event_source: "rds.amazonaws.com",
-            event_name: "DescribeDBSnapshots",
-            error_code: "",
-            vpc_endpoint: "",
-            created_key: "",
-        }
+        let (region, event_source, event_name) = ("ap-southeast-2", "rds.amazonaws.com", "DescribeDBSnapshots");
+        Call { ip, agent, region, event_source, event_name, ..Call::example() }
     }
 
     fn profile(values: &[(&str, &str)]) -> Profile {
@@ -432,8 +447,26 @@ mod tests {
         assert_eq!(matched(&mut legacy, &calls[0]), (true, true, true, true));
         assert_eq!(matched(&mut standard, &calls[0]), (false, true, true, true), "the family is still in use");
         assert_eq!(matched(&mut standard, &calls[1]), (false, true, true, true), "its network was forgotten too");
-        let mut remembering = Scorer::new(Weights::default(), 70, Method { forget_after: None, ..Method::standard() });
+        let remember = Method { forget_after: None, ips: IpMatch::Network, ..Method::standard() };
+        let mut remembering = Scorer::new(Weights::default(), 70, remember);
         assert_eq!(matched(&mut remembering, &calls[1]), (true, true, true, true));
+    }
+
+    #[test]
+    fn a_slash_24_is_the_keys_own_only_when_the_key_moves_between_addresses() {
+        let pinned = profile(&[("ip", "54.228.16.10"), ("ip", "54.228.16.11")]);
+        let mut moving = pinned.clone();
+        moving.ips.insert("54.228.17.40".into(), Seen { count: 1, first: None, last: None });
+        let ip_matched = |method: Method, p: &Profile, ip: &str| {
+            Scorer::new(Weights::default(), 70, method).score(&call(ip, "a"), Some(p)).matched.ip
+        };
+        assert!(!ip_matched(Method::standard(), &pinned, "54.228.16.201"), "another tenant of a cloud /24");
+        assert!(ip_matched(Method::standard(), &moving, "54.228.16.201"), "three addresses in the /16: a pool");
+        assert!(!ip_matched(Method::standard(), &moving, "54.228.18.1"), "never a /24 the key did not use");
+        let network = Method { ips: IpMatch::Network, ..Method::standard() };
+        assert!(ip_matched(network, &pinned, "54.228.16.201"), "--ip-match network: any address of the /24");
+        let v6 = profile(&[("ip", "2600:1f18:61d4:a300::1")]);
+        assert!(ip_matched(Method::standard(), &v6, "2600:1f18:61d4:a300:5c1e::9"), "a /64 is one site's");
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! a new address that one of these already marked (Elastic escalates alerts on a shared source address the
 //! same way). It also says when a
 //! profile is still too small to say much ([`Warming`]). It keeps what it has seen of new
-//! addresses until a day after their last call, so calls must come in input order. It never reads input or writes output.
+//! addresses until a day after their last call. Bursts and dormancy are counted in event time, whatever the
+//! input order (a directory is read region by region); "first call" means first in the input. It never reads
+//! input or writes output.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -52,6 +54,11 @@ pub enum Signal {
     },
     /// A new address that an earlier call with a signal came from.
     MarkedAddress,
+    /// The key was made during the run by `maker` for another IAM user, `user` (`lineage.rs`).
+    MadeForOther {
+        maker: String,
+        user: String,
+    },
 }
 
 impl Signal {
@@ -63,6 +70,7 @@ impl Signal {
             Signal::AttackTool(_) => "tool",
             Signal::DeniedBurst { .. } => "denied",
             Signal::MarkedAddress => "marked",
+            Signal::MadeForOther { .. } => "for-user",
         }
     }
 }
@@ -79,6 +87,11 @@ impl fmt::Display for Signal {
                 write!(f, "{count} AccessDenied calls from a new address within 10 minutes")
             }
             Signal::MarkedAddress => f.write_str("an earlier call from this new address had a signal"),
+            Signal::MadeForOther { maker, user } => write!(
+                f,
+                "key made by {maker} for another IAM user, {user} (iam:CreateAccessKey) in this run; \
+                 not scored against its maker's profile"
+            ),
         }
     }
 }
@@ -106,10 +119,28 @@ impl fmt::Display for Warming {
 struct Recent {
     /// Its latest call.
     last: Timestamp,
-    /// Times of its denied calls within the burst window.
+    /// Times of its denied calls, in time order whatever the input order, from a day before the latest call.
     denied: VecDeque<Timestamp>,
     /// A call from it had a signal: what follows from there is the same actor.
     marked: bool,
+}
+
+impl Recent {
+    /// Adds a denied call at `time` and counts the denied calls within the burst window either side of it.
+    /// Directories are read in path order (a region's days, then the next region's), so times are kept sorted
+    /// rather than assumed to arrive in order.
+    fn denied_near(&mut self, time: Timestamp) -> usize {
+        let at = self.denied.partition_point(|t| *t <= time);
+        self.denied.insert(at, time);
+        // Only what is a day older than this call is dropped: what came before it in the input but is later in
+        // time stays for the calls that follow it.
+        while self.denied.front().is_some_and(|t| time.duration_since(*t) > SignedDuration::from_hours(24)) {
+            self.denied.pop_front();
+        }
+        let from = self.denied.partition_point(|t| time.duration_since(*t) > BURST_WINDOW);
+        let to = self.denied.partition_point(|t| t.duration_since(time) <= BURST_WINDOW);
+        to.saturating_sub(from)
+    }
 }
 
 /// Watches calls for signals; remembers the new addresses of each key seen lately.
@@ -121,6 +152,9 @@ pub struct Watch {
     recent: HashMap<String, HashMap<String, Recent>>,
     /// Calls from new addresses since the last sweep of `recent`.
     since_sweep: usize,
+    /// Key → its latest call of the run: a key in use is not dormant, however old its stored profile. One time
+    /// per key, as the scorer keeps one digest per key.
+    last_call: HashMap<String, Timestamp>,
 }
 
 /// How many calls from new addresses pass between two sweeps of the forgotten ones.
@@ -133,7 +167,11 @@ impl Watch {
 
     /// Whether `profile`, holding `calls` calls, is too small to say much. A profile without times was imported
     /// from the old script, which learned over a span nobody can tell now: it is not warming.
+    /// A profile holding no calls had them all removed by `profile prune`: it is an old key, not a young one.
     pub fn warming(&self, profile: &Profile, calls: u64) -> Option<Warming> {
+        if calls == 0 {
+            return None;
+        }
         let (first, last) = profile.first_seen.zip(profile.last_seen)?;
         let days = ((last.as_second() - first.as_second()) / DAY) as u64;
         let warming = calls < self.settings.warm_calls || days < self.settings.warm_days;
@@ -146,11 +184,8 @@ impl Watch {
         if let Some(tool) = agent::attack_tool(call.agent) {
             out.push(Signal::AttackTool(tool));
         }
-        if let Some(last) = profile.and_then(|p| p.last_seen) {
-            let days = (call.time.as_second() - last.as_second()) / DAY;
-            if days > self.settings.dormant_days as i64 {
-                out.push(Signal::Dormant { days });
-            }
+        if let Some(profile) = profile {
+            self.check_dormant(call, profile, out);
         }
         if known_address || profile.is_none() {
             return;
@@ -172,18 +207,33 @@ impl Watch {
         };
         recent.last = recent.last.max(call.time);
         if is_denied(call.error_code) {
-            recent.denied.push_back(call.time);
-            while recent.denied.front().is_some_and(|t| call.time.duration_since(*t) > BURST_WINDOW) {
-                recent.denied.pop_front();
-            }
-            if recent.denied.len() >= self.settings.denied_burst.max(1) {
-                out.push(Signal::DeniedBurst { count: recent.denied.len() });
+            let count = recent.denied_near(call.time);
+            if count >= self.settings.denied_burst.max(1) {
+                out.push(Signal::DeniedBurst { count });
             }
         }
         if recent.marked && out.is_empty() {
             out.push(Signal::MarkedAddress);
         }
         recent.marked |= !out.is_empty();
+    }
+
+    /// A dormant key: silent for more than `--dormant-days` before this call, counting both what the profile
+    /// learned and the calls of this run, so that only the first call after the silence says so.
+    fn check_dormant(&mut self, call: &Call, profile: &Profile, out: &mut Vec<Signal>) {
+        let this_run = self.last_call.get(call.owner).copied();
+        if let Some(last) = this_run.max(profile.last_seen) {
+            let days = (call.time.as_second() - last.as_second()) / DAY;
+            if days > self.settings.dormant_days as i64 {
+                out.push(Signal::Dormant { days });
+            }
+        }
+        match self.last_call.get_mut(call.owner) {
+            Some(last) => *last = (*last).max(call.time),
+            None => {
+                self.last_call.insert(call.owner.to_string(), call.time);
+            }
+        }
     }
 
     /// Every [`SWEEP_EVERY`] calls from new addresses, forgets the addresses silent for a day before `now`.
@@ -212,24 +262,9 @@ mod tests {
     use crate::profile::Seen;
 
     fn call<'a>(at: &'a str, ip: &'a str, name: &'a str, error: &'a str) -> Call<'a> {
-        Call {
-            time: at.parse().unwrap(),
-            event_time: at,
-            event_id: "",
-            access_key: "AKIAEXAMPLE1",
-            owner: "AKIAEXAMPLE1",
-            account: "111122223333",
-            user_type: "IAMUser",
-            user_name: "ci",
-            region: "us-east-1",
-            ip,
-            agent: "aws-cli/2.13.5",
-            event_source: if name == "GetCallerIdentity" { "sts.amazonaws.com" } else { "iam.amazonaws.com" },
-            event_name: name,
-            error_code: error,
-            vpc_endpoint: "",
-            created_key: "",
-        }
+        let event_source = if name == "GetCallerIdentity" { "sts.amazonaws.com" } else { "iam.amazonaws.com" };
+        let time = at.parse().unwrap();
+        Call { time, event_time: at, ip, event_source, event_name: name, error_code: error, ..Call::example() }
     }
 
     fn profile(first: &str, last: &str) -> Profile {
@@ -252,6 +287,7 @@ mod tests {
         let p = profile("2026-11-01T00:00:00Z", "2026-11-05T00:00:00Z");
         assert_eq!(watch.warming(&p, 19).map(|w| (w.calls, w.days)), Some((19, 4)));
         assert_eq!(watch.warming(&p, 20), None);
+        assert_eq!(watch.warming(&p, 0), None, "every call pruned: old, not young");
         let young = profile("2026-11-01T00:00:00Z", "2026-11-02T12:00:00Z");
         assert!(watch.warming(&young, 500).is_some(), "1.5 days is fewer than 2");
         assert_eq!(watch.warming(&Profile::new("AKIAOLDSCRIPT1"), 1), None, "imported from the old script");
@@ -267,6 +303,20 @@ mod tests {
         let mut tool = woken.clone();
         tool.agent = "TruffleHog";
         assert_eq!(signals(&mut watch, &tool, &recent, true), [Signal::AttackTool("TruffleHog")]);
+    }
+
+    #[test]
+    fn a_key_in_use_during_the_run_is_dormant_only_on_its_first_call_after_a_silence() {
+        let mut watch = Watch::new(Settings::default());
+        let p = profile("2026-09-01T00:00:00Z", "2026-09-20T00:00:00Z");
+        let at = ["2026-10-01T09:00", "2026-10-25T09:00", "2026-11-02T09:00", "2026-12-10T09:00", "2026-11-03T09:00"];
+        let found: Vec<Vec<Signal>> = at
+            .iter()
+            .map(|t| format!("{t}:00Z"))
+            .map(|t| signals(&mut watch, &call(&t, "203.0.113.10", "ListUsers", ""), &p, true))
+            .collect();
+        let dormant = vec![Signal::Dormant { days: 38 }];
+        assert_eq!(found, [vec![], vec![], vec![], dormant, vec![]], "days counted from the run's latest call");
     }
 
     #[test]
@@ -312,6 +362,21 @@ mod tests {
         assert!(!watch.recent["AKIAEXAMPLE1"].contains_key("192.0.2.66"));
         let back = call("2026-11-04T10:05:00Z", "192.0.2.66", "GetCallerIdentity", "");
         assert_eq!(signals(&mut watch, &back, &p, false), [Signal::CallerIdentityFirst], "new again");
+    }
+
+    #[test]
+    fn denied_bursts_are_counted_in_event_time_whatever_the_input_order() {
+        let mut watch = Watch::new(Settings::default());
+        let p = profile("2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z");
+        let mut denied = |at: &str| {
+            let time = format!("2026-11-{at}:00Z");
+            signals(&mut watch, &call(&time, "192.0.2.66", "ListUsers", "AccessDenied"), &p, false)
+        };
+        let days_apart: Vec<Vec<Signal>> =
+            ["06T10:00", "06T10:01", "06T10:02", "02T10:00", "02T10:01"].map(&mut denied).into();
+        assert!(days_apart.iter().all(Vec::is_empty), "3 on one day and 2 on another are no burst: {days_apart:?}");
+        let late: Vec<Vec<Signal>> = ["02T10:03", "02T09:58", "02T09:59"].map(&mut denied).into();
+        assert_eq!(late[2], [Signal::DeniedBurst { count: 5 }], "five within ten minutes, arriving out of order");
     }
 
     #[test]

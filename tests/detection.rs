@@ -86,10 +86,12 @@ fn an_address_in_a_network_the_key_uses_is_its_own() {
         call("198.51.100.200", CLI, "UpdateService"),
     ];
     assert_eq!(flagged(&score(&env, &["--scoring", "legacy"], &calls)), [true, true, true]);
-    assert_eq!(flagged(&score(&env, &[], &calls)), [false, true, true], "the same /24 only");
+    assert_eq!(flagged(&score(&env, &[], &calls)), [true, true, true], "a key pinned to one address owns no /24");
+    let network = score(&env, &["--ip-match", "network"], &calls);
+    assert_eq!(flagged(&network), [false, true, true], "the same /24 only");
     let offices = env.write("offices.txt", "# VPN egress\n198.51.100.0/24\n");
     let trusted = score(&env, &["--trusted-networks", offices.to_str().unwrap()], &calls);
-    assert_eq!(flagged(&trusted), [false, true, false]);
+    assert_eq!(flagged(&trusted), [true, true, false]);
     let legacy_trusted = ["--scoring", "legacy", "--trusted-networks", offices.to_str().unwrap()];
     assert_eq!(flagged(&score(&env, &legacy_trusted, &calls)), [true, true, false], "a trusted block is exact");
 
@@ -133,7 +135,7 @@ fn signals_are_reasons_and_flag_the_call_whatever_its_score() {
     assert_eq!(verdicts[2]["score"], 75, "the score alone would pass it");
     assert!(reasons(&verdicts[2]).contains("attack tool (TruffleHog)"), "{}", reasons(&verdicts[2]));
     assert_eq!(verdicts[3]["score"], 100);
-    assert_eq!(reasons(&verdicts[3]), "key dormant for 54 days before this call");
+    assert_eq!(reasons(&verdicts[3]), "key dormant for 53 days before this call", "counted from 10-22, this run");
     let quiet = score(&env, &["--signals", "off"], &[call("203.0.113.10", "TruffleHog", "UpdateService")]);
     assert_eq!(flagged(&quiet), [false]);
 }
@@ -215,6 +217,11 @@ fn prune_removes_the_values_a_key_stopped_showing_and_keeps_the_key() {
     assert_eq!(profile["firstSeen"], "2026-06-01T10:00:00Z", "the key's own history stays");
     let again = env.run(&["profile", "prune", "--now", "2026-11-01", "--forget-after", "1000"], "");
     assert!(again.stderr.contains("removed 0 value(s)"), "{}", again.stderr);
+    let never = env.run(&["profile", "prune", "--now", "2026-11-01", "--forget-after", "0"], "");
+    assert_eq!(never.code, 0, "{}", never.stderr);
+    assert!(never.stderr.contains("--forget-after 0 means never forget"), "as in score: {}", never.stderr);
+    let kept = &env.run(&["profile", "show", "--json"], "").lines()[0];
+    assert_eq!(kept["ips"].as_object().unwrap().keys().collect::<Vec<_>>(), ["203.0.113.10"], "nothing removed");
 }
 
 #[test]
@@ -238,4 +245,25 @@ fn a_key_made_during_the_run_is_scored_against_the_key_that_made_it() {
     );
     let legacy = score(&env, &["--scoring", "legacy"], &calls);
     assert_eq!(legacy[1]["profile"], "unknown", "the old scoring knows no lineage");
+}
+
+#[test]
+fn a_key_made_for_another_user_is_not_scored_against_its_maker() {
+    let env = Env::new();
+    let mut create = call("203.0.113.10", CLI, "CreateAccessKey");
+    create["eventSource"] = json!("iam.amazonaws.com");
+    create["requestParameters"] = json!({"userName": "backdoor"});
+    create["responseElements"] = json!({"accessKey": {"accessKeyId": "AKIAEXAMPLEBACKDOOR", "status": "Active",
+        "userName": "backdoor", "createDate": "Oct 22, 2026 10:00:00 AM"}});
+    let mut used =
+        record("AKIAEXAMPLEBACKDOOR", "2026-10-22T10:05:00Z", "203.0.113.10", CLI, "us-east-1", "UpdateService");
+    used["userIdentity"]["userName"] = json!("backdoor");
+    let verdicts = score(&env, &[], &[create, used]);
+    assert_eq!(flagged(&verdicts), [false, true], "used from its maker's own address, with its maker's client");
+    assert_eq!(verdicts[1]["profile"], "unknown");
+    assert_eq!(
+        reasons(&verdicts[1]),
+        "key made by AKIAEXAMPLECIDEPLOY1 for another IAM user, backdoor (iam:CreateAccessKey) in this run; \
+         not scored against its maker's profile; no profile for this key"
+    );
 }

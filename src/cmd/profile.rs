@@ -63,7 +63,12 @@ pub fn delete(args: DeleteArgs) -> Result<ExitCode> {
 
 /// Removes the values last seen before `--now` minus `--forget-after` days. The profiles themselves stay, with
 /// their first and last seen, so a key that wakes up later is still known to have been dormant.
+/// `--forget-after 0` means never forget, as in `score`: nothing is removed.
 pub fn prune(args: PruneArgs) -> Result<ExitCode> {
+    if args.forget_after == 0 {
+        report::say(format_args!("--forget-after 0 means never forget: nothing to prune"));
+        return Ok(ExitCode::SUCCESS);
+    }
     let now = match &args.now {
         Some(text) => when::parse(text, Timestamp::now()).map_err(anyhow::Error::msg).context("invalid --now")?,
         None => Timestamp::now(),

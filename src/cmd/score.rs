@@ -11,10 +11,11 @@ use anyhow::{Context, Result};
 use crate::cli::ScoreArgs;
 use crate::emit::{self, Emitter, WriteVerdict};
 use crate::extract::Filter;
-use crate::lineage::Lineage;
+use crate::lineage::{Lineage, Link};
 use crate::profile::Profiles;
 use crate::read::Input;
 use crate::report::{self, Report};
+use crate::signals::Signal;
 use crate::store::{self, Store};
 use crate::terminal::Table;
 use crate::{config, pipeline};
@@ -62,14 +63,20 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
             fetch(store, calls.iter().map(|c| c.owner), &mut profiles, &mut missing)?;
         }
         for call in calls {
-            let (profile, made_by) = if scorer.method.lineage {
+            let (profile, link) = if scorer.method.lineage {
                 lineage.observe(call);
                 lineage.profile_for(call, &profiles)
             } else {
                 (profiles.get(call.owner), None)
             };
             let mut verdict = scorer.score(call, profile);
-            verdict.made_by = made_by.map(str::to_string);
+            match link {
+                Some(Link::MadeBy(maker)) => verdict.made_by = Some(maker.to_string()),
+                Some(Link::MadeForOther { maker, user }) => {
+                    verdict.flag(Signal::MadeForOther { maker: maker.to_string(), user: user.to_string() })
+                }
+                None => {}
+            }
             report.scored(verdict.suspicious);
             if verdict.suspicious || !options.only_suspicious {
                 out.verdict(call, &verdict).context("cannot write to stdout")?;
