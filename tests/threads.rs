@@ -4,6 +4,11 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
 use common::{Env, Output, gzip, ndjson, record};
 use serde_json::{Value, json};
 
@@ -136,29 +141,31 @@ fn stdin_named_twice_is_read_once() {
     assert!(two.stderr.contains("read 3000 record(s) from 2 input(s)"), "{}", two.stderr);
 }
 
+/// `score --baseline BASE --threads THREADS` reading a pipe that stays open: the child, its stdin, and its
+/// stdout's lines as they come.
+fn live(env: &Env, base: &str, threads: &str) -> (Child, ChildStdin, mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keywatcher"))
+        .args(["score", "-q", "--threads", threads, "--baseline", base])
+        .env("XDG_STATE_HOME", env.path("state"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || stdout.lines().for_each(|line| lines.send(line.unwrap()).unwrap()));
+    (child, stdin, received)
+}
+
 /// A live feed: a record written into the pipe comes out scored while the pipe is still open, with any
 /// number of threads (an exec stage of Fluent Bit or Vector depends on it).
 #[test]
 fn a_live_feed_is_scored_record_by_record() {
-    use std::io::{BufRead, BufReader, Write};
-    use std::process::{Command, Stdio};
-    use std::sync::mpsc;
-    use std::time::Duration;
-
     let env = Env::new();
     let base = baseline(&env);
     for threads in ["1", "2"] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_keywatcher"))
-            .args(["score", "-q", "--threads", threads, "--baseline", &base])
-            .env("XDG_STATE_HOME", env.path("state"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let (lines, received) = mpsc::channel();
-        std::thread::spawn(move || stdout.lines().for_each(|line| lines.send(line.unwrap()).unwrap()));
+        let (mut child, mut stdin, received) = live(&env, &base, threads);
         for record in calls(3, 0) {
             writeln!(stdin, "{record}").unwrap();
             stdin.flush().unwrap();
@@ -176,28 +183,13 @@ fn a_live_feed_is_scored_record_by_record() {
 /// followed it has doubled what was held, not when the pipe closes (nor is everything after it held).
 #[test]
 fn a_record_longer_than_two_chunks_is_answered_while_the_pipe_stays_open() {
-    use std::io::{BufRead, BufReader, Write};
-    use std::process::{Command, Stdio};
-    use std::sync::mpsc;
-    use std::time::Duration;
-
     let env = Env::new();
     let base = baseline(&env);
     let mut big = calls(1, 0).remove(0);
     big["requestParameters"] = json!({ "items": (0..120_000).map(|i| json!({ "k": i })).collect::<Vec<_>>() });
     let big = serde_json::to_string_pretty(&big).unwrap();
     assert!(big.len() > 2 << 20, "{} bytes", big.len());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keywatcher"))
-        .args(["score", "-q", "--baseline", &base])
-        .env("XDG_STATE_HOME", env.path("state"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let (lines, received) = mpsc::channel();
-    std::thread::spawn(move || stdout.lines().for_each(|line| lines.send(line.unwrap()).unwrap()));
+    let (mut child, mut stdin, received) = live(&env, &base, "2");
     writeln!(stdin, "{big}").unwrap();
     let batch = ndjson(&calls(1000, 1));
     let mut answered = false;
