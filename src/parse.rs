@@ -201,6 +201,35 @@ enum Fail {
     Bad(serde_json::Error),
 }
 
+/// Turns every lone UTF-16 surrogate escape in JSON text (`\ud800` not followed by its low half, or a low half
+/// alone) into `\ufffd`, in place. JSON allows them; serde_json refuses the whole document, so a user agent
+/// holding one would keep its call from being scored. The length does not change, so lines and columns stay.
+/// `bytes` must not end inside an escape: chunks are cut at newlines or after a `}`, which no escape holds.
+pub fn mend_lone_surrogates(bytes: &mut [u8]) {
+    let hex = |b: &[u8]| b.len() == 4 && b.iter().all(u8::is_ascii_hexdigit);
+    let surrogate = |b: &[u8], range: std::ops::RangeInclusive<u16>| {
+        hex(b) && u16::from_str_radix(std::str::from_utf8(b).unwrap_or(""), 16).is_ok_and(|u| range.contains(&u))
+    };
+    let mut at = 0;
+    while let Some(found) = bytes.get(at..).and_then(|rest| memchr::memchr(b'\\', rest)) {
+        let i = at + found;
+        at = i + 2; // the backslash and the escaped character
+        if bytes.get(i + 1) != Some(&b'u') || !bytes.get(i + 2..i + 6).is_some_and(hex) {
+            continue;
+        }
+        at = i + 6;
+        let code = &bytes[i + 2..i + 6];
+        let paired = surrogate(code, 0xd800..=0xdbff)
+            && bytes.get(i + 6..i + 8) == Some(&b"\\u"[..])
+            && bytes.get(i + 8..i + 12).is_some_and(|low| surrogate(low, 0xdc00..=0xdfff));
+        if paired {
+            at = i + 12;
+        } else if surrogate(code, 0xd800..=0xdfff) {
+            bytes[i + 2..i + 6].copy_from_slice(b"fffd");
+        }
+    }
+}
+
 /// Parses the documents in `bytes`, calling `each` for every record, skipped document and malformed
 /// document or record, in input order. Returns how many bytes were consumed: when `more_follows` is true
 /// and a value is cut off by the end of the chunk, it is left unconsumed so that the reader can hand it back
@@ -758,6 +787,24 @@ impl<'de> Visitor<'de> for ElementVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lone_surrogates_are_mended_and_pairs_and_other_escapes_kept() {
+        let cases: [(&[u8], &[u8]); 7] = [
+            (br#"{"a":"x\ud800y"}"#, br#"{"a":"x\ufffdy"}"#),
+            (br#"{"a":"\udc00"}"#, br#"{"a":"\ufffd"}"#),
+            (br#"{"a":"\ud83d\ude00"}"#, br#"{"a":"\ud83d\ude00"}"#),
+            (br#"{"a":"\\ud800"}"#, br#"{"a":"\\ud800"}"#),
+            (br#"{"a":"\ud800\ud800\udc00"}"#, br#"{"a":"\ufffd\ud800\udc00"}"#),
+            (br#"{"a":"\u00e9\"\n"}"#, br#"{"a":"\u00e9\"\n"}"#),
+            (b"ends with \\", b"ends with \\"),
+        ];
+        for (input, want) in cases {
+            let mut bytes = input.to_vec();
+            mend_lone_surrogates(&mut bytes);
+            assert_eq!(String::from_utf8_lossy(&bytes), String::from_utf8_lossy(want));
+        }
+    }
 
     fn collect(input: &str, more_follows: bool) -> (Vec<String>, usize) {
         let mut seen = Vec::new();

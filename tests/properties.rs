@@ -50,3 +50,19 @@ proptest! {
         }
     }
 }
+
+/// JSON allows a lone UTF-16 surrogate escape; a user agent holding one must not keep its call from being
+/// scored. It is scored, with U+FFFD in its place.
+#[test]
+fn a_lone_surrogate_does_not_hide_a_call() {
+    let env = Env::new();
+    let call =
+        record("AKIAEXAMPLECIDEPLOY1", "2026-11-02T10:00:00Z", "192.0.2.66", "evil-MARK", "us-east-1", "ListUsers");
+    let line = call.to_string().replace("evil-MARK", r"evil\ud800\udc00\udfff-\ud800");
+    let baseline = fixture("baseline.ndjson");
+    let out = env.run(&["score", "--baseline", baseline.to_str().unwrap()], format!("{line}\n"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let verdict: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(verdict["userAgent"], "evil\u{10000}\u{fffd}-\u{fffd}");
+    assert_eq!(verdict["suspicious"], true);
+}
