@@ -45,7 +45,7 @@ pub struct KeyFor<'a> {
 
 #[cfg(test)]
 impl Call<'static> {
-    /// A call of `ci-deploy`'s key, for the tests of the rooms that write calls out (`emit`, `terminal`).
+    /// A call of `ci-deploy`'s key, for the tests of the rooms that take calls (learn, score, signals, emit, terminal).
     pub fn example() -> Call<'static> {
         Call {
             time: "2026-11-02T10:00:00Z".parse().unwrap(),

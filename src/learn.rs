@@ -45,24 +45,7 @@ mod tests {
     use super::*;
 
     fn call<'a>(ip: &'a str, at: &str) -> Call<'a> {
-        Call {
-            time: at.parse().unwrap(),
-            event_time: "",
-            event_id: "",
-            access_key: "AKIAEXAMPLE1",
-            owner: "AKIAEXAMPLE1",
-            account: "111122223333",
-            user_type: "IAMUser",
-            user_name: "ci",
-            region: "us-east-1",
-            ip,
-            agent: "aws-cli/2.13.5",
-            event_source: "ec2.amazonaws.com",
-            event_name: "RunInstances",
-            error_code: "",
-            vpc_endpoint: "",
-            made: None,
-        }
+        Call { time: at.parse().unwrap(), account: "111122223333", user_name: "ci", ip, ..Call::example() }
     }
 
     #[test]
