@@ -206,6 +206,17 @@ pub struct ScoreOptions {
     /// Exit with status 1 when at least one call was suspicious
     #[arg(long)]
     pub exit_code: bool,
+    /// After scoring each call, learn it into its key's profile unless it was suspicious: at once in memory (the
+    /// calls after it are scored against it), and into the store every --save-every, every --save-records calls
+    /// and at the end. A key with no profile scores as suspicious, so it is never learned here: learn it first
+    #[arg(long)]
+    pub learn: bool,
+    /// With --learn, save what was learned at least this often: a span such as 60s, 5m or 1h
+    #[arg(long, value_name = "SPAN", default_value = "60s", value_parser = crate::config::interval, requires = "learn")]
+    pub save_every: std::time::Duration,
+    /// With --learn, save whenever N calls have been learned since the last save
+    #[arg(long, value_name = "N", default_value_t = 100_000, requires = "learn")]
+    pub save_records: u64,
     /// How calls are judged: `standard` compares agent families and networks and adds per-key signals;
     /// `legacy` is the old script's exact matching without signals. The flags below change one part of it
     #[arg(long, value_enum, value_name = "HOW", default_value_t = Scoring::Standard)]

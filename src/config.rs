@@ -122,6 +122,17 @@ pub fn color(choice: Color) -> bool {
     }
 }
 
+/// Parses a span of time given to a flag such as `--save-every`: `60s`, `5m`, `1h 30m` (or ISO 8601, `PT1M`),
+/// more than zero.
+pub fn interval(text: &str) -> Result<std::time::Duration, String> {
+    text.trim()
+        .parse::<jiff::SignedDuration>()
+        .ok()
+        .and_then(|span| std::time::Duration::try_from(span).ok())
+        .filter(|span| !span.is_zero())
+        .ok_or_else(|| format!("'{text}' is not a span of time: use a positive span such as 60s, 5m or 1h"))
+}
+
 /// Checks the old commands' PERIOD argument as clap reads it, so that a file name given in its place is
 /// refused with the word order explained.
 pub fn period(text: &str) -> Result<String, String> {
@@ -167,6 +178,20 @@ mod tests {
         assert!(err.starts_with("--dormant-days sets a signal, and the signals are off"), "{err}");
         let forgetful = scorer(&score_options(&["--forget-after", "0"])).unwrap();
         assert_eq!(forgetful.method.forget_after, None, "0 never forgets");
+    }
+
+    #[test]
+    fn save_every_takes_a_positive_span() {
+        let minute = std::time::Duration::from_secs(60);
+        assert_eq!(score_options(&["--learn"]).save_every, minute, "the default");
+        assert_eq!(score_options(&["--learn", "--save-every", "5m"]).save_every, 5 * minute);
+        assert_eq!(interval("PT1M"), Ok(minute));
+        for bad in ["0s", "-5m", "soon", "3 days"] {
+            assert!(interval(bad).is_err(), "{bad}");
+        }
+        use clap::Parser;
+        let err = crate::cli::Cli::try_parse_from(["keywatcher", "score", "--save-every", "5m"]).unwrap_err();
+        assert!(err.to_string().contains("--learn"), "{err}");
     }
 
     #[test]

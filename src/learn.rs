@@ -16,21 +16,26 @@ pub struct Learner {
 impl Learner {
     /// Adds `call` to the profiles.
     pub fn observe(&mut self, call: &Call) {
-        let profile = match self.profiles.get_mut(call.owner) {
-            Some(profile) => profile,
-            None => self.profiles.entry(call.owner.to_string()).or_insert_with(|| Profile::new(call.owner)),
-        };
-        profile.seen_as(Some(call.time), Some(call.time), call.account, call.user_name, call.user_type);
-        let at = Seen::at(call.time);
-        add(&mut profile.ips, call.ip, &at);
-        // A call through a VPC endpoint comes from a private address that changes with each network
-        // interface; the endpoint is kept beside it, among the addresses, as the stable part (`score.rs`).
-        add(&mut profile.ips, call.vpc_endpoint, &at);
-        add(&mut profile.agents, call.agent, &at);
-        add(&mut profile.regions, call.region, &at);
-        if !call.event_name.is_empty() {
-            add(&mut profile.events, profile::event_key(&mut self.scratch, call.event_source, call.event_name), &at);
-        }
+        observe(&mut self.profiles, &mut self.scratch, call);
+    }
+}
+
+/// Adds `call` to its key's profile in `profiles`; `scratch` is a reused buffer for the event's name.
+pub fn observe(profiles: &mut Profiles, scratch: &mut String, call: &Call) {
+    let profile = match profiles.get_mut(call.owner) {
+        Some(profile) => profile,
+        None => profiles.entry(call.owner.to_string()).or_insert_with(|| Profile::new(call.owner)),
+    };
+    profile.seen_as(Some(call.time), Some(call.time), call.account, call.user_name, call.user_type);
+    let at = Seen::at(call.time);
+    add(&mut profile.ips, call.ip, &at);
+    // A call through a VPC endpoint comes from a private address that changes with each network
+    // interface; the endpoint is kept beside it, among the addresses, as the stable part (`score.rs`).
+    add(&mut profile.ips, call.vpc_endpoint, &at);
+    add(&mut profile.agents, call.agent, &at);
+    add(&mut profile.regions, call.region, &at);
+    if !call.event_name.is_empty() {
+        add(&mut profile.events, profile::event_key(scratch, call.event_source, call.event_name), &at);
     }
 }
 

@@ -4,6 +4,7 @@
 //! gives the map.
 
 pub(crate) mod agent;
+pub(crate) mod autosave;
 pub mod cli;
 pub mod cmd;
 pub(crate) mod config;
@@ -24,6 +25,7 @@ pub(crate) mod read;
 pub mod report;
 pub mod score;
 pub(crate) mod signals;
+pub(crate) mod stop;
 pub(crate) mod store;
 pub(crate) mod terminal;
 pub(crate) mod when;

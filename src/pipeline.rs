@@ -18,11 +18,17 @@
 //! parsed on one thread (a tree of them is parallel, one file per worker), and no shape of input is read
 //! differently. The calling thread waits only when nothing is ready, so a live feed's records are handled
 //! as soon as they arrive.
+//!
+//! Stopping (`stop.rs`): between chunks, and every [`IDLE`] while it waits, the calling thread looks at
+//! whether SIGTERM or SIGINT asked to stop; then it hands over the chunks already read and returns, leaving
+//! a reader blocked on a quiet stdin to end with the process. While it waits, it also hands over an empty
+//! batch every [`IDLE`], so that a command's timed work (`score --learn` saving) is done on time.
 
 use std::collections::VecDeque;
 use std::io;
-use std::sync::mpsc::{self, Receiver, RecvError, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
@@ -32,6 +38,7 @@ use crate::parse::{self, Cursor, Item};
 use crate::profile::Profiles;
 use crate::read::{Chunk, ChunkReader, Input};
 use crate::report::{Place, Report};
+use crate::stop;
 
 /// How many chunks a reader may have cut ahead of the parser, per input.
 const AHEAD: usize = 2;
@@ -42,6 +49,11 @@ const OPEN_AHEAD: usize = 4;
 
 /// How many chunks per thread are given to the parsers ahead of the one being handed over.
 const AHEAD_PARSED: usize = 2;
+
+/// How long the calling thread waits for input before it looks at the stop flag and hands over an empty
+/// batch. std's channels cannot also wait for a signal; ten looks a second while idle cost nothing measurable,
+/// and a record that arrives is taken at once, not at the next look.
+const IDLE: Duration = Duration::from_millis(100);
 
 /// What the documents seen so far were, for the checks made after an input and after the run.
 #[derive(Debug, Default, Clone)]
@@ -85,10 +97,20 @@ pub fn run(
         in_lists: None,
     };
     let mut ahead = VecDeque::new();
+    let mut stopped = None;
     loop {
+        stopped = stopped.or_else(stop::requested);
         // Wait for input only when nothing is in hand: what is ready is handled first.
-        while ahead.len() < AHEAD_PARSED * threads {
-            let Some((index, piece)) = feed.next(ahead.is_empty()) else { break };
+        while stopped.is_none() && ahead.len() < AHEAD_PARSED * threads {
+            let (index, piece) = match feed.next(ahead.is_empty()) {
+                Ok(next) => next,
+                Err(Missing::Idle) => {
+                    (run.handle)(&[], run.report)?;
+                    stopped = stop::requested();
+                    continue;
+                }
+                Err(Missing::Empty | Missing::Done) => break,
+            };
             ahead.push_back(match piece {
                 Piece::Chunk(chunk) if run.in_lists != Some(index) => {
                     let (parsed, receiver) = mpsc::sync_channel(1);
@@ -109,6 +131,10 @@ pub fn run(
                 run.guessed(inputs, index, &parsed)?;
             }
         }
+    }
+    if let Some(signal) = stopped {
+        run.report.note(&format!("{signal}: stopped after the records read so far"));
+        return Ok(());
     }
     for (key, _) in filter.keys.iter().zip(&run.tally.keys_seen).filter(|(_, seen)| !**seen) {
         run.report.note(&format!("no record carries --key {key}; access key IDs are upper case, one per --key"));
@@ -231,27 +257,54 @@ impl Feed {
         Feed { inputs, current: None, opened: 0 }
     }
 
-    /// The next piece, in input order; with `wait`, waits for it. None when nothing is ready (without
-    /// `wait`) or every input has been received.
-    fn next(&mut self, wait: bool) -> Option<(usize, Piece)> {
-        if self.current.is_none() {
-            let pieces = if wait { self.inputs.recv().ok()? } else { self.inputs.try_recv().ok()? };
-            self.current = Some((self.opened, pieces));
-            self.opened += 1;
-        }
-        let (index, pieces) = self.current.as_ref()?;
-        let index = *index;
-        let next = if wait { pieces.recv().map_err(|RecvError| TryRecvError::Disconnected) } else { pieces.try_recv() };
-        let piece = match next {
-            Ok(piece) => piece,
-            Err(TryRecvError::Empty) => return None,
-            // A reader always ends with `End`, unless it panicked.
-            Err(TryRecvError::Disconnected) => Piece::End(Err(io::Error::other("the reader thread stopped")), 0),
+    /// The next piece, in input order; with `wait`, waits for it up to [`IDLE`].
+    fn next(&mut self, wait: bool) -> Result<(usize, Piece), Missing> {
+        let (index, pieces) = match self.current.take() {
+            Some(current) => current,
+            None => {
+                let pieces = take(&self.inputs, wait)?;
+                self.opened += 1;
+                (self.opened - 1, pieces)
+            }
         };
-        if matches!(piece, Piece::Unopened(_) | Piece::End(..)) {
-            self.current = None;
+        let piece = match take(&pieces, wait) {
+            Ok(piece) => piece,
+            // A reader always ends with `End`, unless it panicked.
+            Err(Missing::Done) => Piece::End(Err(io::Error::other("the reader thread stopped")), 0),
+            Err(missing) => {
+                self.current = Some((index, pieces));
+                return Err(missing);
+            }
+        };
+        if !matches!(piece, Piece::Unopened(_) | Piece::End(..)) {
+            self.current = Some((index, pieces));
         }
-        Some((index, piece))
+        Ok((index, piece))
+    }
+}
+
+/// Why no piece came.
+enum Missing {
+    /// Nothing was ready.
+    Empty,
+    /// Nothing came within [`IDLE`].
+    Idle,
+    /// Every input has been received.
+    Done,
+}
+
+/// What `receiver` has ready, or with `wait`, what it gets within [`IDLE`].
+fn take<T>(receiver: &Receiver<T>, wait: bool) -> Result<T, Missing> {
+    if wait {
+        receiver.recv_timeout(IDLE).map_err(|err| match err {
+            RecvTimeoutError::Timeout => Missing::Idle,
+            RecvTimeoutError::Disconnected => Missing::Done,
+        })
+    } else {
+        receiver.try_recv().map_err(|err| match err {
+            TryRecvError::Empty => Missing::Empty,
+            TryRecvError::Disconnected => Missing::Done,
+        })
     }
 }
 

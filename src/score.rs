@@ -276,6 +276,14 @@ impl Scorer {
         Scorer { weights, threshold, method, digests: HashMap::new(), watch, scratch: String::new() }
     }
 
+    /// Drops what the scorer worked out of these keys' profiles, which have changed (`score --learn`): it is
+    /// worked out again at their next call.
+    pub fn forget(&mut self, owners: &[&str]) {
+        for owner in owners {
+            self.digests.remove(*owner);
+        }
+    }
+
     /// Scores `call` against its key's profile. Calls come in input order; signals keep what they need of earlier ones.
     pub fn score(&mut self, call: &Call, profile: Option<&Profile>) -> Verdict {
         let mut signals = Vec::new();

@@ -4,9 +4,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{Env, Output, gzip, ndjson, record};
@@ -141,23 +138,6 @@ fn stdin_named_twice_is_read_once() {
     assert!(two.stderr.contains("read 3000 record(s) from 2 input(s)"), "{}", two.stderr);
 }
 
-/// `score --baseline BASE --threads THREADS` reading a pipe that stays open: the child, its stdin, and its
-/// stdout's lines as they come.
-fn live(env: &Env, base: &str, threads: &str) -> (Child, ChildStdin, mpsc::Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keywatcher"))
-        .args(["score", "-q", "--threads", threads, "--baseline", base])
-        .env("XDG_STATE_HOME", env.path("state"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdin = child.stdin.take().unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let (lines, received) = mpsc::channel();
-    std::thread::spawn(move || stdout.lines().for_each(|line| lines.send(line.unwrap()).unwrap()));
-    (child, stdin, received)
-}
-
 /// A live feed: a record written into the pipe comes out scored while the pipe is still open, with any
 /// number of threads (an exec stage of Fluent Bit or Vector depends on it).
 #[test]
@@ -165,17 +145,16 @@ fn a_live_feed_is_scored_record_by_record() {
     let env = Env::new();
     let base = baseline(&env);
     for threads in ["1", "2"] {
-        let (mut child, mut stdin, received) = live(&env, &base, threads);
+        let mut live = env.live(&["score", "-q", "--threads", threads, "--baseline", &base]);
         for record in calls(3, 0) {
-            writeln!(stdin, "{record}").unwrap();
-            stdin.flush().unwrap();
-            // Not a speed limit: a line that does not come while the pipe stays open never comes.
-            let line = received.recv_timeout(Duration::from_secs(30)).expect("the record's line, before more input");
+            live.send(&format!("{record}\n"));
+            let line = live.line();
             assert!(line.contains(record["eventTime"].as_str().unwrap()), "{line}");
         }
-        drop(stdin);
-        assert!(child.wait().unwrap().success());
-        assert!(received.recv().is_err(), "nothing more than one line per record");
+        live.close();
+        let (status, rest, _) = live.finish();
+        assert!(status.success());
+        assert_eq!(rest, Vec::<String>::new(), "nothing more than one line per record");
     }
 }
 
@@ -189,19 +168,18 @@ fn a_record_longer_than_two_chunks_is_answered_while_the_pipe_stays_open() {
     big["requestParameters"] = json!({ "items": (0..120_000).map(|i| json!({ "k": i })).collect::<Vec<_>>() });
     let big = serde_json::to_string_pretty(&big).unwrap();
     assert!(big.len() > 2 << 20, "{} bytes", big.len());
-    let (mut child, mut stdin, received) = live(&env, &base, "2");
-    writeln!(stdin, "{big}").unwrap();
+    let mut live = env.live(&["score", "-q", "--threads", "2", "--baseline", &base]);
+    live.send(&format!("{big}\n"));
     let batch = ndjson(&calls(1000, 1));
     let mut answered = false;
     for _ in 0..40 {
-        stdin.write_all(batch.as_bytes()).unwrap();
-        stdin.flush().unwrap();
-        if received.recv_timeout(Duration::from_millis(500)).is_ok() {
+        live.send(&batch);
+        if live.line_within(Duration::from_millis(500)).is_some() {
             answered = true;
             break;
         }
     }
     assert!(answered, "the long record was not answered while more input kept coming");
-    drop(stdin);
-    assert!(child.wait().unwrap().success());
+    live.close();
+    assert!(live.finish().0.success());
 }

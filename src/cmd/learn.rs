@@ -1,5 +1,6 @@
 //! `keywatcher learn [INPUT]...` (old name `update_profile`): read records, learn a profile delta in
-//! memory, merge it into the store once at the end. What was learned before a failed input is kept.
+//! memory, merge it into the store once at the end. What was learned before a failed input, or before SIGTERM or
+//! SIGINT stopped the run, is kept.
 
 use std::process::ExitCode;
 
@@ -7,11 +8,12 @@ use anyhow::Result;
 
 use crate::cli::LearnArgs;
 use crate::report::Report;
-use crate::{config, pipeline, store};
+use crate::{config, pipeline, stop, store};
 
 pub fn run(args: LearnArgs) -> Result<ExitCode> {
     let filter = config::filter(&args.common)?;
     let inputs = config::inputs(&args.inputs, args.common.quiet)?;
+    stop::on_signals()?;
     let mut store = store::open(args.common.store.store.as_deref())?;
     // Check the store now, not after hours of input: a damaged or unwritable one stops the run before it starts.
     store.prepare_write()?;

@@ -1,6 +1,8 @@
 //! `keywatcher score [INPUT]...` (old names `score_request`, `score_requst`): read records, load the
 //! profiles of each chunk's keys from the store (or learn `--baseline` inputs in memory first), score every
 //! call and write one JSON line per call, in input order (or, for a person at a terminal, one table row).
+//! With `--learn`, the calls that were not suspicious are learned as they go (`autosave.rs`). SIGTERM and
+//! SIGINT end the run after the chunks already read: their lines are written, what was learned is saved.
 
 use std::collections::HashSet;
 use std::io::IsTerminal;
@@ -8,6 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
+use crate::autosave::Autosave;
 use crate::cli::ScoreArgs;
 use crate::emit::{self, Emitter, WriteVerdict};
 use crate::extract::Filter;
@@ -18,7 +21,7 @@ use crate::report::{self, Report};
 use crate::signals::Signal;
 use crate::store::{self, Store};
 use crate::terminal::Table;
-use crate::{config, pipeline};
+use crate::{config, pipeline, stop};
 
 pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     let common = &args.common;
@@ -27,8 +30,18 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     let mut scorer = config::scorer(options)?;
     let inputs = config::inputs(&args.inputs, common.quiet)?;
     let threads = config::threads(common);
+    anyhow::ensure!(
+        !options.learn || options.baseline.is_empty(),
+        "--learn saves what it learns into the store, and --baseline scores against profiles learned in memory \
+         without touching a store: use one or the other"
+    );
+    stop::on_signals()?;
     let (mut profiles, mut store) = if options.baseline.is_empty() {
         let mut store = store::open(common.store.store.as_deref())?;
+        if options.learn {
+            // Checked now, not at the first save, minutes into the run.
+            store.prepare_write()?;
+        }
         if store.is_empty()? && !common.quiet {
             report::say(format_args!(
                 "no profiles in {}: every call will score 0 as an unknown key. Learn first \
@@ -47,6 +60,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     };
     let mut missing = HashSet::new();
     let mut lineage = Lineage::default();
+    let mut autosave = options.learn.then(|| Autosave::new(options.save_every, options.save_records));
     // Verdicts on the terminal would be drawn over by a progress bar: it is shown only when they go elsewhere.
     let mut report = if std::io::stdout().is_terminal() {
         Report::new(common.quiet)
@@ -62,6 +76,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         if let Some(store) = store.as_deref_mut() {
             fetch(store, calls.iter().map(|c| c.owner), &mut profiles, &mut missing)?;
         }
+        let mut learned = Vec::new();
         for call in calls {
             let (profile, link) = if scorer.method.lineage {
                 lineage.observe(call);
@@ -81,14 +96,37 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
             if verdict.suspicious || !options.only_suspicious {
                 out.verdict(call, &verdict).context("cannot write to stdout")?;
             }
+            // A call scored against the key that made it is not learned: a profile of its own would then
+            // replace its maker's as the measure of its next calls.
+            if let Some(autosave) = &mut autosave
+                && !verdict.suspicious
+                && verdict.made_by.is_none()
+            {
+                autosave.learn(call, &mut profiles);
+                learned.push(call.owner);
+            }
         }
+        scorer.forget(&learned);
+        report.learned(learned.len());
         // A chunk ends where the input had nothing more ready, so a live feed gets its lines at once.
         out.flush().context("cannot write to stdout")?;
+        if let (Some(autosave), Some(store)) = (&mut autosave, store.as_deref_mut()) {
+            autosave.save_if_due(store, report);
+        }
         Ok(())
     });
-    out.flush()?;
+    // Saved whatever ended the run, a closed stdout included: nothing learned is lost.
+    let flushed = out.flush().context("cannot write to stdout");
+    let saved = match (&mut autosave, store.as_deref_mut()) {
+        (Some(autosave), Some(store)) => Some(autosave.save(store).map(|()| store.location())),
+        _ => None,
+    };
     report.finish("score");
+    if let Some(location) = saved.transpose()? {
+        report.note(&format!("{} call(s) that were not suspicious learned into {location}", report.summary.learned));
+    }
     outcome?;
+    flushed?;
     let status = super::status(&report);
     if status == ExitCode::SUCCESS && options.exit_code && report.summary.suspicious > 0 {
         return Ok(ExitCode::from(1));

@@ -1,9 +1,12 @@
 //! What the behaviour tests share: a temporary folder with its own default store, the real binary run in
-//! it, and record builders. Each test file uses only part of it.
+//! it (to the end, or live as an exec stage), and record builders. Each test file uses only part of it.
 #![allow(dead_code)]
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use flate2::write::GzEncoder;
 use serde_json::Value;
@@ -57,7 +60,21 @@ impl Env {
     /// Runs with these environment variables set (after the KEYWATCHER_* and REDISCLI_AUTH of the test's own
     /// environment are removed).
     pub fn run_with(&self, vars: &[(&str, &str)], args: &[&str], stdin: impl AsRef<[u8]>) -> Output {
-        let mut cmd = assert_cmd::Command::cargo_bin("keywatcher").unwrap();
+        let out = assert_cmd::Command::from_std(self.command(vars, args))
+            .write_stdin(stdin.as_ref().to_vec())
+            .output()
+            .unwrap();
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The binary with `args`, in this folder, with these environment variables set (after the KEYWATCHER_* and
+    /// REDISCLI_AUTH of the test's own environment are removed).
+    fn command(&self, vars: &[(&str, &str)], args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keywatcher"));
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("KEYWATCHER_") || name == "REDISCLI_AUTH" {
                 cmd.env_remove(name);
@@ -65,12 +82,84 @@ impl Env {
         }
         cmd.envs(vars.iter().copied());
         cmd.env("XDG_STATE_HOME", self.path("state")).current_dir(self.dir.path()).args(args);
-        let out = cmd.write_stdin(stdin.as_ref().to_vec()).output().unwrap();
-        Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        cmd
+    }
+
+    /// Starts `args` the way Fluent Bit or Vector run an exec stage: stdin a pipe that stays open, stdout read
+    /// line by line as it comes.
+    pub fn live(&self, args: &[&str]) -> Live {
+        let mut child = self
+            .command(&[], args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (lines, received) = mpsc::channel();
+        std::thread::spawn(move || stdout.lines().map_while(Result::ok).for_each(|line| drop(lines.send(line))));
+        Live { child, stdin, lines: received }
+    }
+}
+
+/// A running exec stage (`Env::live`).
+pub struct Live {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+}
+
+/// How long a test waits for an answer that must come: not a speed limit, since one that does not come while
+/// the pipe stays open never comes.
+pub const ANSWER: Duration = Duration::from_secs(30);
+
+impl Live {
+    /// Writes `text` into the pipe, and flushes it.
+    pub fn send(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        stdin.write_all(text.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The next line of output, waiting up to `wait`.
+    pub fn line_within(&self, wait: Duration) -> Option<String> {
+        self.lines.recv_timeout(wait).ok()
+    }
+
+    /// The next line of output, which must come.
+    pub fn line(&self) -> String {
+        self.line_within(ANSWER).expect("an output line while the pipe stays open")
+    }
+
+    /// Sends the signal `name` (TERM, INT) to the process.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("sh").args(["-c", "kill -s \"$0\" \"$1\"", name, &pid]).status().unwrap();
+        assert!(sent.success(), "kill -s {name} {pid}");
+    }
+
+    /// Closes stdin, as the end of the feed.
+    pub fn close(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits for the process to end (stdin still open unless closed): its exit status, the output lines not yet
+    /// taken, and its stderr.
+    pub fn finish(mut self) -> (ExitStatus, Vec<String>, String) {
+        let (done, ended) = mpsc::channel();
+        let mut stderr = self.child.stderr.take().unwrap();
+        let mut child = self.child;
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            let _ = done.send((child.wait(), text));
+        });
+        let (status, stderr) = ended.recv_timeout(ANSWER).expect("the process ends");
+        // Every line, up to the end of stdout.
+        let rest = std::iter::from_fn(|| self.lines.recv_timeout(ANSWER).ok()).collect();
+        drop(self.stdin);
+        (status.unwrap(), rest, stderr)
     }
 }
 

@@ -1,0 +1,163 @@
+//! keywatcher as an exec stage of Fluent Bit or Vector: a pipe on stdin that stays open, one scored line per
+//! record as it arrives, `score --learn` learning what passed (never what was suspicious) and saving it while it
+//! runs, and SIGTERM or SIGINT ending the run with everything scored written and everything learned saved.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{ANSWER, Env, record};
+use serde_json::Value;
+
+const KEY: &str = "AKIAEXAMPLELIVE00001";
+const IP: &str = "198.51.100.7";
+const AGENT: &str = "aws-cli/2.13.5 Python/3.11.4 Linux/6.1 exe/x86_64.ubuntu.22";
+
+/// A call of the watched key at minute `minute` of 2026-11-03.
+fn call(minute: u32, ip: &str, agent: &str, region: &str) -> String {
+    let time = format!("2026-11-03T{:02}:{:02}:00Z", 8 + minute / 60, minute % 60);
+    format!("{}\n", record(KEY, &time, ip, agent, region, "DescribeInstances"))
+}
+
+/// A store holding two days of the key's usual calls: one address, one agent, us-east-1.
+fn learned_env() -> Env {
+    let env = Env::new();
+    let usual: String = (0..48)
+        .map(|hour| {
+            let time = format!("2026-11-{:02}T{:02}:00:00Z", 1 + hour / 24, hour % 24);
+            format!("{}\n", record(KEY, &time, IP, AGENT, "us-east-1", "DescribeInstances"))
+        })
+        .collect();
+    let out = env.run(&["learn", "-q"], usual);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    env
+}
+
+/// The key's stored profile, as `profile export` gives it.
+fn stored(env: &Env, key: &str) -> Option<Value> {
+    let out = env.run(&["profile", "export"], "");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.lines().into_iter().find(|p| p["accessKeyId"] == key)
+}
+
+fn line(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[test]
+fn an_exec_stage_scores_at_once_learns_what_passed_and_stops_cleanly_on_sigterm_or_sigint() {
+    for signal in ["TERM", "INT"] {
+        let env = learned_env();
+        let mut live = env.live(&["score", "--learn"]);
+        live.send(&call(0, IP, AGENT, "us-east-1"));
+        let usual = line(&live.line());
+        assert_eq!((usual["score"].as_u64(), usual["suspicious"].as_bool()), (Some(100), Some(false)), "{usual}");
+        // A new region alone scores 75: not suspicious, so learned, and the next call there matches it.
+        live.send(&call(1, IP, AGENT, "eu-west-1"));
+        let drift = line(&live.line());
+        assert_eq!((drift["matched"]["region"].as_bool(), drift["suspicious"].as_bool()), (Some(false), Some(false)));
+        live.send(&call(2, IP, AGENT, "eu-west-1"));
+        assert_eq!(line(&live.line())["matched"]["region"], true, "scored against what the run learned");
+        // A new address and a new agent: suspicious, and never learned, not even after it is seen again.
+        for minute in [3, 4] {
+            live.send(&call(minute, "203.0.113.99", "curl/8.4.0", "eu-west-1"));
+            assert_eq!(line(&live.line())["suspicious"], true);
+        }
+        // A key without a profile is suspicious, so it is not learned either.
+        live.send(&format!(
+            "{}\n",
+            record("AKIAEXAMPLEUNKNOWN01", "2026-11-03T09:00:00Z", IP, AGENT, "us-east-1", "DescribeInstances")
+        ));
+        assert_eq!(line(&live.line())["profile"], "unknown");
+        // The pipe stays open: the signal alone ends the run.
+        live.signal(signal);
+        let (status, rest, stderr) = live.finish();
+        assert!(status.success(), "SIG{signal}: {status}\n{stderr}");
+        assert!(rest.is_empty(), "one line per record: {rest:?}");
+        assert!(stderr.contains(&format!("SIG{signal}: stopped")), "{stderr}");
+        assert!(stderr.contains("3 call(s) that were not suspicious learned"), "{stderr}");
+        let profile = stored(&env, KEY).expect("the key's profile");
+        assert_eq!(profile["regions"]["eu-west-1"]["count"], 2, "{profile}");
+        assert_eq!(profile["regions"]["us-east-1"]["count"], 49);
+        assert!(profile["ips"].get("203.0.113.99").is_none(), "a suspicious call was learned: {profile}");
+        assert!(profile["agents"].get("curl/8.4.0").is_none(), "a suspicious call was learned: {profile}");
+        assert!(stored(&env, "AKIAEXAMPLEUNKNOWN01").is_none(), "an unknown key was learned");
+    }
+}
+
+#[test]
+fn every_call_scored_before_sigterm_is_written() {
+    let env = learned_env();
+    let mut live = env.live(&["score", "--learn", "--threads", "2"]);
+    let burst: String =
+        (0..3000).map(|i| call(i % 600, IP, AGENT, ["us-east-1", "eu-west-1"][i as usize % 2])).collect();
+    live.send(&burst);
+    live.line();
+    live.signal("TERM");
+    let (status, rest, stderr) = live.finish();
+    assert!(status.success(), "{stderr}");
+    let scored: usize = stderr
+        .split("scored ")
+        .nth(1)
+        .and_then(|after| after.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a summary with the calls scored: {stderr}"));
+    assert_eq!(1 + rest.len(), scored, "a line for every call scored, and no more");
+    let learned = stored(&env, KEY).unwrap();
+    let counted: u64 =
+        ["us-east-1", "eu-west-1"].iter().map(|r| learned["regions"][r]["count"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(counted as usize, 48 + scored, "every call scored (none suspicious) was learned and saved once");
+}
+
+/// Starts `score --learn` with `flags`, sends a call to a new region and waits until another process sees it in
+/// the store while the run goes on; then stops the run and checks it was saved once only.
+fn saved_while_running(flags: &[&str]) {
+    let env = learned_env();
+    let mut live = env.live(&[&["score", "--learn"], flags].concat());
+    live.send(&call(0, IP, AGENT, "eu-west-1"));
+    assert_eq!(line(&live.line())["suspicious"], false);
+    let started = Instant::now();
+    while stored(&env, KEY).unwrap()["regions"].get("eu-west-1").is_none() {
+        assert!(started.elapsed() < ANSWER, "{flags:?}: not saved while the run went on");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    live.signal("TERM");
+    let (status, _, stderr) = live.finish();
+    assert!(status.success(), "{stderr}");
+    assert_eq!(stored(&env, KEY).unwrap()["regions"]["eu-west-1"]["count"], 1, "{flags:?}: saved twice");
+}
+
+#[test]
+fn learned_calls_are_saved_after_save_every_even_while_the_feed_is_quiet() {
+    saved_while_running(&["--save-every", "1s"]);
+}
+
+#[test]
+fn learned_calls_are_saved_after_save_records_calls() {
+    saved_while_running(&["--save-every", "1h", "--save-records", "1"]);
+}
+
+#[test]
+fn learn_stopped_by_sigterm_keeps_what_it_read() {
+    let env = learned_env();
+    let mut live = env.live(&["learn"]);
+    live.send(&call(0, IP, AGENT, "ap-south-1"));
+    // learn writes nothing until the end: give the record time to be read (a slow machine only loses it,
+    // and the test says so).
+    std::thread::sleep(Duration::from_secs(2));
+    live.signal("TERM");
+    let (status, _, stderr) = live.finish();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("learned 1"), "the record was not read within 2 s, or not learned: {stderr}");
+    assert_eq!(stored(&env, KEY).unwrap()["regions"]["ap-south-1"]["count"], 1);
+}
+
+#[test]
+fn learn_with_a_baseline_is_refused() {
+    let env = learned_env();
+    let base = env.write("base.ndjson", call(0, IP, AGENT, "us-east-1"));
+    let out = env.run(&["score", "--learn", "--baseline", base.to_str().unwrap()], call(1, IP, AGENT, "us-east-1"));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--learn saves what it learns into the store"), "{}", out.stderr);
+    assert_eq!(out.stdout, "", "nothing scored");
+}
