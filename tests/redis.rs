@@ -660,3 +660,33 @@ fn a_key_with_more_values_than_one_slice_of_the_script_merges_as_a_snapshot_does
     assert_eq!(exported.matches("\"10.").count(), 2400);
     assert!(export(&env, &server.url()) == exported, "the profiles differ");
 }
+
+/// `score --learn` as an exec stage, stopped by SIGTERM, saves the same learned profiles into each store.
+#[test]
+fn score_learn_saves_into_every_store_alike() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env.path("redis"), free_port(false), &[]);
+    let cluster = Cluster::start(&env);
+    let stores = ["snapshot".to_string(), server.url(), cluster.url()];
+    let (first, scored) = (records(40, 6, 0), records(40, 3, 1));
+    for store in &stores {
+        learn(&env, store, &first);
+        let before = export(&env, store);
+        let mut live = env.live(&["score", "--learn", "--store", store]);
+        live.send(&scored);
+        for _ in 0..120 {
+            live.line();
+        }
+        live.signal("TERM");
+        let (status, rest, stderr) = live.finish();
+        assert!(status.success() && rest.is_empty(), "{store}: {status} {rest:?}\n{stderr}");
+        assert_ne!(export(&env, store), before, "{store}: nothing learned\n{stderr}");
+    }
+    let exported = export(&env, &stores[0]);
+    for store in &stores[1..] {
+        assert_eq!(export(&env, store), exported, "{store}");
+    }
+}

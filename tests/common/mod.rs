@@ -135,8 +135,8 @@ impl Live {
     /// Sends the signal `name` (TERM, INT) to the process.
     pub fn signal(&self, name: &str) {
         let pid = self.child.id().to_string();
-        let sent = Command::new("sh").args(["-c", "kill -s \"$0\" \"$1\"", name, &pid]).status().unwrap();
-        assert!(sent.success(), "kill -s {name} {pid}");
+        let sent = Command::new("kill").arg(format!("-{name}")).arg(&pid).status().unwrap();
+        assert!(sent.success(), "kill -{name} {pid}");
     }
 
     /// Closes stdin, as the end of the feed.
