@@ -12,7 +12,7 @@ use anyhow::Result;
 use crate::extract::Call;
 use crate::learn;
 use crate::profile::Profiles;
-use crate::report::Report;
+use crate::report;
 use crate::store::Store;
 
 /// What `score --learn` has learned and not yet saved, and when to save it.
@@ -24,7 +24,10 @@ pub struct Autosave {
     calls: u64,
     every: Duration,
     every_calls: u64,
-    saved: Instant,
+    /// When the last save was tried.
+    tried: Instant,
+    /// Whether it failed: then only `every` brings the next try, not every chunk once `every_calls` is reached.
+    failed: bool,
     scratch: String,
 }
 
@@ -36,7 +39,8 @@ impl Autosave {
             calls: 0,
             every,
             every_calls: every_calls.max(1),
-            saved: Instant::now(),
+            tried: Instant::now(),
+            failed: false,
             scratch: String::new(),
         }
     }
@@ -48,17 +52,20 @@ impl Autosave {
         self.calls += 1;
     }
 
-    /// Saves the delta if it is time to. A store that fails is named on stderr and tried again at the next
-    /// save: a live run outlives a Redis restart without losing what it learned.
-    pub fn save_if_due(&mut self, store: &mut dyn Store, report: &Report) {
-        if self.calls >= self.every_calls || (self.calls > 0 && self.saved.elapsed() >= self.every) {
-            // A clone, so that a failed merge loses nothing; saves are minutes or many calls apart.
-            match store.merge(self.delta.clone()) {
-                Ok(()) => self.saved_now(),
-                Err(err) => {
-                    report.note(&format!("{err:#}; what was learned is kept and saved again later"));
-                    self.saved = Instant::now();
-                }
+    /// Saves the delta if it is time to. A store that fails is named on stderr (even with `-q`) and tried
+    /// again after `every`: a live run outlives a Redis restart without losing what it learned.
+    pub fn save_if_due(&mut self, store: &mut dyn Store) {
+        let due = self.tried.elapsed() >= self.every || (self.calls >= self.every_calls && !self.failed);
+        if self.calls == 0 || !due {
+            return;
+        }
+        // A clone, so that a failed merge loses nothing; saves are minutes or many calls apart.
+        match store.merge(self.delta.clone()) {
+            Ok(()) => self.saved_now(),
+            Err(err) => {
+                report::say(format_args!("{err:#}; what was learned is kept, to be saved again in {:?}", self.every));
+                self.tried = Instant::now();
+                self.failed = true;
             }
         }
     }
@@ -75,7 +82,8 @@ impl Autosave {
     fn saved_now(&mut self) {
         self.delta.clear();
         self.calls = 0;
-        self.saved = Instant::now();
+        self.tried = Instant::now();
+        self.failed = false;
     }
 }
 
@@ -90,15 +98,30 @@ mod tests {
         let mut store = store::open(Some(dir.path().join("profiles").to_str().unwrap())).unwrap();
         let mut known = Profiles::new();
         let mut autosave = Autosave::new(Duration::from_secs(3600), 2);
-        let report = Report::new(true);
         autosave.learn(&Call::example(), &mut known);
         assert_eq!(known["AKIAEXAMPLE1"].events.values().map(|s| s.count).sum::<u64>(), 1, "seen at once");
-        autosave.save_if_due(store.as_mut(), &report);
+        autosave.save_if_due(store.as_mut());
         assert!(store.is_empty().unwrap(), "one call of two: not yet due");
         autosave.learn(&Call::example(), &mut known);
-        autosave.save_if_due(store.as_mut(), &report);
+        autosave.save_if_due(store.as_mut());
         let stored = store.load(&["AKIAEXAMPLE1"]).unwrap();
         assert_eq!(stored["AKIAEXAMPLE1"], known["AKIAEXAMPLE1"], "the store has what the scorer has");
         assert_eq!(autosave.calls, 0, "nothing left once saved");
+    }
+
+    #[test]
+    fn what_a_failed_save_held_is_saved_by_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("not-yet");
+        let mut store = store::open(Some(folder.join("profiles").to_str().unwrap())).unwrap();
+        let mut known = Profiles::new();
+        let mut autosave = Autosave::new(Duration::ZERO, 1);
+        autosave.learn(&Call::example(), &mut known);
+        autosave.save_if_due(store.as_mut());
+        assert_eq!(autosave.calls, 1, "kept after the store failed");
+        std::fs::create_dir(&folder).unwrap();
+        autosave.save_if_due(store.as_mut());
+        assert_eq!(autosave.calls, 0);
+        assert_eq!(store.load(&["AKIAEXAMPLE1"]).unwrap()["AKIAEXAMPLE1"], known["AKIAEXAMPLE1"]);
     }
 }

@@ -111,7 +111,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         // A chunk ends where the input had nothing more ready, so a live feed gets its lines at once.
         out.flush().context("cannot write to stdout")?;
         if let (Some(autosave), Some(store)) = (&mut autosave, store.as_deref_mut()) {
-            autosave.save_if_due(store, report);
+            autosave.save_if_due(store);
         }
         Ok(())
     });
