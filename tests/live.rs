@@ -138,6 +138,32 @@ fn learned_calls_are_saved_after_save_records_calls() {
 }
 
 #[test]
+fn what_was_learned_before_stdout_closed_is_saved() {
+    let env = learned_env();
+    let calls: String = (0..3000).map(|i| call(i % 600, IP, AGENT, "us-east-1")).collect();
+    let input = env.write("calls.ndjson", calls);
+    let mut child = env
+        .command(&[], &["score", "--learn", input.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader of the output goes away before the first line.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "a closed stdout is not an error: {stderr}");
+    let learned: u64 = stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("keywatcher: ")?.split_once(" call(s) that were not suspicious learned"))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("how many calls were learned: {stderr}"));
+    assert!(learned < 3000, "stdout closed before the end: {stderr}");
+    let stored = stored(&env, KEY).unwrap()["regions"]["us-east-1"]["count"].as_u64().unwrap();
+    assert_eq!(stored, 48 + learned, "what the run says it learned is what the store holds");
+}
+
+#[test]
 fn learn_stopped_by_sigterm_keeps_what_it_read() {
     let env = learned_env();
     let mut live = env.live(&["learn"]);

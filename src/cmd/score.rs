@@ -103,11 +103,11 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
                 && verdict.made_by.is_none()
             {
                 autosave.learn(call, &mut profiles);
+                report.learned(1);
                 learned.push(call.owner);
             }
         }
         scorer.forget(&learned);
-        report.learned(learned.len());
         // A chunk ends where the input had nothing more ready, so a live feed gets its lines at once.
         out.flush().context("cannot write to stdout")?;
         if let (Some(autosave), Some(store)) = (&mut autosave, store.as_deref_mut()) {

@@ -73,7 +73,7 @@ impl Env {
 
     /// The binary with `args`, in this folder, with these environment variables set (after the KEYWATCHER_* and
     /// REDISCLI_AUTH of the test's own environment are removed).
-    fn command(&self, vars: &[(&str, &str)], args: &[&str]) -> Command {
+    pub fn command(&self, vars: &[(&str, &str)], args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_keywatcher"));
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("KEYWATCHER_") || name == "REDISCLI_AUTH" {
