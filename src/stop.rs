@@ -1,8 +1,9 @@
 //! SIGTERM and SIGINT → a request to stop. [`on_signals`] makes the first of these signals only set a flag,
 //! which the pipeline looks at between chunks and while it waits for input: it hands over the chunks already
-//! read, then returns, so the command writes and saves what it has and exits 0 (an exec stage of Fluent Bit or
-//! Vector is sent SIGTERM on every restart). A second signal kills the process as the first would have, for a
-//! run stuck in a store that does not answer. This file never stops anything itself.
+//! read, then returns, so the command writes and saves what it has and exits 0 (Vector sends SIGTERM to an exec
+//! source's command when it stops; systemd sends it to every process of a service it stops). A second
+//! signal kills the process as the first would have, for a run stuck in a store that does not answer. This file
+//! never stops anything itself.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
