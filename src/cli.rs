@@ -162,6 +162,10 @@ pub struct CommonArgs {
     /// Stop with exit status 2 at the first record or input that cannot be read, instead of skipping it
     #[arg(long)]
     pub strict: bool,
+    /// Drop a record whose eventID was among the last N records' (CloudTrail and pipelines may deliver a
+    /// record twice); counted in the summary. 0 keeps every record
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub dedup: usize,
     /// Print no summary and no per-record warnings on stderr (errors are still printed)
     #[arg(short, long)]
     pub quiet: bool,
@@ -206,6 +210,10 @@ pub struct ScoreOptions {
     /// Exit with status 1 when at least one call was suspicious
     #[arg(long)]
     pub exit_code: bool,
+    /// Write every record back as read, one a line, with a `keywatcher` member added: score, threshold,
+    /// suspicious, profile, matched and reasons, or `excluded` and why (temporary key, AWS service…)
+    #[arg(long)]
+    pub passthrough: bool,
     /// How calls are judged: `standard` compares agent families and networks and adds per-key signals;
     /// `legacy` is the old script's exact matching without signals. The flags below change one part of it
     #[arg(long, value_enum, value_name = "HOW", default_value_t = Scoring::Standard)]
