@@ -326,4 +326,21 @@ mod tests {
             )
         );
     }
+
+    #[test]
+    fn passthrough_joins_a_record_onto_one_line_without_changing_a_value() {
+        let mut emitter = Emitter::new(Vec::new());
+        let records: [&[u8]; 3] = [b"{\n  \"a\": [1,\r\n    2],\n  \"b\": \"x y\"\n}", b"{ }", b"{\"c\":\"\xff\"}"];
+        for record in records {
+            emitter.passthrough(record, Judged::Excluded("why")).unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(emitter.out).unwrap(),
+            concat!(
+                "{\"a\": [1,2],\"b\": \"x y\",\"keywatcher\":{\"excluded\":\"why\"}}\n",
+                "{ \"keywatcher\":{\"excluded\":\"why\"}}\n",
+                "{\"c\":\"\u{fffd}\",\"keywatcher\":{\"excluded\":\"why\"}}\n"
+            )
+        );
+    }
 }
