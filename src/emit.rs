@@ -1,9 +1,9 @@
-//! Verdicts → NDJSON on stdout. Takes each scored [`Call`] with its [`Verdict`] and writes one JSON object
-//! on one line, with CloudTrail's field names where the value is CloudTrail's, so jq, Vector and SIEMs
-//! recognise them; or, for `--passthrough`, writes each record back as read with the verdict (or why the
-//! record has none) added as a `keywatcher` member. Every string is escaped here, whatever it holds (quotes, newlines, control characters,
-//! escape sequences), so no record can break a line or the JSON. It and `terminal.rs` (the same calls,
-//! and profiles, for a person) are what stdout is written with; it never decides a score.
+//! Verdicts → NDJSON on stdout. Takes each scored [`Call`] with its [`Verdict`] and writes one JSON object on one line,
+//! with CloudTrail's field names where the value is CloudTrail's, so jq, Vector and SIEMs recognise them; or, for
+//! `--passthrough`, writes each record back as read with the verdict (or why the record has none) added as a
+//! `keywatcher` member. Every string is escaped here, whatever it holds (quotes, newlines, control characters, escape
+//! sequences), so no record can break a line or the JSON. It and `terminal.rs` (the same calls, and profiles, for a
+//! person) are what stdout is written with; it never decides a score.
 
 use std::io::{self, BufWriter, Write};
 
@@ -48,9 +48,13 @@ impl<W: Write> Emitter<W> {
         let text = String::from_utf8_lossy(record);
         let body = text.trim().strip_prefix('{').and_then(|t| t.strip_suffix('}')).unwrap_or_default();
         line.push(b'{');
-        for (i, part) in body.split(['\n', '\r']).enumerate() {
-            let part = if i == 0 { part } else { part.trim_start_matches([' ', '\t']) };
-            line.extend_from_slice(part.as_bytes());
+        if memchr::memchr2(b'\n', b'\r', body.as_bytes()).is_none() {
+            line.extend_from_slice(body.as_bytes());
+        } else {
+            for (i, part) in body.split(['\n', '\r']).enumerate() {
+                let part = if i == 0 { part } else { part.trim_start_matches([' ', '\t']) };
+                line.extend_from_slice(part.as_bytes());
+            }
         }
         if !body.trim().is_empty() {
             line.push(b',');

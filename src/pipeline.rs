@@ -1,9 +1,9 @@
-//! The data path, driven: inputs → chunks (`read`) → records (`parse`) → calls (`extract`) → the caller's
-//! handler, one chunk's calls at a time, in input order. It counts what it excludes and reports what it
-//! cannot use, with input name and line; with `strict` it stops at the first such record, after handing
-//! over the calls before it. It also says when a run could not have looked at what was asked: an input in
-//! which nothing is CloudTrail (an input error), a `--key` that no record carries. This is the only file
-//! that starts threads.
+//! The data path, driven: inputs → chunks (`read`) → records (`parse`, which opens envelopes) → calls (`extract`) → the
+//! caller's handler, one chunk's [`Batch`] at a time (its calls, and every record's text with what became of it), in
+//! input order, less the repeats `--dedup` drops. It counts what it excludes and reports what it cannot use, with input
+//! name and line; with `strict` it stops at the first such record, after handing over the calls before it. It also says
+//! when a run could not have looked at what was asked: an input in which nothing is CloudTrail (an input error), a
+//! `--key` that no record carries. This is the only file that starts threads.
 //!
 //! Threads, and why the output cannot tell: `threads` reader threads open the inputs in order, several at
 //! once (so gzip is decoded in parallel over a tree of files), and cut each into chunks, a few chunks ahead
@@ -74,6 +74,7 @@ pub struct Passed<'a> {
     pub fate: Fate,
 }
 
+/// What became of a record.
 pub enum Fate {
     /// A call: its index in [`Batch::calls`].
     Call(usize),
@@ -86,9 +87,10 @@ pub fn all_cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
-/// Reads every input in order and gives the records of each chunk to `handle`, on the calling thread, in
-/// input order (with `filter.dedup`, less the repeats). An input that cannot be read is reported and the run goes on with the next (with `strict`,
-/// it stops). `threads` (at least 1) is how many inputs are read at once and how many chunks are parsed at once.
+/// Reads every input in order and gives the records of each chunk to `handle`, on the calling thread, in input order
+/// (with `filter.dedup`, less the repeats). An input that cannot be read is reported and the run goes on with the next
+/// (with `strict`, it stops). `threads` (at least 1) is how many inputs are read at once and how many chunks are parsed
+/// at once.
 pub fn run(
     inputs: &[Input],
     filter: &Filter,
