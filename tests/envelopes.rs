@@ -130,6 +130,7 @@ fn passthrough_writes_every_record_back_byte_for_byte_with_its_verdict() {
         calls[5].to_string().replace("aws-cli/2.13.5", "aws-cli/2.13.5 \\u00e9\\\"quoted\\\" \\/ é"),
         temporary.to_string(),
         json!({"note": "not CloudTrail"}).to_string(),
+        json!({"message": "GET /index.html 200", "source_type": "exec"}).to_string(),
     ];
     let input: String = lines.iter().map(|line| format!("{line}\n")).collect();
     let out =
@@ -152,6 +153,8 @@ fn passthrough_writes_every_record_back_byte_for_byte_with_its_verdict() {
     assert!(verdicts[1]["reasons"][0].as_str().unwrap().contains("203.0.113.5"), "{}", verdicts[1]);
     assert_eq!(verdicts[3], json!({"excluded": "temporary key (ASIA)"}));
     assert_eq!(verdicts[4]["excluded"], "not a CloudTrail record (no eventTime, eventName or userIdentity)");
+    // A Vector event of another log line is no envelope of CloudTrail: it comes back as it is, too.
+    assert_eq!(verdicts[5]["excluded"], verdicts[4]["excluded"]);
 
     // A pretty-printed record comes back on one line with the same values; an enveloped one as decoded.
     let pretty = serde_json::to_string_pretty(&calls[1]).unwrap();
@@ -166,6 +169,10 @@ fn passthrough_writes_every_record_back_byte_for_byte_with_its_verdict() {
         line.as_object_mut().unwrap().remove("keywatcher");
         assert_eq!(&line, original);
     }
+    let table =
+        env.run(&["score", "--passthrough", "--format", "table", "--baseline", baseline.to_str().unwrap()], &input);
+    assert_eq!(table.code, 2);
+    assert!(table.stderr.contains("--passthrough writes the records back as JSON lines"), "{}", table.stderr);
     // Only the suspicious records with --only-suspicious.
     let out =
         env.run(&["score", "--passthrough", "--only-suspicious", "--baseline", baseline.to_str().unwrap()], &input);

@@ -59,7 +59,8 @@ struct Awslogs<'a> {
     data: Option<Cow<'a, str>>,
 }
 
-/// Gives what the envelope at `pos` holds, when the object there is one; false when it is not.
+/// Gives what the envelope at `pos` holds, when the object there is one; false when it is not, or holds no JSON
+/// (a Vector event of some other log line): the object is then taken for what it is, not CloudTrail.
 pub(super) fn open<'a>(source: Source<'a>, pos: Pos, each: &mut dyn FnMut(Item<'a>)) -> bool {
     let Ok((envelope, _)) = value::<Envelope>(source, pos.offset) else { return false };
     if !envelope.holds_something() {
@@ -67,10 +68,9 @@ pub(super) fn open<'a>(source: Source<'a>, pos: Pos, each: &mut dyn FnMut(Item<'
     }
     if source.depth >= MAX_DEPTH {
         report(each, pos.offset, pos.index, format!("envelopes nested more than {MAX_DEPTH} deep: not opened"), None);
-    } else {
-        envelope.give(Source { depth: source.depth + 1, ..source }, pos, "", each);
+        return true;
     }
-    true
+    envelope.give(Source { depth: source.depth + 1, ..source }, pos, "", each)
 }
 
 impl<'a> Envelope<'a> {
@@ -84,44 +84,53 @@ impl<'a> Envelope<'a> {
             || self.awslogs.as_ref().is_some_and(|awslogs| awslogs.data.is_some())
     }
 
-    /// Gives each document the envelope at `pos` holds, in order; `prefix` is the path to the envelope.
-    fn give(self, source: Source<'a>, pos: Pos, prefix: &str, each: &mut dyn FnMut(Item<'a>)) {
+    /// Gives each document the envelope at `pos` holds, in order; `prefix` is the path to the envelope. False
+    /// when it gave nothing, not even a problem: its members hold no JSON.
+    fn give(self, source: Source<'a>, pos: Pos, prefix: &str, each: &mut dyn FnMut(Item<'a>)) -> bool {
         if self.message_type.as_deref() == Some("CONTROL_MESSAGE") {
             each(Item::Skipped(Skip::Control));
-            return;
+            return true;
         }
+        let mut gave = false;
         let held = [("detail", self.detail), ("message", self.message), ("log", self.log)];
         for (name, raw) in held.into_iter().chain([("CloudTrailEvent", self.cloudtrail_event)]) {
             if let Some(raw) = raw {
-                hold(source, pos, format!("{prefix}{name}"), raw.get(), each);
+                gave |= hold(source, pos, format!("{prefix}{name}"), raw.get(), each);
             }
         }
         for (name, list) in [("Events", self.events), ("logEvents", self.log_events)] {
             for (index, raw) in list.into_iter().flatten().enumerate() {
+                gave = true;
                 // The path names the element: no index beside it.
                 let at = source.offset_of(raw.get());
-                let pos = Pos { offset: at, index: None };
-                match value::<Envelope>(source, at) {
+                let path = format!("{prefix}{name}[{index}]");
+                let gave_any = match value::<Envelope>(source, at) {
                     Ok((event, _)) if event.holds_something() => {
-                        event.give(source, pos, &format!("{prefix}{name}[{index}]."), each)
+                        event.give(source, Pos { offset: at, index: None }, &format!("{path}."), each)
                     }
-                    _ => report(each, at, Some(index), format!("{prefix}{name}[{index}] holds no record"), None),
+                    _ => false,
+                };
+                if !gave_any {
+                    report(each, at, None, format!("not a CloudTrail record: {path} holds no JSON document"), None);
                 }
             }
         }
         if let Some(data) = self.awslogs.and_then(|awslogs| awslogs.data) {
+            gave = true;
             let path = format!("{prefix}awslogs.data");
             match unpack(&data) {
                 Ok(bytes) => each(Item::Opened(Opened::parse(source, path, bytes), pos)),
                 Err(why) => report(each, pos.offset, pos.index, format!("{path} {why}"), None),
             }
         }
+        gave
     }
 }
 
 /// Gives the document `text`, the raw value at `path` of the envelope at `pos`: a JSON string is decoded and
-/// parsed on its own; an object or array is parsed where it lies.
-fn hold<'a>(source: Source<'a>, pos: Pos, path: String, text: &'a str, each: &mut dyn FnMut(Item<'a>)) {
+/// parsed on its own; an object or array is parsed where it lies. False, giving nothing, for text that is not
+/// JSON and for a number or boolean.
+fn hold<'a>(source: Source<'a>, pos: Pos, path: String, text: &'a str, each: &mut dyn FnMut(Item<'a>)) -> bool {
     match text.as_bytes().first() {
         Some(b'"') => match serde_json::from_str::<String>(text) {
             Ok(decoded)
@@ -129,21 +138,13 @@ fn hold<'a>(source: Source<'a>, pos: Pos, path: String, text: &'a str, each: &mu
             {
                 each(Item::Opened(Opened::parse(source, path, decoded.into_bytes()), pos))
             }
-            Ok(_) => report(
-                each,
-                pos.offset,
-                pos.index,
-                format!("not a CloudTrail record: {path} holds text that is not JSON"),
-                None,
-            ),
+            Ok(_) => return false,
             Err(err) => report(each, pos.offset, pos.index, format!("{path}: {}", describe(&err)), None),
         },
         Some(b'{' | b'[') => deliver_at(source, source.offset_of(text), pos.index, each),
-        Some(b't' | b'f') => {
-            report(each, pos.offset, pos.index, format!("not a CloudTrail record: {path} is a boolean"), None)
-        }
-        _ => report(each, pos.offset, pos.index, format!("not a CloudTrail record: {path} is a number"), None),
+        _ => return false,
     }
+    true
 }
 
 /// `awslogs.data` → the JSON it holds: base64, then gzip, at most [`MAX_UNPACKED`] bytes; or what is wrong.
@@ -194,7 +195,12 @@ mod tests {
             (r#"{"messageType":"CONTROL_MESSAGE","logEvents":[{"message":"CWL CONTROL MESSAGE"}]}"#, "Control"),
             (r#"{"log":"{\"eventName\":\"A\"}\n","stream":"stdout"}"#, "log@0[A@0:None]"),
             (r#"{"message":{"eventName":"A"},"host":"h"}"#, "A@11:None"),
-            (r#"{"message":"GET / 200"}"#, "bad@0:not a CloudTrail record: message holds text that is not JSON"),
+            // Not an envelope of CloudTrail: the object is given as it is, for `extract` to call it foreign.
+            (r#"{"message":"GET / 200"}"#, "@0:None"),
+            (
+                r#"{"logEvents":[{"message":"GET / 200"}]}"#,
+                "bad@14:not a CloudTrail record: logEvents[0] holds no JSON document",
+            ),
             (
                 r#"{"message":"{\"eventName\":\"A\"} {\"eventName\":"}"#,
                 "message@0[A@0:None bad@18:truncated JSON (the input ends inside it)]",
