@@ -155,6 +155,15 @@ fn passthrough_writes_every_record_back_byte_for_byte_with_its_verdict() {
     assert_eq!(verdicts[4]["excluded"], "not a CloudTrail record (no eventTime, eventName or userIdentity)");
     // A Vector event of another log line is no envelope of CloudTrail: it comes back as it is, too.
     assert_eq!(verdicts[5]["excluded"], verdicts[4]["excluded"]);
+    // The report reads these lines as it reads verdict lines; the records not scored are no calls.
+    let report = env.run(&["report"], &out.stdout);
+    assert_eq!(report.code, 0, "{}", report.stderr);
+    assert!(report.stdout.contains("203.0.113.5") && report.stdout.contains("AKIAEXAMPLEPIPE1"), "{}", report.stdout);
+    assert!(
+        report.stderr.contains("3 call(s) of 1 key(s), 2 suspicious") && !report.stderr.contains("skipped"),
+        "{}",
+        report.stderr
+    );
 
     // A pretty-printed record comes back on one line with the same values; an enveloped one as decoded.
     let pretty = serde_json::to_string_pretty(&calls[1]).unwrap();
