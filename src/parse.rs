@@ -154,12 +154,13 @@ self_cell::self_cell!(
 );
 
 impl Opened {
-    /// Parses `bytes` as a document of its own, one envelope deeper than `outer`.
-    fn parse(outer: Source, path: String, mut bytes: Vec<u8>) -> Opened {
+    /// Parses `bytes` as a document of its own, as deep in envelopes as `inside`, the envelope's own bytes
+    /// as its opener sees them (one deeper than the envelope itself).
+    fn parse(inside: Source, path: String, mut bytes: Vec<u8>) -> Opened {
         mend_lone_surrogates(&mut bytes);
         Opened::new(Decoded { path, bytes }, |decoded| {
             let mut items = Vec::new();
-            let source = Source { depth: outer.depth + 1, ..Source::new(&decoded.bytes) };
+            let source = Source { depth: inside.depth, ..Source::new(&decoded.bytes) };
             walk(source, false, &mut Cursor::default(), &mut |item| items.push(item));
             items
         })
