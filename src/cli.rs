@@ -17,7 +17,9 @@ use crate::score::{AgentMatch, IpMatch};
     long_about = "Learn how each long-term AWS access key (AKIA…) is used, from CloudTrail records: from which source \
 IPs, with which user agents, in which regions, for which API calls. Then score new calls against that profile and \
 flag those that do not fit.\n\nReads CloudTrail as log files ({\"Records\":[…]}), NDJSON, JSON arrays or \
-pretty-printed records, gzipped or not, from stdin, files or directory trees. Writes scored NDJSON on stdout; \
+pretty-printed records, gzipped or not, from stdin, files or directory trees; records in EventBridge events, \
+lookup-events output, CloudWatch Logs subscription data (decoded or awslogs.data) and Fluent Bit or Vector \
+events (log, message) are taken out of them. Writes scored NDJSON on stdout; \
 diagnostics and a summary go to stderr.",
     after_help = "Examples:\n  \
 $ keywatcher learn archive/2026/10/\n  \
@@ -40,17 +42,20 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
 $ keywatcher learn archive/2026/10/                      # a whole tree, gzipped or not\n  \
 $ zcat *.json.gz | keywatcher learn --since 2026-10-01 --until 2026-11-01\n  \
-$ keywatcher learn --store /srv/kw/profiles --key AKIAEXAMPLEKEY1 records.ndjson")]
+$ keywatcher learn --store /srv/kw/profiles --key AKIAEXAMPLEKEY1 records.ndjson\n  \
+$ aws cloudtrail lookup-events --max-results 50 | keywatcher learn --dedup 1000")]
     Learn(LearnArgs),
     /// Score CloudTrail records against the profiles; one JSON line per call (a table on a terminal)
     #[command(after_help = "Examples:\n  \
 $ aws s3 cp s3://trail/AWSLogs/…/x.json.gz - | keywatcher score\n  \
 $ keywatcher score --only-suspicious --since \"1 hour ago\" /var/log/cloudtrail/\n  \
 $ keywatcher score --baseline archive/2026/10 archive/2026/11/0[1-3]   # no store touched\n  \
-$ keywatcher score --weights ip=50,agent=20,region=20,event=10 --threshold 80 records.json\n\n\
+$ keywatcher score --weights ip=50,agent=20,region=20,event=10 --threshold 80 records.json\n  \
+$ keywatcher score --passthrough --dedup 10000 -   # exec stage: records back, enriched\n\n\
 Each output line has CloudTrail's fields (eventTime, eventID, accessKeyId, accountId, userType, userName, \
 awsRegion, sourceIPAddress, userAgent, eventSource, eventName) and score, threshold, suspicious, profile \
-(known|warming|unknown), matched {ip, agent, region, event} and reasons.\n\n\
+(known|warming|unknown), matched {ip, agent, region, event} and reasons. With --passthrough each line is \
+the record as read, with a keywatcher member holding score to reasons, or excluded and why.\n\n\
 --scoring legacy gives the old script's exact matching; the standard scoring was chosen on the scenario suite \
 (scripts/evaluate.py, README \"How well it detects\").")]
     Score(ScoreArgs),
@@ -162,6 +167,10 @@ pub struct CommonArgs {
     /// Stop with exit status 2 at the first record or input that cannot be read, instead of skipping it
     #[arg(long)]
     pub strict: bool,
+    /// Drop a record whose eventID was among the last N records' (CloudTrail and pipelines may deliver a
+    /// record twice); counted in the summary. 0 keeps every record
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub dedup: usize,
     /// Print no summary and no per-record warnings on stderr (errors are still printed)
     #[arg(short, long)]
     pub quiet: bool,
@@ -217,6 +226,10 @@ pub struct ScoreOptions {
     /// With --learn, save whenever N calls have been learned since the last save
     #[arg(long, value_name = "N", default_value_t = 100_000, requires = "learn")]
     pub save_records: u64,
+    /// Write every record back as read, one a line, with a `keywatcher` member added: score, threshold,
+    /// suspicious, profile, matched and reasons, or `excluded` and why (temporary key, AWS service…)
+    #[arg(long)]
+    pub passthrough: bool,
     /// How calls are judged: `standard` compares agent families and networks and adds per-key signals;
     /// `legacy` is the old script's exact matching without signals. The flags below change one part of it
     #[arg(long, value_enum, value_name = "HOW", default_value_t = Scoring::Standard)]

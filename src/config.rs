@@ -33,7 +33,7 @@ pub fn filter(common: &CommonArgs) -> Result<Filter> {
     if let (Some(since), Some(until)) = (since, until) {
         anyhow::ensure!(since < until, "--since ({since}) is not before --until ({until}): no record could match");
     }
-    Ok(Filter { since, until, keys: common.keys.clone(), owner: common.identity })
+    Ok(Filter { since, until, keys: common.keys.clone(), owner: common.identity, dedup: common.dedup })
 }
 
 /// `--threads`, or one thread per core.

@@ -1,8 +1,9 @@
-//! Verdicts → NDJSON on stdout. Takes each scored [`Call`] with its [`Verdict`] and writes one JSON object
-//! on one line, with CloudTrail's field names where the value is CloudTrail's, so jq, Vector and SIEMs
-//! recognise them. Every string is escaped here, whatever it holds (quotes, newlines, control characters,
-//! escape sequences), so no record can break a line or the JSON. It and `terminal.rs` (the same calls,
-//! and profiles, for a person) are what stdout is written with; it never decides a score.
+//! Verdicts → NDJSON on stdout. Takes each scored [`Call`] with its [`Verdict`] and writes one JSON object on one line,
+//! with CloudTrail's field names where the value is CloudTrail's, so jq, Vector and SIEMs recognise them; or, for
+//! `--passthrough`, writes each record back as read with the verdict (or why the record has none) added as a
+//! `keywatcher` member. Every string is escaped here, whatever it holds (quotes, newlines, control characters, escape
+//! sequences), so no record can break a line or the JSON. It and `terminal.rs` (the same calls, and profiles, for a
+//! person) are what stdout is written with; it never decides a score.
 
 use std::io::{self, BufWriter, Write};
 
@@ -29,92 +30,144 @@ impl<W: Write> Emitter<W> {
     pub fn verdict(&mut self, call: &Call, verdict: &Verdict) -> io::Result<()> {
         let line = &mut self.line;
         line.clear();
-        // The keys are written as they are: they need no escaping. (Escaping them, and `write!` for the
-        // numbers, took a third of the time of a line; measured with `cargo bench --bench hot`.)
-        let fields = [
-            (&b"{\"eventTime\":"[..], call.event_time),
-            (b",\"eventID\":", call.event_id),
-            (b",\"accessKeyId\":", call.access_key),
-            (b",\"accountId\":", call.account),
-            (b",\"userType\":", call.user_type),
-            (b",\"userName\":", call.user_name),
-            (b",\"awsRegion\":", call.region),
-            (b",\"sourceIPAddress\":", call.ip),
-            (b",\"userAgent\":", call.agent),
-            (b",\"eventSource\":", call.event_source),
-            (b",\"eventName\":", call.event_name),
-        ];
-        for (key, value) in fields {
-            line.extend_from_slice(key);
-            string(line, value);
-        }
-        let m = verdict.matched;
-        let flag = |yes: bool| if yes { &b"true"[..] } else { b"false" };
-        let standing: &[u8] = match verdict.standing {
-            Standing::Unknown => b"\"unknown\"",
-            Standing::Warming(_) => b"\"warming\"",
-            Standing::Known => b"\"known\"",
-        };
-        line.extend_from_slice(b",\"score\":");
-        number(line, verdict.score);
-        line.extend_from_slice(b",\"threshold\":");
-        number(line, verdict.threshold);
-        for (key, value) in [
-            (&b",\"suspicious\":"[..], flag(verdict.suspicious)),
-            (b",\"profile\":", standing),
-            (b",\"matched\":{\"ip\":", flag(m.ip)),
-            (b",\"agent\":", flag(m.agent)),
-            (b",\"region\":", flag(m.region)),
-            (b",\"event\":", flag(m.event)),
-            (b"},\"reasons\":[", b""),
-        ] {
-            line.extend_from_slice(key);
-            line.extend_from_slice(value);
-        }
-        let mut first = true;
-        let mut reason = |line: &mut Vec<u8>, parts: &[&str]| {
-            if !first {
-                line.push(b',');
-            }
-            first = false;
-            strings(line, parts);
-        };
-        if let Some(maker) = &verdict.made_by {
-            reason(line, &["key made by ", maker, " (iam:CreateAccessKey) in this run; scored against its profile"]);
-        }
-        if let Standing::Warming(warming) = verdict.standing {
-            reason(line, &[&warming.to_string()]);
-        }
-        for signal in &verdict.signals {
-            reason(line, &[&signal.to_string()]);
-        }
-        if verdict.standing == Standing::Unknown {
-            reason(line, &["no profile for this key"]);
+        call_fields(line, call);
+        line.push(b',');
+        judgement(line, call, verdict);
+        line.extend_from_slice(b"}\n");
+        self.out.write_all(line)
+    }
+
+    /// Writes `record`, a record's JSON text as read, back on one line with a `keywatcher` member added: the
+    /// verdict of its call (the members of a verdict line from `score` on), or why it has none.
+    /// A record that spans lines (pretty-printed) is joined: its line breaks, and the indentation after them,
+    /// are dropped; they can only be between values, since a JSON string holds none, so no value changes.
+    /// Bytes that are not UTF-8 (only possible inside strings) become U+FFFD, so the line stays JSON.
+    pub fn passthrough(&mut self, record: &[u8], judged: Judged) -> io::Result<()> {
+        let line = &mut self.line;
+        line.clear();
+        let text = String::from_utf8_lossy(record);
+        let body = text.trim().strip_prefix('{').and_then(|t| t.strip_suffix('}')).unwrap_or_default();
+        line.push(b'{');
+        if memchr::memchr2(b'\n', b'\r', body.as_bytes()).is_none() {
+            line.extend_from_slice(body.as_bytes());
         } else {
-            let factors = [
-                (m.ip, "ip ", [call.ip, "", ""], "sourceIPAddress"),
-                (m.agent, "agent ", [call.agent, "", ""], "userAgent"),
-                (m.region, "region ", [call.region, "", ""], "awsRegion"),
-                (m.event, "event ", event(call.event_source, call.event_name), "eventName"),
-            ];
-            for (hit, label, [a, b, c], field) in factors {
-                if hit {
-                    continue;
-                }
-                if [a, b, c].iter().all(|part| part.is_empty()) {
-                    reason(line, &["no ", field, " in the record"]);
-                } else {
-                    reason(line, &[label, a, b, c, " not seen for this key"]);
-                }
+            for (i, part) in body.split(['\n', '\r']).enumerate() {
+                let part = if i == 0 { part } else { part.trim_start_matches([' ', '\t']) };
+                line.extend_from_slice(part.as_bytes());
             }
         }
-        line.extend_from_slice(b"]}\n");
+        if !body.trim().is_empty() {
+            line.push(b',');
+        }
+        line.extend_from_slice(b"\"keywatcher\":{");
+        match judged {
+            Judged::Scored(call, verdict) => judgement(line, call, verdict),
+            Judged::Excluded(why) => {
+                line.extend_from_slice(b"\"excluded\":");
+                string(line, why);
+            }
+        }
+        line.extend_from_slice(b"}}\n");
         self.out.write_all(line)
     }
 
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
+}
+
+/// What `--passthrough` adds to a record: its call's verdict, or why it has none.
+pub enum Judged<'a> {
+    Scored(&'a Call<'a>, &'a Verdict),
+    Excluded(&'a str),
+}
+
+/// Appends the record's fields of a verdict line, from its `{` on.
+fn call_fields(line: &mut Vec<u8>, call: &Call) {
+    // The keys are written as they are: they need no escaping. (Escaping them, and `write!` for the
+    // numbers, took a third of the time of a line; measured with `cargo bench --bench hot`.)
+    let fields = [
+        (&b"{\"eventTime\":"[..], call.event_time),
+        (b",\"eventID\":", call.event_id),
+        (b",\"accessKeyId\":", call.access_key),
+        (b",\"accountId\":", call.account),
+        (b",\"userType\":", call.user_type),
+        (b",\"userName\":", call.user_name),
+        (b",\"awsRegion\":", call.region),
+        (b",\"sourceIPAddress\":", call.ip),
+        (b",\"userAgent\":", call.agent),
+        (b",\"eventSource\":", call.event_source),
+        (b",\"eventName\":", call.event_name),
+    ];
+    for (key, value) in fields {
+        line.extend_from_slice(key);
+        string(line, value);
+    }
+}
+
+/// Appends the members that judge a call, from `"score"` to the end of `"reasons"`.
+fn judgement(line: &mut Vec<u8>, call: &Call, verdict: &Verdict) {
+    let m = verdict.matched;
+    let flag = |yes: bool| if yes { &b"true"[..] } else { b"false" };
+    let standing: &[u8] = match verdict.standing {
+        Standing::Unknown => b"\"unknown\"",
+        Standing::Warming(_) => b"\"warming\"",
+        Standing::Known => b"\"known\"",
+    };
+    line.extend_from_slice(b"\"score\":");
+    number(line, verdict.score);
+    line.extend_from_slice(b",\"threshold\":");
+    number(line, verdict.threshold);
+    for (key, value) in [
+        (&b",\"suspicious\":"[..], flag(verdict.suspicious)),
+        (b",\"profile\":", standing),
+        (b",\"matched\":{\"ip\":", flag(m.ip)),
+        (b",\"agent\":", flag(m.agent)),
+        (b",\"region\":", flag(m.region)),
+        (b",\"event\":", flag(m.event)),
+        (b"},\"reasons\":[", b""),
+    ] {
+        line.extend_from_slice(key);
+        line.extend_from_slice(value);
+    }
+    let mut first = true;
+    let mut reason = |line: &mut Vec<u8>, parts: &[&str]| {
+        if !first {
+            line.push(b',');
+        }
+        first = false;
+        strings(line, parts);
+    };
+    if let Some(maker) = &verdict.made_by {
+        reason(line, &["key made by ", maker, " (iam:CreateAccessKey) in this run; scored against its profile"]);
+    }
+    if let Standing::Warming(warming) = verdict.standing {
+        reason(line, &[&warming.to_string()]);
+    }
+    for signal in &verdict.signals {
+        reason(line, &[&signal.to_string()]);
+    }
+    if verdict.standing == Standing::Unknown {
+        reason(line, &["no profile for this key"]);
+    } else {
+        let factors = [
+            (m.ip, "ip ", [call.ip, "", ""], "sourceIPAddress"),
+            (m.agent, "agent ", [call.agent, "", ""], "userAgent"),
+            (m.region, "region ", [call.region, "", ""], "awsRegion"),
+            (m.event, "event ", event(call.event_source, call.event_name), "eventName"),
+        ];
+        for (hit, label, [a, b, c], field) in factors {
+            if hit {
+                continue;
+            }
+            if [a, b, c].iter().all(|part| part.is_empty()) {
+                reason(line, &["no ", field, " in the record"]);
+            } else {
+                reason(line, &[label, a, b, c, " not seen for this key"]);
+            }
+        }
+    }
+    line.push(b']');
 }
 
 /// Where verdicts go: JSON lines ([`Emitter`]) or the terminal table (`terminal::Table`).
@@ -274,6 +327,23 @@ mod tests {
                 r#""matched":{"ip":false,"agent":true,"region":true,"event":false},"#,
                 r#""reasons":["ip 203.0.113.9 not seen for this key","event ec2:RunInstances not seen for this key"]}"#,
                 "\n"
+            )
+        );
+    }
+
+    #[test]
+    fn passthrough_joins_a_record_onto_one_line_without_changing_a_value() {
+        let mut emitter = Emitter::new(Vec::new());
+        let records: [&[u8]; 3] = [b"{\n  \"a\": [1,\r\n    2],\n  \"b\": \"x y\"\n}", b"{ }", b"{\"c\":\"\xff\"}"];
+        for record in records {
+            emitter.passthrough(record, Judged::Excluded("why")).unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(emitter.out).unwrap(),
+            concat!(
+                "{\"a\": [1,2],\"b\": \"x y\",\"keywatcher\":{\"excluded\":\"why\"}}\n",
+                "{ \"keywatcher\":{\"excluded\":\"why\"}}\n",
+                "{\"c\":\"\u{fffd}\",\"keywatcher\":{\"excluded\":\"why\"}}\n"
             )
         );
     }

@@ -128,6 +128,8 @@ pub struct Filter {
     /// Only these access keys, when not empty.
     pub keys: Vec<String>,
     pub owner: Owner,
+    /// `--dedup`: drop a record whose `eventID` was among the last this many records'; 0 keeps every record.
+    pub dedup: usize,
 }
 
 /// What a record is to keywatcher.

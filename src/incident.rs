@@ -1,8 +1,9 @@
-//! Scored lines (what `keywatcher score` writes) → an [`Incident`]: per access key, how many calls it made
-//! and when, and what its suspicious calls brought that its profile did not hold (new source IPs, agents,
-//! regions, events, read from each line's `matched`); and the suspicious calls themselves (the earliest
-//! [`MAX_ROWS`] of them, whatever order they come in). It reads only the fields `score` writes, never a
-//! store, and renders nothing (that is `html.rs`).
+//! Scored lines (what `keywatcher score` writes, verdict lines or `--passthrough` records) → an [`Incident`]:
+//! per access key, how many calls it made and when, and what its suspicious calls brought that its profile did
+//! not hold (new source IPs, agents, regions, events, read from each line's `matched`); and the suspicious
+//! calls themselves (the earliest [`MAX_ROWS`] of them, whatever order they come in). It reads only the fields
+//! `score` writes (of a passthrough record, the CloudTrail fields a verdict line names), never a store, and
+//! renders nothing (that is `html.rs`).
 
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
@@ -142,9 +143,18 @@ pub struct Builder {
 
 impl Builder {
     /// Adds one scored line; says why when it is not one.
+    /// Adds one scored line; says why when it is not one. A `--passthrough` record that was not scored
+    /// (`"keywatcher":{"excluded":…}`) is no call: it adds nothing and is no problem.
     pub fn add(&mut self, line: &str) -> Result<(), String> {
-        let call: Scored =
-            serde_json::from_str(line).map_err(|e| format!("not a line of `keywatcher score` output: {e}"))?;
+        let call = match serde_json::from_str::<Scored>(line) {
+            Ok(call) => call,
+            Err(err) => match passed(line) {
+                Some(Ok(Some(call))) => call,
+                Some(Ok(None)) => return Ok(()),
+                Some(Err(why)) => return Err(why),
+                None => return Err(format!("not a line of `keywatcher score` output: {err}")),
+            },
+        };
         let time = when::event_time(&call.event_time)
             .ok_or_else(|| format!("eventTime {:?} is not a time", call.event_time))?;
         self.calls += 1;
@@ -199,6 +209,34 @@ impl Builder {
     }
 }
 
+/// A line of `score --passthrough`, a record with a `keywatcher` object, as the verdict line `score` would have
+/// written for it; `Some(Ok(None))` for a record that was not scored, None for a line of another kind.
+fn passed(line: &str) -> Option<Result<Option<Scored>, String>> {
+    let record: serde_json::Value = serde_json::from_str(line).ok()?;
+    let verdict = record.get("keywatcher")?.as_object()?;
+    if verdict.contains_key("excluded") {
+        return Some(Ok(None));
+    }
+    let text = |path: &[&str]| path.iter().try_fold(&record, |value, key| value.get(key)).and_then(|v| v.as_str());
+    let mut line = verdict.clone();
+    for (name, path) in [
+        ("eventTime", &["eventTime"][..]),
+        ("eventID", &["eventID"]),
+        ("accessKeyId", &["userIdentity", "accessKeyId"]),
+        ("userName", &["userIdentity", "userName"]),
+        ("awsRegion", &["awsRegion"]),
+        ("sourceIPAddress", &["sourceIPAddress"]),
+        ("userAgent", &["userAgent"]),
+        ("eventSource", &["eventSource"]),
+        ("eventName", &["eventName"]),
+    ] {
+        line.insert(name.into(), text(path).unwrap_or_default().into());
+    }
+    let account = text(&["userIdentity", "accountId"]).or_else(|| text(&["recipientAccountId"]));
+    line.insert("accountId".into(), account.unwrap_or_default().into());
+    Some(serde_json::from_value(line.into()).map(Some).map_err(|e| format!("not a scored record: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +250,40 @@ mod tests {
             "matched": {"ip": ip_known, "agent": true, "region": true, "event": !suspicious}, "reasons": []
         })
         .to_string()
+    }
+
+    #[test]
+    fn a_passthrough_record_is_read_as_its_verdict_line() {
+        let verdict = serde_json::from_str::<serde_json::Value>(&line(
+            "AKIAA",
+            "2026-11-08T10:00:00Z",
+            "192.0.2.66",
+            true,
+            false,
+        ))
+        .unwrap();
+        let keep = ["score", "threshold", "suspicious", "profile", "matched", "reasons"];
+        let judged: serde_json::Map<_, _> = keep.iter().map(|k| (k.to_string(), verdict[k].clone())).collect();
+        let record = serde_json::json!({
+            "eventVersion": "1.09", "userIdentity": {"type": "IAMUser", "accessKeyId": "AKIAA", "userName": "ci"},
+            "eventTime": "2026-11-08T10:00:00Z", "eventSource": "ec2.amazonaws.com", "eventName": "RunInstances",
+            "awsRegion": "us-east-1", "sourceIPAddress": "192.0.2.66", "userAgent": "aws-cli/2", "eventID": "e",
+            "recipientAccountId": "123456789012", "keywatcher": judged
+        });
+        let mut builder = Builder::default();
+        builder.add(&record.to_string()).unwrap();
+        builder.add(r#"{"eventName":"X","keywatcher":{"excluded":"temporary key (ASIA)"}}"#).unwrap();
+        assert!(
+            builder
+                .add(r#"{"eventName":"X","keywatcher":{"score":"high"}}"#)
+                .unwrap_err()
+                .contains("not a scored record")
+        );
+        let incident = builder.finish();
+        assert_eq!((incident.calls, incident.suspicious_total), (1, 1));
+        let call = &incident.suspicious[0];
+        assert_eq!((call.access_key_id.as_str(), call.account_id.as_str()), ("AKIAA", "123456789012"));
+        assert_eq!((call.source_ip.as_str(), call.user_name.as_str()), ("192.0.2.66", "ci"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub(crate) mod autosave;
 pub mod cli;
 pub mod cmd;
 pub(crate) mod config;
+pub(crate) mod dedup;
 pub mod emit;
 pub mod extract;
 pub(crate) mod html;

@@ -1,16 +1,21 @@
 //! Bytes → CloudTrail records. Takes one chunk of input bytes and finds the JSON documents in it, whatever
 //! their shape: NDJSON (a record per line), a CloudTrail log file `{"Records":[…]}`, a JSON array of records,
-//! a pretty-printed record, or documents simply concatenated. Gives each record to the caller as a
-//! [`Record`] that borrows its strings from the chunk, and says which documents were skipped (digest and
-//! Insights files) or could not be read, and where. It is the only file that parses CloudTrail (the
-//! profiles' own JSON Lines form is `store/exchange.rs`), and it never decides what a record means: that is
-//! `extract.rs`.
+//! a pretty-printed record, or documents simply concatenated; the envelopes pipelines wrap records in are
+//! opened by `parse/envelope.rs`. Gives each record to the caller as a [`Record`] that borrows its strings
+//! (and its own JSON text) from the chunk, or from the bytes a record held as text was decoded into
+//! ([`Opened`]), and says which documents were skipped (digest and Insights files, CloudWatch Logs control
+//! messages) or could not be read, and where. It and its envelope room are the only files that parse
+//! CloudTrail (the profiles' own JSON Lines form is `store/exchange.rs`), and they never decide what a record
+//! means: that is `extract.rs`.
+
+mod envelope;
 
 use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 
 /// One string field of a record: absent (or `null`), a string, or a value of another JSON type.
 /// A wrong type is kept as such so that `extract` can say which field was wrong, instead of the whole
@@ -66,9 +71,13 @@ pub struct Record<'a> {
     pub key_made: KeyMade<'a>,
     #[serde(borrow, default)]
     pub user_identity: Identity<'a>,
-    /// Present in a CloudTrail log file: the records it holds.
+    /// The record's JSON text exactly as read, from its `{` to its `}` (for `--passthrough`).
+    #[serde(skip)]
+    pub text: &'a [u8],
+    /// Present in a CloudTrail log file: the records it holds, each parsed on its own when the file is not
+    /// read element by element (its `Records` not first, or the file inside an array).
     #[serde(borrow, default, rename = "Records")]
-    records: Option<Vec<Element<'a>>>,
+    records: Option<Vec<&'a RawValue>>,
     /// Present in a digest file, which lists log files and holds no records.
     #[serde(default)]
     digest_start_time: Option<IgnoredAny>,
@@ -117,6 +126,45 @@ pub enum Item<'a> {
     Record(Record<'a>, Pos),
     Skipped(Skip),
     Malformed(Malformed),
+    /// A document an envelope held as text, at `Pos` (the envelope's place), decoded and parsed.
+    Opened(Opened, Pos),
+}
+
+/// What a document held as text in an envelope was decoded into: its bytes, and the path to it in the
+/// envelope (`logEvents[3].message`) to name it in messages.
+#[derive(Debug)]
+pub struct Decoded {
+    pub path: String,
+    bytes: Vec<u8>,
+}
+
+/// The items of one decoded document, borrowing from its bytes.
+pub type Items<'a> = Vec<Item<'a>>;
+
+self_cell::self_cell!(
+    /// A document held as text in an envelope (a JSON string, or `awslogs.data`'s base64 of gzip), decoded into
+    /// bytes of its own, with what the parser found in them: its records borrow from those bytes, so the
+    /// records of the chunk itself borrow from the chunk as ever.
+    pub struct Opened {
+        owner: Decoded,
+        #[covariant]
+        dependent: Items,
+    }
+    impl {Debug}
+);
+
+impl Opened {
+    /// Parses `bytes` as a document of its own, as deep in envelopes as `inside`, the envelope's own bytes
+    /// as its opener sees them (one deeper than the envelope itself).
+    fn parse(inside: Source, path: String, mut bytes: Vec<u8>) -> Opened {
+        mend_lone_surrogates(&mut bytes);
+        Opened::new(Decoded { path, bytes }, |decoded| {
+            let mut items = Vec::new();
+            let source = Source { depth: inside.depth, ..Source::new(&decoded.bytes) };
+            walk(source, false, &mut Cursor::default(), &mut |item| items.push(item));
+            items
+        })
+    }
 }
 
 /// Where in the chunk a record or problem starts (a byte offset), and for a record inside `Records` or an
@@ -132,6 +180,8 @@ pub struct Pos {
 pub enum Skip {
     Digest,
     Insight,
+    /// A CloudWatch Logs `CONTROL_MESSAGE` (the health check of a subscription).
+    Control,
 }
 
 /// A document or record that could not be read, and why. `error_at` is the (1-based) line within it and
@@ -175,15 +225,22 @@ enum Expect {
 /// A chunk's bytes and, when they are all UTF-8 (nearly always), the same as text: serde_json then skips
 /// checking every string it meets. That check was an eighth of the time of `score` (perf, 100 MB of NDJSON);
 /// a chunk that is not all UTF-8 is read from the bytes, so its bad records are reported as before.
+/// `depth` counts the envelopes around these bytes.
 #[derive(Clone, Copy)]
 struct Source<'a> {
     bytes: &'a [u8],
     text: Option<&'a str>,
+    depth: u8,
 }
 
 impl<'a> Source<'a> {
     fn new(bytes: &'a [u8]) -> Source<'a> {
-        Source { bytes, text: std::str::from_utf8(bytes).ok() }
+        Source { bytes, text: std::str::from_utf8(bytes).ok(), depth: 0 }
+    }
+
+    /// Where `part`, a slice of these bytes (a raw value the parser borrowed from them), starts.
+    fn offset_of(&self, part: &str) -> usize {
+        part.as_ptr() as usize - self.bytes.as_ptr() as usize
     }
 }
 
@@ -235,7 +292,11 @@ pub fn mend_lone_surrogates(bytes: &mut [u8]) {
 /// and a value is cut off by the end of the chunk, it is left unconsumed so that the reader can hand it back
 /// with the bytes that complete it; `cursor` remembers where in a log file or array the next chunk starts.
 pub fn chunk<'a>(bytes: &'a [u8], more_follows: bool, cursor: &mut Cursor, each: &mut dyn FnMut(Item<'a>)) -> usize {
-    let bytes = Source::new(bytes);
+    walk(Source::new(bytes), more_follows, cursor, each)
+}
+
+/// [`chunk`], on bytes that may be a document decoded from an envelope.
+fn walk<'a>(bytes: Source<'a>, more_follows: bool, cursor: &mut Cursor, each: &mut dyn FnMut(Item<'a>)) -> usize {
     let mut at = 0;
     loop {
         at = skip_whitespace(&bytes, at);
@@ -283,7 +344,7 @@ fn top<'a>(bytes: Source<'a>, at: usize, cursor: &mut Cursor, each: &mut dyn FnM
     }
     match value::<Element>(bytes, at) {
         Ok((element, end)) => {
-            deliver(element, Pos { offset: at, index: None }, true, each);
+            deliver(bytes, element, Pos { offset: at, index: None }, end, true, each);
             Ok(end)
         }
         Err(fail) => skip_invalid(bytes, at, fail, None, each),
@@ -323,7 +384,7 @@ fn element<'a>(
     }
     let end = match value::<Element>(bytes, at) {
         Ok((element, end)) => {
-            deliver(element, Pos { offset: at, index: Some(index) }, true, each);
+            deliver(bytes, element, Pos { offset: at, index: Some(index) }, end, true, each);
             end
         }
         Err(fail) => match skip_invalid(bytes, at, fail, Some(index), each) {
@@ -516,21 +577,30 @@ fn describe(err: &serde_json::Error) -> String {
     format!("invalid JSON ({text})")
 }
 
-/// Gives the caller what one parsed value is: a record, the records of a log file (each with its index),
-/// a skipped document, or not a record at all.
-/// Gives the caller what one parsed value is: a record, a skipped document, or not a record at all. A log
-/// file parsed whole (its `Records` not first, or inside an array) gives its records, each with its index.
-fn deliver<'a>(element: Element<'a>, pos: Pos, log_files: bool, each: &mut dyn FnMut(Item<'a>)) {
+/// Gives the caller what one parsed value, from `pos.offset` to `end`, is: a record, a skipped document, the
+/// records of an envelope, or not a record at all. A log file parsed whole (its `Records` not first, or
+/// inside an array) gives its records, each with its index.
+fn deliver<'a>(
+    source: Source<'a>,
+    element: Element<'a>,
+    pos: Pos,
+    end: usize,
+    log_files: bool,
+    each: &mut dyn FnMut(Item<'a>),
+) {
     let why = match element {
         Element::Object(mut record) => match record.records.take() {
             Some(records) if log_files => {
-                for (index, element) in records.into_iter().enumerate() {
-                    deliver(element, Pos { offset: pos.offset, index: Some(index) }, false, each);
+                for (index, raw) in records.into_iter().enumerate() {
+                    deliver_at(source, source.offset_of(raw.get()), Some(index), each);
                 }
                 return;
             }
             Some(_) => "a Records list inside a record".to_string(),
-            None => return one(record, pos, each),
+            None => {
+                record.text = &source.bytes[pos.offset..end];
+                return one(source, record, pos, each);
+            }
         },
         Element::Array => "not a CloudTrail record: a JSON array".to_string(),
         Element::Other(kind) => format!("not a CloudTrail record: a JSON {kind}"),
@@ -538,12 +608,21 @@ fn deliver<'a>(element: Element<'a>, pos: Pos, log_files: bool, each: &mut dyn F
     report(each, pos.offset, pos.index, why, None);
 }
 
-fn one<'a>(record: Record<'a>, pos: Pos, each: &mut dyn FnMut(Item<'a>)) {
+/// Takes the value at `at`, which a parse of the document around it found whole, and delivers it.
+fn deliver_at<'a>(source: Source<'a>, at: usize, index: Option<usize>, each: &mut dyn FnMut(Item<'a>)) {
+    match value::<Element>(source, at) {
+        Ok((element, end)) => deliver(source, element, Pos { offset: at, index }, end, false, each),
+        Err(Fail::Bad(err)) => report(each, at, index, describe(&err), Some(&err)),
+        Err(Fail::Eof) => report(each, at, index, "truncated JSON (the input ends inside it)".into(), None),
+    }
+}
+
+fn one<'a>(source: Source<'a>, record: Record<'a>, pos: Pos, each: &mut dyn FnMut(Item<'a>)) {
     if record.digest_start_time.is_some() {
         each(Item::Skipped(Skip::Digest));
     } else if record.insight_details.is_some() || record.event_type.as_str() == "AwsCloudTrailInsight" {
         each(Item::Skipped(Skip::Insight));
-    } else {
+    } else if record.looks_like_cloudtrail() || !envelope::open(source, pos, each) {
         each(Item::Record(record, pos));
     }
 }
@@ -806,16 +885,25 @@ mod tests {
         }
     }
 
-    fn collect(input: &str, more_follows: bool) -> (Vec<String>, usize) {
+    /// Each item as a short text: a record's `eventName@offset:index`, a skip, `bad@offset:why`, or an opened
+    /// document's `path@offset[its items]`.
+    pub(super) fn collect(input: &str, more_follows: bool) -> (Vec<String>, usize) {
         let mut seen = Vec::new();
-        let consumed = chunk(input.as_bytes(), more_follows, &mut Cursor::default(), &mut |item| {
-            seen.push(match item {
-                Item::Record(r, pos) => format!("{}@{}:{:?}", r.event_name.as_str(), pos.offset, pos.index),
-                Item::Skipped(s) => format!("{s:?}"),
-                Item::Malformed(m) => format!("bad@{}:{}", m.pos.offset, m.why),
-            })
-        });
+        let consumed =
+            chunk(input.as_bytes(), more_follows, &mut Cursor::default(), &mut |item| seen.push(show(&item)));
         (seen, consumed)
+    }
+
+    fn show(item: &Item) -> String {
+        match item {
+            Item::Record(r, pos) => format!("{}@{}:{:?}", r.event_name.as_str(), pos.offset, pos.index),
+            Item::Skipped(s) => format!("{s:?}"),
+            Item::Malformed(m) => format!("bad@{}:{}", m.pos.offset, m.why),
+            Item::Opened(opened, pos) => {
+                let inner: Vec<String> = opened.borrow_dependent().iter().map(show).collect();
+                format!("{}@{}[{}]", opened.borrow_owner().path, pos.offset, inner.join(" "))
+            }
+        }
     }
 
     #[test]
@@ -827,7 +915,7 @@ mod tests {
         let array = "[{\"eventName\":\"A\"},\n {\"eventName\":\"B\"}]";
         assert_eq!(collect(array, false).0, ["A@1:Some(0)", "B@21:Some(1)"]);
         let later = r#"{"Other":1,"Records":[{"eventName":"A"}]}"#;
-        assert_eq!(collect(later, false).0, ["A@0:Some(0)"]);
+        assert_eq!(collect(later, false).0, ["A@22:Some(0)"]);
         let pretty = "{\n  \"eventName\": \"A\"\n}\n{\n  \"eventName\": \"B\"\n}";
         assert_eq!(collect(pretty, false).0, ["A@0:None", "B@23:None"]);
         let glued = r#"{"eventName":"A"}{"eventName":"B"}"#;
@@ -894,7 +982,8 @@ mod tests {
     #[test]
     fn an_array_of_log_files_gives_their_records() {
         let slurped = r#"[{"Records":[{"eventName":"A"},{"eventName":"B"}]},{"Records":[{"eventName":"C"}]}]"#;
-        assert_eq!(collect(slurped, false).0, ["A@1:Some(0)", "B@1:Some(1)", "C@51:Some(0)"]);
+        // Each record at its own place, even in a log file parsed whole.
+        assert_eq!(collect(slurped, false).0, ["A@13:Some(0)", "B@31:Some(1)", "C@63:Some(0)"]);
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! The data path, driven: inputs → chunks (`read`) → records (`parse`) → calls (`extract`) → the caller's
-//! handler, one chunk's calls at a time, in input order. It counts what it excludes and reports what it
-//! cannot use, with input name and line; with `strict` it stops at the first such record, after handing
-//! over the calls before it. It also says when a run could not have looked at what was asked: an input in
-//! which nothing is CloudTrail (an input error), a `--key` that no record carries. This is the only file
-//! that starts threads.
+//! The data path, driven: inputs → chunks (`read`) → records (`parse`, which opens envelopes) → calls (`extract`) → the
+//! caller's handler, one chunk's [`Batch`] at a time (its calls, and every record's text with what became of it), in
+//! input order, less the repeats `--dedup` drops. It counts what it excludes and reports what it cannot use, with input
+//! name and line; with `strict` it stops at the first such record, after handing over the calls before it. It also says
+//! when a run could not have looked at what was asked: an input in which nothing is CloudTrail (an input error), a
+//! `--key` that no record carries. This is the only file that starts threads.
 //!
 //! Threads, and why the output cannot tell: `threads` reader threads open the inputs in order, several at
 //! once (so gzip is decoded in parallel over a tree of files), and cut each into chunks, a few chunks ahead
@@ -24,6 +24,7 @@
 //! a reader blocked on a quiet stdin to end with the process. While it waits, it also hands over an empty
 //! batch every [`IDLE`], so that a command's timed work (`score --learn` saving) is done on time.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::io;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
@@ -32,9 +33,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+use crate::dedup::Dedup;
 use crate::extract::{self, Call, Filter, Outcome};
 use crate::learn::Learner;
-use crate::parse::{self, Cursor, Item};
+use crate::parse::{self, Cursor, Item, Pos};
 use crate::profile::Profiles;
 use crate::read::{Chunk, ChunkReader, Input};
 use crate::report::{Place, Report};
@@ -68,21 +70,47 @@ struct Tally {
     keys_seen: Vec<bool>,
 }
 
+/// One chunk's records, as the command gets them.
+#[derive(Default)]
+pub struct Batch<'a> {
+    /// The calls to learn or score, in input order.
+    pub calls: Vec<Call<'a>>,
+    /// Every record, in input order, but those dropped by `--dedup` and those that are not JSON: its JSON
+    /// text as read (for a record opened from an envelope, the record decoded) and what became of it. What
+    /// `--passthrough` writes back.
+    pub records: Vec<Passed<'a>>,
+}
+
+/// A record's text and what became of it.
+pub struct Passed<'a> {
+    pub text: &'a [u8],
+    pub fate: Fate,
+}
+
+/// What became of a record.
+pub enum Fate {
+    /// A call: its index in [`Batch::calls`].
+    Call(usize),
+    /// Not a call, and why: excluded (a temporary key…), unusable, or not CloudTrail.
+    Excluded(Cow<'static, str>),
+}
+
 /// The number of threads to use when none is asked for: one per core.
 pub fn all_cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
-/// Reads every input in order and gives the calls of each chunk to `handle`, on the calling thread, in
-/// input order. An input that cannot be read is reported and the run goes on with the next (with `strict`,
-/// it stops). `threads` (at least 1) is how many inputs are read at once and how many chunks are parsed at once.
+/// Reads every input in order and gives the records of each chunk to `handle`, on the calling thread, in input order
+/// (with `filter.dedup`, less the repeats). An input that cannot be read is reported and the run goes on with the next
+/// (with `strict`, it stops). `threads` (at least 1) is how many inputs are read at once and how many chunks are parsed
+/// at once.
 pub fn run(
     inputs: &[Input],
     filter: &Filter,
     strict: bool,
     threads: usize,
     report: &mut Report,
-    handle: &mut dyn FnMut(&[Call], &mut Report) -> Result<()>,
+    handle: &mut dyn FnMut(&Batch, &mut Report) -> Result<()>,
 ) -> Result<()> {
     let threads = threads.max(1);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start threads")?;
@@ -95,6 +123,7 @@ pub fn run(
         tally: Tally { keys_seen: vec![false; filter.keys.len()], ..Tally::default() },
         open: None,
         in_lists: None,
+        dedup: Dedup::new(filter.dedup),
     };
     let mut ahead = VecDeque::new();
     let mut stopped = None;
@@ -105,7 +134,7 @@ pub fn run(
             let (index, piece) = match feed.next(ahead.is_empty()) {
                 Ok(next) => next,
                 Err(Missing::Idle) => {
-                    (run.handle)(&[], run.report)?;
+                    (run.handle)(&Batch::default(), run.report)?;
                     stopped = stop::requested();
                     continue;
                 }
@@ -152,9 +181,9 @@ pub fn learn(
     report: &mut Report,
 ) -> (Profiles, Result<()>) {
     let mut learner = Learner::default();
-    let outcome = run(inputs, filter, strict, threads, report, &mut |calls, report| {
-        calls.iter().for_each(|call| learner.observe(call));
-        report.learned(calls.len());
+    let outcome = run(inputs, filter, strict, threads, report, &mut |batch, report| {
+        batch.calls.iter().for_each(|call| learner.observe(call));
+        report.learned(batch.calls.len());
         Ok(())
     });
     (learner.profiles, outcome)
@@ -364,11 +393,13 @@ struct Run<'r> {
     filter: &'r Filter,
     strict: bool,
     report: &'r mut Report,
-    handle: &'r mut dyn FnMut(&[Call], &mut Report) -> Result<()>,
+    handle: &'r mut dyn FnMut(&Batch, &mut Report) -> Result<()>,
     tally: Tally,
     open: Option<Open>,
     /// The last input seen to end a chunk inside a log file or array: its chunks are not parsed ahead.
     in_lists: Option<usize>,
+    /// `--dedup`: the event IDs of the last records, across inputs.
+    dedup: Option<Dedup>,
 }
 
 impl Run<'_> {
@@ -462,20 +493,43 @@ impl Run<'_> {
         self.chunk(whole, &parsed.items)
     }
 
-    /// Extracts the calls of one parsed chunk, counts and reports the rest, and hands the calls over.
+    /// Extracts the calls of one parsed chunk, counts and reports the rest, and hands the batch over.
     fn chunk(&mut self, chunk: &Chunk, items: &[Item]) -> Result<()> {
         let Some(open) = self.open.as_ref() else { return Ok(()) };
         if open.cursor != Cursor::default() {
             self.in_lists = Some(open.index);
         }
-        let input = open.name.as_str();
-        let mut calls = Vec::with_capacity(items.len());
-        let mut stop = None;
+        let mut batch = Batch { calls: Vec::with_capacity(items.len()), records: Vec::with_capacity(items.len()) };
+        let stop = self.walk(chunk, items, &mut Vec::new(), &mut batch);
+        (self.handle)(&batch, self.report)?;
+        match stop {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+
+    /// Adds the items of a chunk, or of a document opened from an envelope in it (`trail`: the envelopes
+    /// around them, outermost first), to `batch`; counts and reports the rest. Gives the error that stops a
+    /// `--strict` run, if one does.
+    fn walk<'i>(
+        &mut self,
+        chunk: &Chunk,
+        items: &'i [Item<'i>],
+        trail: &mut Vec<(Pos, &'i str)>,
+        batch: &mut Batch<'i>,
+    ) -> Option<anyhow::Error> {
         for item in items {
             if let Item::Record(record, _) = item {
                 let key = record.user_identity.access_key_id.as_str();
                 if let Some(i) = self.filter.keys.iter().position(|k| k == key) {
                     self.tally.keys_seen[i] = true;
+                }
+                if let Some(dedup) = &mut self.dedup
+                    && dedup.repeated(record.event_id.as_str())
+                {
+                    self.tally.cloudtrail += 1;
+                    self.report.duplicate();
+                    continue;
                 }
             }
             let unusable;
@@ -484,21 +538,25 @@ impl Run<'_> {
                     Outcome::Call(call) => {
                         self.tally.cloudtrail += 1;
                         self.report.read(None);
-                        calls.push(call);
+                        batch.records.push(Passed { text: record.text, fate: Fate::Call(batch.calls.len()) });
+                        batch.calls.push(call);
                         continue;
                     }
                     Outcome::Excluded(why) => {
                         self.tally.cloudtrail += 1;
                         self.report.read(Some(why));
+                        batch.records.push(Passed { text: record.text, fate: Fate::Excluded(why.label().into()) });
                         continue;
                     }
                     Outcome::Unusable(why) => {
                         self.tally.cloudtrail += 1;
+                        batch.records.push(Passed { text: record.text, fate: Fate::Excluded(why.clone().into()) });
                         unusable = why;
                         (pos, unusable.as_str(), None)
                     }
                     Outcome::Foreign(why) => {
                         self.tally.foreign += 1;
+                        batch.records.push(Passed { text: record.text, fate: Fate::Excluded(why.into()) });
                         (pos, why, None)
                     }
                 },
@@ -511,32 +569,56 @@ impl Run<'_> {
                     self.tally.broken += 1;
                     (&bad.pos, bad.why.as_str(), bad.error_at)
                 }
+                Item::Opened(opened, pos) => {
+                    trail.push((*pos, opened.borrow_owner().path.as_str()));
+                    let stop = self.walk(chunk, opened.borrow_dependent(), trail, batch);
+                    trail.pop();
+                    match stop {
+                        Some(err) => return Some(err),
+                        None => continue,
+                    }
+                }
             };
             // Built only when printed: finding a line number means counting the chunk's newlines.
             let message = || {
-                let place = Place { input, line: chunk.line_at(pos.offset), index: pos.index };
-                match error_at {
-                    // The parser counts from the start of the value; on the value's first line, add its column.
-                    Some((1, column)) => {
-                        format!("{place}: {why} at column {}", chunk.column_at(pos.offset) + column as u64 - 1)
-                    }
-                    Some((line, column)) => {
-                        format!("{place}: {why} at line {}, column {column}", place.line + line as u64 - 1)
-                    }
-                    None => format!("{place}: {why}"),
-                }
+                let input = self.open.as_ref().map_or("", |open| open.name.as_str());
+                format!("{}: {why}{}", place(input, chunk, trail, pos), at(chunk, trail, pos, error_at))
             };
             if self.strict {
-                stop = Some(self.report.stop(message()));
-                break;
+                return Some(self.report.stop(message()));
             }
             self.report.unusable(message);
         }
-        (self.handle)(&calls, self.report)?;
-        if let Some(err) = stop {
-            return Err(err);
+        None
+    }
+}
+
+/// Where the record or document at `pos` is: the input and line (of the outermost envelope, for a document
+/// opened from one), then the path through each envelope (`awslogs.data, logEvents[3].message`), each
+/// followed by the index of the record within it, if any.
+fn place(input: &str, chunk: &Chunk, trail: &[(Pos, &str)], pos: &Pos) -> String {
+    let outer = trail.first().map_or(pos, |(outer, _)| outer);
+    let mut text = Place { input, line: chunk.line_at(outer.offset), index: outer.index }.to_string();
+    let inner = trail.iter().skip(1).map(|(pos, _)| pos).chain(std::iter::once(pos));
+    for ((_, path), pos) in trail.iter().zip(inner) {
+        text.push_str(", ");
+        text.push_str(path);
+        if let Some(index) = pos.index {
+            text.push_str(&format!(" (record {index})"));
         }
-        Ok(())
+    }
+    text
+}
+
+/// Where in the record or document at `pos` the JSON parser stopped, if it did: as a line and column of the
+/// input, or within the record when it was opened from an envelope.
+fn at(chunk: &Chunk, trail: &[(Pos, &str)], pos: &Pos, error_at: Option<(usize, usize)>) -> String {
+    match error_at {
+        None => String::new(),
+        Some((line, column)) if !trail.is_empty() => format!(" at line {line}, column {column} of it"),
+        // The parser counts from the start of the value; on the value's first line, add its column.
+        Some((1, column)) => format!(" at column {}", chunk.column_at(pos.offset) + column as u64 - 1),
+        Some((line, column)) => format!(" at line {}, column {column}", chunk.line_at(pos.offset) + line as u64 - 1),
     }
 }
 

@@ -51,6 +51,8 @@ pub struct Summary {
     pub excluded: BTreeMap<Exclusion, u64>,
     pub skipped: BTreeMap<Skip, u64>,
     pub unusable: u64,
+    /// Records dropped by `--dedup`.
+    pub duplicates: u64,
     pub failed_inputs: u64,
 }
 
@@ -98,6 +100,12 @@ impl Report {
             Some(progress) => progress.above(|| say(text)),
             None => say(text),
         }
+    }
+
+    /// A record dropped by `--dedup`: its eventID came in the records just before it.
+    pub fn duplicate(&mut self) {
+        self.summary.records += 1;
+        self.summary.duplicates += 1;
     }
 
     /// A document that holds nothing to profile.
@@ -190,8 +198,12 @@ impl Summary {
             let what = match skip {
                 Skip::Digest => "digest file(s)",
                 Skip::Insight => "Insights event(s)",
+                Skip::Control => "CloudWatch Logs control message(s)",
             };
             let _ = write!(line, "; skipped {n} {what}");
+        }
+        if self.duplicates > 0 {
+            let _ = write!(line, "; dropped {} duplicate(s) (--dedup)", self.duplicates);
         }
         if self.unusable > 0 {
             let _ = write!(line, "; {} unreadable record(s) skipped", self.unusable);
@@ -209,14 +221,24 @@ mod tests {
 
     #[test]
     fn the_summary_names_every_count() {
-        let mut s = Summary { inputs: 2, records: 10, scored: 5, suspicious: 2, unusable: 1, ..Summary::default() };
+        let mut s = Summary {
+            inputs: 2,
+            records: 11,
+            scored: 5,
+            suspicious: 2,
+            unusable: 1,
+            duplicates: 1,
+            ..Summary::default()
+        };
         s.excluded.insert(Exclusion::TemporaryKey, 3);
         s.excluded.insert(Exclusion::NoAccessKey, 1);
         s.skipped.insert(Skip::Digest, 1);
+        s.skipped.insert(Skip::Control, 2);
         assert_eq!(
             s.line("score"),
-            "score: read 10 record(s) from 2 input(s); scored 5 (2 suspicious); \
+            "score: read 11 record(s) from 2 input(s); scored 5 (2 suspicious); \
              excluded 4 (no accessKeyId 1, temporary key (ASIA) 3); skipped 1 digest file(s); \
+             skipped 2 CloudWatch Logs control message(s); dropped 1 duplicate(s) (--dedup); \
              1 unreadable record(s) skipped"
         );
     }

@@ -1,8 +1,9 @@
 //! `keywatcher score [INPUT]...` (old names `score_request`, `score_requst`): read records, load the
 //! profiles of each chunk's keys from the store (or learn `--baseline` inputs in memory first), score every
-//! call and write one JSON line per call, in input order (or, for a person at a terminal, one table row).
-//! With `--learn`, the calls that were not suspicious are learned as they go (`autosave.rs`). SIGTERM and
-//! SIGINT end the run after the chunks already read: their lines are written, what was learned is saved.
+//! call and write one JSON line per call, in input order (or, for a person at a terminal, one table row; or
+//! with `--passthrough`, every record back with its verdict added). With `--learn`, the calls that were not
+//! suspicious are learned as they go (`autosave.rs`). SIGTERM and SIGINT end the run after the chunks already
+//! read: their lines are written, what was learned is saved.
 
 use std::collections::HashSet;
 use std::io::IsTerminal;
@@ -11,10 +12,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use crate::autosave::Autosave;
-use crate::cli::ScoreArgs;
-use crate::emit::{self, Emitter, WriteVerdict};
+use crate::cli::{Format, ScoreArgs};
+use crate::emit::{self, Emitter, Judged, WriteVerdict};
 use crate::extract::Filter;
 use crate::lineage::{Lineage, Link};
+use crate::pipeline::Fate;
 use crate::profile::Profiles;
 use crate::read::Input;
 use crate::report::{self, Report};
@@ -29,6 +31,10 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     let filter = config::filter(common)?;
     let mut scorer = config::scorer(options)?;
     let inputs = config::inputs(&args.inputs, common.quiet)?;
+    anyhow::ensure!(
+        !(options.passthrough && options.format == Some(Format::Table)),
+        "--passthrough writes the records back as JSON lines: it cannot be shown as a table (--format table)"
+    );
     let threads = config::threads(common);
     anyhow::ensure!(
         !options.learn || options.baseline.is_empty(),
@@ -67,17 +73,20 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     } else {
         Report::with_progress(common.quiet, &inputs)
     };
-    let mut out: Box<dyn WriteVerdict> = if config::table(options.format) {
-        Box::new(Table::new(emit::stdout(), config::color(options.color)))
+    let mut out = if options.passthrough {
+        Out::Passthrough(Emitter::new(emit::stdout()))
+    } else if config::table(options.format) {
+        Out::Verdicts(Box::new(Table::new(emit::stdout(), config::color(options.color))))
     } else {
-        Box::new(Emitter::new(emit::stdout()))
+        Out::Verdicts(Box::new(Emitter::new(emit::stdout())))
     };
-    let outcome = pipeline::run(&inputs, &filter, common.strict, threads, &mut report, &mut |calls, report| {
+    let outcome = pipeline::run(&inputs, &filter, common.strict, threads, &mut report, &mut |batch, report| {
         if let Some(store) = store.as_deref_mut() {
-            fetch(store, calls.iter().map(|c| c.owner), &mut profiles, &mut missing)?;
+            fetch(store, batch.calls.iter().map(|c| c.owner), &mut profiles, &mut missing)?;
         }
         let mut learned = Vec::new();
-        for call in calls {
+        let mut judge = |i: usize| {
+            let call = &batch.calls[i];
             let (profile, link) = if scorer.method.lineage {
                 lineage.observe(call);
                 lineage.profile_for(call, &profiles)
@@ -93,9 +102,6 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
                 None => {}
             }
             report.scored(verdict.suspicious);
-            if verdict.suspicious || !options.only_suspicious {
-                out.verdict(call, &verdict).context("cannot write to stdout")?;
-            }
             // A call scored against the key that made it is not learned: a profile of its own would then
             // replace its maker's as the measure of its next calls.
             if let Some(autosave) = &mut autosave
@@ -105,6 +111,35 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
                 autosave.learn(call, &mut profiles);
                 report.learned(1);
                 learned.push(call.owner);
+            }
+            verdict
+        };
+        match &mut out {
+            Out::Verdicts(out) => {
+                for (i, call) in batch.calls.iter().enumerate() {
+                    let verdict = judge(i);
+                    if verdict.suspicious || !options.only_suspicious {
+                        out.verdict(call, &verdict).context("cannot write to stdout")?;
+                    }
+                }
+            }
+            Out::Passthrough(out) => {
+                for record in &batch.records {
+                    match &record.fate {
+                        Fate::Call(i) => {
+                            let call = &batch.calls[*i];
+                            let verdict = judge(*i);
+                            if verdict.suspicious || !options.only_suspicious {
+                                out.passthrough(record.text, Judged::Scored(call, &verdict))
+                            } else {
+                                Ok(())
+                            }
+                        }
+                        Fate::Excluded(_) if options.only_suspicious => Ok(()),
+                        Fate::Excluded(why) => out.passthrough(record.text, Judged::Excluded(why)),
+                    }
+                    .context("cannot write to stdout")?;
+                }
             }
         }
         scorer.forget(&learned);
@@ -134,6 +169,21 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     Ok(status)
 }
 
+/// Where the verdicts go: one line (or table row) per call, or every record back with its verdict.
+enum Out {
+    Verdicts(Box<dyn WriteVerdict>),
+    Passthrough(Emitter<std::io::BufWriter<std::io::StdoutLock<'static>>>),
+}
+
+impl Out {
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Out::Verdicts(out) => out.flush(),
+            Out::Passthrough(out) => out.flush(),
+        }
+    }
+}
+
 /// Loads, in one request, the profiles of the keys not yet seen in this run.
 fn fetch<'k>(
     store: &mut dyn Store,
@@ -158,7 +208,7 @@ fn baseline(inputs: &[Input], scored: &Filter, strict: bool, threads: usize, qui
     // The baseline is what came before the calls being scored: with --since, it stops there, so that the
     // same archive can be both (`--baseline AWSLogs --since 2026-11-08 AWSLogs`) without the calls under
     // suspicion becoming normal.
-    let filter = Filter { keys: scored.keys.clone(), since: None, until: scored.since, owner: scored.owner };
+    let filter = Filter { since: None, until: scored.since, ..scored.clone() };
     let mut report = Report::with_progress(quiet, inputs);
     let (learned, outcome) = pipeline::learn(inputs, &filter, strict, threads, &mut report);
     report.finish("baseline");
