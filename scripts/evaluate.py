@@ -20,6 +20,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,13 +32,25 @@ CONFIGS = {
     "standard, --ip-match network": ["--scoring", "standard", "--ip-match", "network"],
     "standard (default)": ["--scoring", "standard"],
     "standard, by principal": ["--scoring", "standard", "--identity", "principal"],
+    "standard, --learn": ["--scoring", "standard", "--learn"],
+    "by principal, --learn": ["--scoring", "standard", "--identity", "principal", "--learn"],
 }
 
 
 def score(binary, folder, flags):
-    """eventID → (suspicious, profile) for every call keywatcher scored."""
-    out = subprocess.run([binary, "score", "-q", "--baseline", folder / "baseline.ndjson", *flags,
-                          folder / "scored.ndjson"], check=True, capture_output=True, text=True).stdout
+    """eventID → (suspicious, profile) for every call keywatcher scored. With --learn, the baseline is learned
+    into a snapshot of its own first (--learn saves into a store, so it does not go with --baseline), and the
+    calls of the scored week that were not suspicious are learned as the week goes."""
+    if "--learn" in flags:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = ["--store", Path(tmp) / "profiles.kw"]
+            identity = flags[flags.index("--identity"):][:2] if "--identity" in flags else []
+            subprocess.run([binary, "learn", "-q", *store, *identity, folder / "baseline.ndjson"], check=True)
+            out = subprocess.run([binary, "score", "-q", *store, *flags, folder / "scored.ndjson"],
+                                 check=True, capture_output=True, text=True).stdout
+    else:
+        out = subprocess.run([binary, "score", "-q", "--baseline", folder / "baseline.ndjson", *flags,
+                              folder / "scored.ndjson"], check=True, capture_output=True, text=True).stdout
     return {v["eventID"]: (v["suspicious"], v["profile"]) for v in map(json.loads, out.splitlines())}
 
 
