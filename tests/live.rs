@@ -187,3 +187,29 @@ fn learn_with_a_baseline_is_refused() {
     assert!(out.stderr.contains("--learn saves what it learns into the store"), "{}", out.stderr);
     assert_eq!(out.stdout, "", "nothing scored");
 }
+
+#[test]
+fn a_key_learned_while_the_stage_runs_is_scored_against_its_profile() {
+    const NEW: &str = "AKIAEXAMPLENEWKEY001";
+    let new_call = |time: &str| format!("{}\n", record(NEW, time, IP, AGENT, "us-east-1", "DescribeInstances"));
+    let env = learned_env();
+    let mut live = env.live(&["score", "--learn", "--save-every", "1s"]);
+    live.send(&new_call("2026-11-03T09:00:00Z"));
+    assert_eq!(line(&live.line())["profile"], "unknown");
+    // A person checks the new key's calls and learns them, as the README says, while the stage runs.
+    let checked: String = (0..24).map(|hour| new_call(&format!("2026-11-01T{hour:02}:00:00Z"))).collect();
+    let out = env.run(&["learn", "-q"], checked);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let started = Instant::now();
+    loop {
+        live.send(&new_call("2026-11-03T09:05:00Z"));
+        if line(&live.line())["profile"] != "unknown" {
+            break;
+        }
+        assert!(started.elapsed() < ANSWER, "the key learned meanwhile is still unknown to the running stage");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    live.signal("TERM");
+    let (status, _, stderr) = live.finish();
+    assert!(status.success(), "{stderr}");
+}

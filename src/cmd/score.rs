@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 
@@ -59,6 +60,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         (baseline(&baseline_inputs, &filter, common.strict, threads, common.quiet)?, None)
     };
     let mut missing = HashSet::new();
+    let mut looked = Instant::now();
     let mut lineage = Lineage::default();
     let mut autosave = options.learn.then(|| Autosave::new(options.save_every, options.save_records));
     // Verdicts on the terminal would be drawn over by a progress bar: it is shown only when they go elsewhere.
@@ -73,6 +75,12 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         Box::new(Emitter::new(emit::stdout()))
     };
     let outcome = pipeline::run(&inputs, &filter, common.strict, threads, &mut report, &mut |calls, report| {
+        // With --learn, a run lasts days: every --save-every, the keys that had no profile are looked up again, so
+        // one learned meanwhile (`keywatcher learn`, once a person has checked its calls) is scored against it.
+        if options.learn && looked.elapsed() >= options.save_every {
+            missing.clear();
+            looked = Instant::now();
+        }
         if let Some(store) = store.as_deref_mut() {
             fetch(store, calls.iter().map(|c| c.owner), &mut profiles, &mut missing)?;
         }
