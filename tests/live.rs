@@ -213,3 +213,20 @@ fn a_key_learned_while_the_stage_runs_is_scored_against_its_profile() {
     let (status, _, stderr) = live.finish();
     assert!(status.success(), "{stderr}");
 }
+
+#[test]
+fn sigterm_while_the_store_does_not_answer_at_start_ends_the_process() {
+    // A store that does not answer: a named pipe nobody writes in place of the snapshot, whose reading waits as
+    // a hung Redis or network mount does. Nothing is scored or learned yet, so SIGTERM ends the process at once
+    // instead of being kept for a run that has not begun.
+    let env = Env::new();
+    let store = env.path("profiles");
+    assert!(std::process::Command::new("mkfifo").arg(&store).status().unwrap().success());
+    let live = env.live(&["score", "--learn", "--store", store.to_str().unwrap()]);
+    // Time to reach the store; a signal that came sooner would end the process the same way.
+    std::thread::sleep(Duration::from_secs(1));
+    live.signal("TERM");
+    let (status, _, stderr) = live.finish();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(15), "{status}: {stderr}");
+}

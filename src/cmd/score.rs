@@ -36,7 +36,6 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         "--learn saves what it learns into the store, and --baseline scores against profiles learned in memory \
          without touching a store: use one or the other"
     );
-    stop::on_signals()?;
     let (mut profiles, mut store) = if options.baseline.is_empty() {
         let mut store = store::open(common.store.store.as_deref())?;
         if options.learn {
@@ -59,6 +58,9 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         );
         (baseline(&baseline_inputs, &filter, common.strict, threads, common.quiet)?, None)
     };
+    // Only now: a signal while the store has not answered yet (or a baseline is learned) ends the process, as
+    // nothing has been scored or learned.
+    stop::on_signals()?;
     let mut missing = HashSet::new();
     let mut looked = Instant::now();
     let mut lineage = Lineage::default();
