@@ -19,16 +19,20 @@ fn call(minute: u32, ip: &str, agent: &str, region: &str) -> String {
     format!("{}\n", record(KEY, &time, ip, agent, region, "DescribeInstances"))
 }
 
-/// A store holding two days of the key's usual calls: one address, one agent, us-east-1.
-fn learned_env() -> Env {
-    let env = Env::new();
-    let usual: String = (0..48)
+/// Two days of the key's usual calls: one address, one agent, us-east-1.
+fn usual() -> String {
+    (0..48)
         .map(|hour| {
             let time = format!("2026-11-{:02}T{:02}:00:00Z", 1 + hour / 24, hour % 24);
             format!("{}\n", record(KEY, &time, IP, AGENT, "us-east-1", "DescribeInstances"))
         })
-        .collect();
-    let out = env.run(&["learn", "-q"], usual);
+        .collect()
+}
+
+/// A store (the default one) holding the key's usual calls.
+fn learned_env() -> Env {
+    let env = Env::new();
+    let out = env.run(&["learn", "-q"], usual());
     assert_eq!(out.code, 0, "{}", out.stderr);
     env
 }
@@ -229,4 +233,25 @@ fn sigterm_while_the_store_does_not_answer_at_start_ends_the_process() {
     let (status, _, stderr) = live.finish();
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(15), "{status}: {stderr}");
+}
+
+#[test]
+fn a_final_save_that_fails_says_how_many_learned_calls_were_lost() {
+    let env = Env::new();
+    let folder = env.path("state");
+    std::fs::create_dir(&folder).unwrap();
+    let store = folder.join("profiles");
+    let store = store.to_str().unwrap();
+    let out = env.run(&["learn", "-q", "--store", store], usual());
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut live = env.live(&["score", "--learn", "--save-every", "1h", "--store", store]);
+    live.send(&call(0, IP, AGENT, "eu-west-1"));
+    assert_eq!(line(&live.line())["suspicious"], false);
+    // The store goes away while the stage runs (an unmounted volume; for Redis, a server still down at the end).
+    std::fs::remove_dir_all(&folder).unwrap();
+    live.signal("TERM");
+    let (status, _, stderr) = live.finish();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("1 call(s) learned since the last save could not be saved"), "{stderr}");
+    assert!(stderr.contains("does not exist"), "and why: {stderr}");
 }

@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
@@ -77,13 +77,13 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         Box::new(Emitter::new(emit::stdout()))
     };
     let outcome = pipeline::run(&inputs, &filter, common.strict, threads, &mut report, &mut |calls, report| {
-        // With --learn, a run lasts days: every --save-every, the keys that had no profile are looked up again, so
-        // one learned meanwhile (`keywatcher learn`, once a person has checked its calls) is scored against it.
-        if options.learn && looked.elapsed() >= options.save_every {
-            missing.clear();
-            looked = Instant::now();
-        }
         if let Some(store) = store.as_deref_mut() {
+            // With --learn, a run lasts days: a key learned meanwhile (`keywatcher learn`, once a person has
+            // checked its calls) is scored against its profile from the next --save-every on.
+            if options.learn && looked.elapsed() >= options.save_every {
+                look_again(store, &mut missing, &mut profiles, options.save_every);
+                looked = Instant::now();
+            }
             fetch(store, calls.iter().map(|c| c.owner), &mut profiles, &mut missing)?;
         }
         let mut learned = Vec::new();
@@ -161,6 +161,22 @@ fn fetch<'k>(
     missing.extend(wanted.iter().filter(|k| !found.contains_key(**k)).map(|k| k.to_string()));
     profiles.extend(found);
     Ok(())
+}
+
+/// Looks up again the keys that had no profile. A store that does not answer leaves them as they were, to be
+/// looked up again after `every`: they had no profile, so the run goes on scoring them as unknown.
+fn look_again(store: &mut dyn Store, missing: &mut HashSet<String>, profiles: &mut Profiles, every: Duration) {
+    if missing.is_empty() {
+        return;
+    }
+    let keys: Vec<&str> = missing.iter().map(String::as_str).collect();
+    match store.load(&keys) {
+        Ok(found) => {
+            missing.retain(|key| !found.contains_key(key));
+            profiles.extend(found);
+        }
+        Err(err) => report::say(format_args!("{err:#}; the keys without a profile are looked up again in {every:?}")),
+    }
 }
 
 /// Learns the `--baseline` inputs in memory: their calls made with the `--key` keys before `--since`.
