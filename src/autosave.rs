@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::extract::Call;
 use crate::learn;
@@ -70,10 +70,14 @@ impl Autosave {
         }
     }
 
-    /// Saves what is left, at the end of the run.
+    /// Saves what is left, at the end of the run. When that fails, the error says how much was lost with it: the
+    /// input is gone, so running again would not learn it again.
     pub fn save(&mut self, store: &mut dyn Store) -> Result<()> {
         if self.calls > 0 {
-            store.merge(std::mem::take(&mut self.delta))?;
+            let calls = self.calls;
+            store
+                .merge(std::mem::take(&mut self.delta))
+                .with_context(|| format!("{calls} call(s) learned since the last save could not be saved"))?;
             self.saved_now();
         }
         Ok(())

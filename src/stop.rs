@@ -2,8 +2,9 @@
 //! which the pipeline looks at between chunks and while it waits for input: it hands over the chunks already
 //! read, then returns, so the command writes and saves what it has and exits 0 (Vector sends SIGTERM to an exec
 //! source's command when it stops; systemd sends it to every process of a service it stops). A second
-//! signal kills the process as the first would have, for a run stuck in a store that does not answer. This file
-//! never stops anything itself.
+//! signal kills the process as the first would have, for a run stuck in a store that does not answer. The
+//! commands ask for this only once their store has answered: before, a signal ends the process at once, as
+//! nothing has been scored or learned. This file never stops anything itself.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};

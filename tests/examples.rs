@@ -1,6 +1,6 @@
 //! The examples in `examples/` (Fluent Bit, Vector, cron) do not rot: every keywatcher command line in them is
 //! given to the binary with `--help` after it, which clap accepts only when every flag and value before it is
-//! one keywatcher takes.
+//! one keywatcher takes. The Fluent Bit input is also checked for what a command that runs for days needs there.
 
 use std::path::{Path, PathBuf};
 
@@ -112,4 +112,39 @@ fn a_flag_keywatcher_does_not_take_is_caught() {
         command_lines("*/5 * * * * kw  xargs -d '\\n' keywatcher score -q < \"$new\" >> \"$out\""),
         vec![vec!["score".to_string(), "-q".to_string()]]
     );
+}
+
+/// The `[INPUT]` sections of a Fluent Bit classic configuration, each as its keys (lower case) and values.
+fn fluent_bit_inputs(text: &str) -> Vec<Vec<(String, String)>> {
+    let mut inputs = Vec::new();
+    let mut section = None;
+    for line in text.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with('#')) {
+        if line.starts_with('[') {
+            inputs.extend(section.take());
+            section = (line.eq_ignore_ascii_case("[INPUT]")).then(Vec::new);
+        } else if let Some(keys) = &mut section {
+            let (key, value) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+            keys.push((key.to_ascii_lowercase(), value.trim().to_ascii_lowercase()));
+        }
+    }
+    inputs.extend(section);
+    inputs
+}
+
+#[test]
+fn the_fluent_bit_exec_input_runs_in_its_own_thread() {
+    // Fluent Bit's exec input reads a Oneshot command until it exits; on the engine's thread that blocks every
+    // flush for as long as keywatcher runs (days), so nothing scored would reach an output before shutdown
+    // (fluent/fluent-bit#6947; the maintainers' answer is `Threaded on`).
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fluent-bit.conf")).unwrap();
+    let inputs = fluent_bit_inputs(&text);
+    let is = |keys: &[(String, String)], key: &str, values: &[&str]| {
+        keys.iter().any(|(k, v)| k == key && values.contains(&v.as_str()))
+    };
+    let oneshot: Vec<_> =
+        inputs.iter().filter(|keys| is(keys, "name", &["exec"]) && is(keys, "oneshot", &["true", "on"])).collect();
+    assert!(!oneshot.is_empty(), "the example has a Oneshot exec input: {inputs:?}");
+    for keys in oneshot {
+        assert!(is(keys, "threaded", &["true", "on"]), "a Oneshot exec input without `Threaded on`: {keys:?}");
+    }
 }

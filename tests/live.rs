@@ -19,16 +19,20 @@ fn call(minute: u32, ip: &str, agent: &str, region: &str) -> String {
     format!("{}\n", record(KEY, &time, ip, agent, region, "DescribeInstances"))
 }
 
-/// A store holding two days of the key's usual calls: one address, one agent, us-east-1.
-fn learned_env() -> Env {
-    let env = Env::new();
-    let usual: String = (0..48)
+/// Two days of the key's usual calls: one address, one agent, us-east-1.
+fn usual() -> String {
+    (0..48)
         .map(|hour| {
             let time = format!("2026-11-{:02}T{:02}:00:00Z", 1 + hour / 24, hour % 24);
             format!("{}\n", record(KEY, &time, IP, AGENT, "us-east-1", "DescribeInstances"))
         })
-        .collect();
-    let out = env.run(&["learn", "-q"], usual);
+        .collect()
+}
+
+/// A store (the default one) holding the key's usual calls.
+fn learned_env() -> Env {
+    let env = Env::new();
+    let out = env.run(&["learn", "-q"], usual());
     assert_eq!(out.code, 0, "{}", out.stderr);
     env
 }
@@ -186,4 +190,68 @@ fn learn_with_a_baseline_is_refused() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("--learn saves what it learns into the store"), "{}", out.stderr);
     assert_eq!(out.stdout, "", "nothing scored");
+}
+
+#[test]
+fn a_key_learned_while_the_stage_runs_is_scored_against_its_profile() {
+    const NEW: &str = "AKIAEXAMPLENEWKEY001";
+    let new_call = |time: &str| format!("{}\n", record(NEW, time, IP, AGENT, "us-east-1", "DescribeInstances"));
+    let env = learned_env();
+    let mut live = env.live(&["score", "--learn", "--save-every", "1s"]);
+    live.send(&new_call("2026-11-03T09:00:00Z"));
+    assert_eq!(line(&live.line())["profile"], "unknown");
+    // A person checks the new key's calls and learns them, as the README says, while the stage runs.
+    let checked: String = (0..24).map(|hour| new_call(&format!("2026-11-01T{hour:02}:00:00Z"))).collect();
+    let out = env.run(&["learn", "-q"], checked);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let started = Instant::now();
+    loop {
+        live.send(&new_call("2026-11-03T09:05:00Z"));
+        if line(&live.line())["profile"] != "unknown" {
+            break;
+        }
+        assert!(started.elapsed() < ANSWER, "the key learned meanwhile is still unknown to the running stage");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    live.signal("TERM");
+    let (status, _, stderr) = live.finish();
+    assert!(status.success(), "{stderr}");
+}
+
+#[test]
+fn sigterm_while_the_store_does_not_answer_at_start_ends_the_process() {
+    // A store that does not answer: a named pipe nobody writes in place of the snapshot, whose reading waits as
+    // a hung Redis or network mount does. Nothing is scored or learned yet, so SIGTERM ends the process at once
+    // instead of being kept for a run that has not begun.
+    let env = Env::new();
+    let store = env.path("profiles");
+    assert!(std::process::Command::new("mkfifo").arg(&store).status().unwrap().success());
+    let live = env.live(&["score", "--learn", "--store", store.to_str().unwrap()]);
+    // Time to reach the store; a signal that came sooner would end the process the same way.
+    std::thread::sleep(Duration::from_secs(1));
+    live.signal("TERM");
+    let (status, _, stderr) = live.finish();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(15), "{status}: {stderr}");
+}
+
+#[test]
+fn a_final_save_that_fails_says_how_many_learned_calls_were_lost() {
+    let env = Env::new();
+    let folder = env.path("state");
+    std::fs::create_dir(&folder).unwrap();
+    let store = folder.join("profiles");
+    let store = store.to_str().unwrap();
+    let out = env.run(&["learn", "-q", "--store", store], usual());
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut live = env.live(&["score", "--learn", "--save-every", "1h", "--store", store]);
+    live.send(&call(0, IP, AGENT, "eu-west-1"));
+    assert_eq!(line(&live.line())["suspicious"], false);
+    // The store goes away while the stage runs (an unmounted volume; for Redis, a server still down at the end).
+    std::fs::remove_dir_all(&folder).unwrap();
+    live.signal("TERM");
+    let (status, _, stderr) = live.finish();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("1 call(s) learned since the last save could not be saved"), "{stderr}");
+    assert!(stderr.contains("does not exist"), "and why: {stderr}");
 }

@@ -690,3 +690,36 @@ fn score_learn_saves_into_every_store_alike() {
         assert_eq!(export(&env, store), exported, "{store}");
     }
 }
+
+#[test]
+fn score_learn_goes_on_when_redis_does_not_answer_a_second_look_for_an_unknown_key() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env.path("redis"), free_port(false), &[]);
+    let store = format!("{}?timeout=1", server.url());
+    learn(&env, &store, &records(2, 2, 0));
+    let unknown = ndjson(&[record(
+        "AKIAEXAMPLEUNKNOWN01",
+        "2026-11-03T09:00:00Z",
+        "192.0.2.1",
+        "curl/8",
+        "us-east-1",
+        "GetObject",
+    )]);
+    let mut live = env.live(&["score", "--learn", "--save-every", "1s", "--store", &store]);
+    live.send(&unknown);
+    assert!(live.line().contains("\"profile\":\"unknown\""));
+    // Redis stops answering; after --save-every the key without a profile is looked up again, and that fails.
+    signal(server.child.id(), "STOP");
+    sleep(Duration::from_millis(1500));
+    live.send(&unknown);
+    let line = live.line_within(Duration::from_secs(30));
+    signal(server.child.id(), "CONT");
+    assert!(line.is_some_and(|l| l.contains("\"profile\":\"unknown\"")), "the stage ended with the failed look-up");
+    live.signal("TERM");
+    let (status, _, stderr) = live.finish();
+    assert!(status.success(), "{status}\n{stderr}");
+    assert!(stderr.contains("the keys without a profile are looked up again"), "{stderr}");
+}

@@ -13,10 +13,11 @@ use crate::{config, pipeline, stop, store};
 pub fn run(args: LearnArgs) -> Result<ExitCode> {
     let filter = config::filter(&args.common)?;
     let inputs = config::inputs(&args.inputs, args.common.quiet)?;
-    stop::on_signals()?;
     let mut store = store::open(args.common.store.store.as_deref())?;
     // Check the store now, not after hours of input: a damaged or unwritable one stops the run before it starts.
     store.prepare_write()?;
+    // Only now: a signal while the store has not answered yet ends the process, nothing being learned.
+    stop::on_signals()?;
     let mut report = Report::with_progress(args.common.quiet, &inputs);
     let (learned, outcome) =
         pipeline::learn(&inputs, &filter, args.common.strict, config::threads(&args.common), &mut report);

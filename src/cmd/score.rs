@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
@@ -41,7 +42,6 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         "--learn saves what it learns into the store, and --baseline scores against profiles learned in memory \
          without touching a store: use one or the other"
     );
-    stop::on_signals()?;
     let (mut profiles, mut store) = if options.baseline.is_empty() {
         let mut store = store::open(common.store.store.as_deref())?;
         if options.learn {
@@ -64,7 +64,11 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         );
         (baseline(&baseline_inputs, &filter, common.strict, threads, common.quiet)?, None)
     };
+    // Only now: a signal while the store has not answered yet (or a baseline is learned) ends the process, as
+    // nothing has been scored or learned.
+    stop::on_signals()?;
     let mut missing = HashSet::new();
+    let mut looked = Instant::now();
     let mut lineage = Lineage::default();
     let mut autosave = options.learn.then(|| Autosave::new(options.save_every, options.save_records));
     // Verdicts on the terminal would be drawn over by a progress bar: it is shown only when they go elsewhere.
@@ -82,6 +86,12 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     };
     let outcome = pipeline::run(&inputs, &filter, common.strict, threads, &mut report, &mut |batch, report| {
         if let Some(store) = store.as_deref_mut() {
+            // With --learn, a run lasts days: a key learned meanwhile (`keywatcher learn`, once a person has
+            // checked its calls) is scored against its profile from the next --save-every on.
+            if options.learn && looked.elapsed() >= options.save_every {
+                look_again(store, &mut missing, &mut profiles, options.save_every);
+                looked = Instant::now();
+            }
             fetch(store, batch.calls.iter().map(|c| c.owner), &mut profiles, &mut missing)?;
         }
         let mut learned = Vec::new();
@@ -201,6 +211,22 @@ fn fetch<'k>(
     missing.extend(wanted.iter().filter(|k| !found.contains_key(**k)).map(|k| k.to_string()));
     profiles.extend(found);
     Ok(())
+}
+
+/// Looks up again the keys that had no profile. A store that does not answer leaves them as they were, to be
+/// looked up again after `every`: they had no profile, so the run goes on scoring them as unknown.
+fn look_again(store: &mut dyn Store, missing: &mut HashSet<String>, profiles: &mut Profiles, every: Duration) {
+    if missing.is_empty() {
+        return;
+    }
+    let keys: Vec<&str> = missing.iter().map(String::as_str).collect();
+    match store.load(&keys) {
+        Ok(found) => {
+            missing.retain(|key| !found.contains_key(key));
+            profiles.extend(found);
+        }
+        Err(err) => report::say(format_args!("{err:#}; the keys without a profile are looked up again in {every:?}")),
+    }
 }
 
 /// Learns the `--baseline` inputs in memory: their calls made with the `--key` keys before `--since`.

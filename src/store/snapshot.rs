@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::ops::Range;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
 
@@ -21,7 +22,9 @@ use crate::profile::{self, Profiles};
 const MAGIC: &str = "keywatcher profiles";
 const VERSION: u32 = 1;
 
-/// A snapshot file; its profiles are read once per run for look-ups, and afresh under the lock to change it.
+/// A snapshot file; its profiles are read once for look-ups, again when another process has replaced the file
+/// since (a `score --learn` that runs for days then sees a key learned meanwhile), and afresh under the lock to
+/// change it.
 pub struct Snapshot {
     path: PathBuf,
     /// Whether missing folders above the file are created (for the default place, not for a path given).
@@ -31,6 +34,15 @@ pub struct Snapshot {
     /// the keys a run meets are decoded. Scoring one record against a snapshot of 10,000 keys took 146 ms
     /// over an empty one when every profile was decoded (scripts/bench.sh).
     index: Option<Index>,
+    /// The file `cached` and `index` were read from, to tell when it has been replaced.
+    read_from: Option<Stamp>,
+}
+
+/// Which file a path held when it was read: a replace (rename) gives a new inode, and a write a new time.
+type Stamp = (u64, u64, Option<SystemTime>);
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    fs::metadata(path).ok().map(|meta| (meta.ino(), meta.len(), meta.modified().ok()))
 }
 
 /// A snapshot's body and, for each access key, the byte ranges of its lines in it.
@@ -51,11 +63,12 @@ impl Snapshot {
             },
             _ => path,
         };
-        Snapshot { path, create_dirs, cached: None, index: None }
+        Snapshot { path, create_dirs, cached: None, index: None, read_from: None }
     }
 
     fn cached(&mut self) -> Result<&Profiles> {
         if self.cached.is_none() {
+            self.read_from = stamp(&self.path);
             self.cached = Some(read(&self.path)?);
         }
         Ok(self.cached.get_or_insert_with(Profiles::new))
@@ -63,6 +76,7 @@ impl Snapshot {
 
     fn index(&mut self) -> Result<&Index> {
         if self.index.is_none() {
+            self.read_from = stamp(&self.path);
             let body = read_body(&self.path)?;
             let mut lines: HashMap<String, Vec<Range<usize>>> = HashMap::new();
             let mut start = 0;
@@ -111,6 +125,8 @@ impl Snapshot {
         write(&self.path, &profiles)
             .with_context(|| format!("cannot write profile snapshot {}", self.path.display()))?;
         self.cached = Some(profiles);
+        self.index = None;
+        self.read_from = stamp(&self.path);
         drop(lock);
         Ok(result)
     }
@@ -122,6 +138,10 @@ impl Store for Snapshot {
     }
 
     fn load(&mut self, keys: &[&str]) -> Result<Profiles> {
+        if stamp(&self.path) != self.read_from {
+            self.cached = None;
+            self.index = None;
+        }
         if let Some(all) = &self.cached {
             return Ok(keys.iter().filter_map(|key| all.get(*key).map(|p| (key.to_string(), p.clone()))).collect());
         }
@@ -333,6 +353,20 @@ mod tests {
         assert!(store.load(&["AKIAEXAMPLE1"]).is_ok());
         let err = store.load(&["AKIAEXAMPLE2"]).unwrap_err().to_string();
         assert!(err.contains("line 2 of its body"), "{err}");
+    }
+
+    #[test]
+    fn a_look_up_sees_what_another_process_saved_since() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("profiles");
+        let mut scorer = Snapshot::new(path.clone(), false);
+        scorer.prepare_write().unwrap();
+        assert!(scorer.load(&["AKIAEXAMPLE1"]).unwrap().is_empty());
+        Snapshot::new(path.clone(), false).merge(sample()).unwrap();
+        assert_eq!(scorer.load(&["AKIAEXAMPLE1"]).unwrap(), sample(), "the file was created since");
+        let other = Profile::new("AKIAEXAMPLE2");
+        Snapshot::new(path, false).merge(Profiles::from([(other.access_key_id.clone(), other.clone())])).unwrap();
+        assert_eq!(scorer.load(&["AKIAEXAMPLE2"]).unwrap()["AKIAEXAMPLE2"], other, "the file was replaced since");
     }
 
     fn sample() -> Profiles {
