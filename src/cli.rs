@@ -47,7 +47,8 @@ $ keywatcher learn --store /srv/kw/profiles --key AKIAEXAMPLEKEY1 records.ndjson
 $ aws s3 cp s3://trail/AWSLogs/…/x.json.gz - | keywatcher score\n  \
 $ keywatcher score --only-suspicious --since \"1 hour ago\" /var/log/cloudtrail/\n  \
 $ keywatcher score --baseline archive/2026/10 archive/2026/11/0[1-3]   # no store touched\n  \
-$ keywatcher score --weights ip=50,agent=20,region=20,event=10 --threshold 80 records.json\n\n\
+$ keywatcher score --weights ip=50,agent=20,region=20,event=10 --threshold 80 records.json\n  \
+$ keywatcher score --follow --checkpoint /var/lib/kw/done /srv/cloudtrail/   # as aws s3 sync fills it\n\n\
 Each output line has CloudTrail's fields (eventTime, eventID, accessKeyId, accountId, userType, userName, \
 awsRegion, sourceIPAddress, userAgent, eventSource, eventName) and score, threshold, suspicious, profile \
 (known|warming|unknown), matched {ip, agent, region, event} and reasons.\n\n\
@@ -285,9 +286,28 @@ pub struct ScoreArgs {
     pub common: CommonArgs,
     #[command(flatten)]
     pub options: ScoreOptions,
+    #[command(flatten)]
+    pub follow: FollowArgs,
     /// Files or directories of CloudTrail records, gzipped or not; `-` or none for stdin
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
+}
+
+/// Reading directories as they fill, and remembering which files were read.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FollowArgs {
+    /// Keep watching the INPUT directories and score each file that appears in them, once it is complete
+    /// (unchanged for --poll-interval), in path order, until stopped. Download names (`.*`, `*.tmp`,
+    /// `*.part`, aws s3 sync's `NAME.1a2b3c4d`) are left alone
+    #[arg(long)]
+    pub follow: bool,
+    /// Seconds between looks at the --follow directories (fractions allowed) [default: 2]
+    #[arg(long, value_name = "SECONDS", requires = "follow")]
+    pub poll_interval: Option<f64>,
+    /// Record in PATH each input file once its lines are written, and skip the files it records: a
+    /// restarted --follow or a cron run over a tree neither repeats nor misses a file
+    #[arg(long, value_name = "PATH")]
+    pub checkpoint: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -404,6 +424,7 @@ impl LegacyScoreArgs {
         ScoreArgs {
             common: legacy_common(self.common, self.period, self.key, "10 min ago"),
             options: self.options,
+            follow: FollowArgs::default(),
             inputs: Vec::new(),
         }
     }

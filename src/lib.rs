@@ -4,11 +4,13 @@
 //! gives the map.
 
 pub(crate) mod agent;
+pub(crate) mod checkpoint;
 pub mod cli;
 pub mod cmd;
 pub(crate) mod config;
 pub mod emit;
 pub mod extract;
+pub(crate) mod follow;
 pub(crate) mod html;
 pub(crate) mod incident;
 pub mod learn;

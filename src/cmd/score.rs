@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 
 use crate::cli::ScoreArgs;
 use crate::emit::{self, Emitter, WriteVerdict};
-use crate::extract::Filter;
+use crate::extract::{Call, Filter};
 use crate::lineage::{Lineage, Link};
 use crate::profile::Profiles;
 use crate::read::Input;
@@ -25,7 +25,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     let options = &args.options;
     let filter = config::filter(common)?;
     let mut scorer = config::scorer(options)?;
-    let inputs = config::inputs(&args.inputs, common.quiet)?;
+    let mut plan = config::plan(&args.inputs, &args.follow, common.quiet)?;
     let threads = config::threads(common);
     let (mut profiles, mut store) = if options.baseline.is_empty() {
         let mut store = store::open(common.store.store.as_deref())?;
@@ -40,7 +40,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     } else {
         let baseline_inputs = config::inputs(&options.baseline, common.quiet).context("invalid --baseline")?;
         anyhow::ensure!(
-            !(inputs.contains(&Input::Stdin) && baseline_inputs.contains(&Input::Stdin)),
+            !(plan.inputs().contains(&Input::Stdin) && baseline_inputs.contains(&Input::Stdin)),
             "stdin can be read only once: give either the --baseline or the records to score as files"
         );
         (baseline(&baseline_inputs, &filter, common.strict, threads, common.quiet)?, None)
@@ -51,14 +51,14 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     let mut report = if std::io::stdout().is_terminal() {
         Report::new(common.quiet)
     } else {
-        Report::with_progress(common.quiet, &inputs)
+        Report::with_progress(common.quiet, plan.inputs())
     };
     let mut out: Box<dyn WriteVerdict> = if config::table(options.format) {
         Box::new(Table::new(emit::stdout(), config::color(options.color)))
     } else {
         Box::new(Emitter::new(emit::stdout()))
     };
-    let outcome = pipeline::run(&inputs, &filter, common.strict, threads, &mut report, &mut |calls, report| {
+    let handle: &mut dyn FnMut(&[Call], &mut Report) -> Result<()> = &mut |calls, report| {
         if let Some(store) = store.as_deref_mut() {
             fetch(store, calls.iter().map(|c| c.owner), &mut profiles, &mut missing)?;
         }
@@ -82,10 +82,14 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
                 out.verdict(call, &verdict).context("cannot write to stdout")?;
             }
         }
-        // A chunk ends where the input had nothing more ready, so a live feed gets its lines at once.
+        // A chunk ends where the input had nothing more ready, so a live feed gets its lines at once; and a
+        // file's lines are all out before the checkpoint records it as done.
         out.flush().context("cannot write to stdout")?;
         Ok(())
-    });
+    };
+    // Nothing stops a run before its inputs are read; a signal handler would.
+    let outcome =
+        plan.run(&|| false, &mut |inputs| pipeline::run(inputs, &filter, common.strict, threads, &mut report, handle));
     out.flush()?;
     report.finish("score");
     outcome?;

@@ -1,0 +1,174 @@
+//! Which input files a run has finished, kept across runs (`--checkpoint PATH`). Takes the paths of files
+//! whose output has been written and flushed, and answers whether a path is done. It never reads the files
+//! it names and never decides what to read: `follow.rs` and `cmd/score.rs` ask it.
+//!
+//! The file is append-only: a header line, then one absolute path a line (`\` and newline escaped), each append
+//! followed by `fsync`, so a crash loses at most the line being written, which is cut off at the next open.
+//! A file is recorded only after its output is flushed; a crash between the two repeats that one file on
+//! restart rather than skipping it. In memory a done path is a 64-bit hash (about 16 bytes a file with the
+//! set's overhead, so a million files cost some 16 MB, where the paths would cost ten times that); two
+//! paths sharing a hash, about one chance in 10^8 among a million files, would make the second look done.
+//! The file is locked while a run holds it, so two runs cannot both append to it.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+const HEADER: &[u8] = b"keywatcher checkpoint 1\n";
+
+/// The files finished so far: this run's, and with a file behind it, every earlier run's.
+#[derive(Debug, Default)]
+pub struct Checkpoint {
+    done: HashSet<u64>,
+    /// The checkpoint file, opened for appending and locked; none keeps the record in memory only.
+    file: Option<(File, PathBuf)>,
+}
+
+impl Checkpoint {
+    /// A record kept in memory only: a run without `--checkpoint` still reads each file once.
+    pub fn memory() -> Checkpoint {
+        Checkpoint::default()
+    }
+
+    /// Opens the checkpoint at `path`, creating it if it does not exist, and reads what it records.
+    pub fn open(path: &Path) -> Result<Checkpoint> {
+        let named = || format!("checkpoint {}", path.display());
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", named()))?;
+        if file.try_lock().is_err() {
+            bail!("{} is in use by another keywatcher: give each run its own --checkpoint", named());
+        }
+        let mut text = Vec::new();
+        file.read_to_end(&mut text).with_context(|| format!("cannot read {}", named()))?;
+        if text.is_empty() {
+            file.write_all(HEADER)
+                .and_then(|()| file.sync_data())
+                .with_context(|| format!("cannot write {}", named()))?;
+            text.extend_from_slice(HEADER);
+        }
+        if !text.starts_with(HEADER) {
+            bail!("{} is not a keywatcher checkpoint: name a new file, or the one an earlier run wrote", named());
+        }
+        // A line without its newline was being written when a run stopped: the file it names was not done.
+        let whole = text.iter().rposition(|&b| b == b'\n').map_or(0, |at| at + 1);
+        if whole < text.len() {
+            file.set_len(whole as u64)
+                .with_context(|| format!("cannot cut the unfinished last line of {}", named()))?;
+        }
+        let done = text[HEADER.len()..whole].split(|&b| b == b'\n').filter(|line| !line.is_empty()).map(hash).collect();
+        Ok(Checkpoint { done, file: Some((file, path.to_path_buf())) })
+    }
+
+    /// Whether `path` was finished, in this run or (with a file) an earlier one.
+    pub fn is_done(&self, path: &Path) -> bool {
+        self.done.contains(&hash(&line(path)))
+    }
+
+    /// How many files are recorded as done.
+    pub fn count(&self) -> usize {
+        self.done.len()
+    }
+
+    /// Records `path` as finished: its output must already be written and flushed. Returns once the record
+    /// is on disk.
+    pub fn record(&mut self, path: &Path) -> Result<()> {
+        let line = line(path);
+        if let Some((file, name)) = &mut self.file {
+            let mut bytes = line.clone();
+            bytes.push(b'\n');
+            file.write_all(&bytes).and_then(|()| file.sync_data()).with_context(|| {
+                format!(
+                    "cannot record {} as done in checkpoint {}: the files after it were not read",
+                    path.display(),
+                    name.display()
+                )
+            })?;
+        }
+        self.done.insert(hash(&line));
+        Ok(())
+    }
+}
+
+/// A path as one checkpoint line: made absolute (so that a run started from another directory knows it),
+/// its bytes with `\` and newline escaped.
+fn line(path: &Path) -> Vec<u8> {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut line = Vec::new();
+    for &b in path.as_os_str().as_bytes() {
+        match b {
+            b'\\' => line.extend_from_slice(b"\\\\"),
+            b'\n' => line.extend_from_slice(b"\\n"),
+            _ => line.push(b),
+        }
+    }
+    line
+}
+
+fn hash(line: &[u8]) -> u64 {
+    // SipHash with fixed keys: the same line gives the same hash in every run.
+    let mut hasher = DefaultHasher::new();
+    line.hash(&mut hasher);
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reopened_checkpoint_knows_what_was_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoint");
+        let odd = Path::new("/logs/a\nb\\c.json");
+        {
+            let mut checkpoint = Checkpoint::open(&path).unwrap();
+            assert!(!checkpoint.is_done(Path::new("/logs/1.json")));
+            checkpoint.record(Path::new("/logs/1.json")).unwrap();
+            checkpoint.record(odd).unwrap();
+            assert!(checkpoint.is_done(odd));
+        }
+        let checkpoint = Checkpoint::open(&path).unwrap();
+        assert_eq!(checkpoint.count(), 2);
+        assert!(checkpoint.is_done(Path::new("/logs/1.json")) && checkpoint.is_done(odd));
+        assert!(!checkpoint.is_done(Path::new("/logs/a")), "an escaped newline is not a line of its own");
+    }
+
+    #[test]
+    fn a_line_cut_short_by_a_crash_is_not_done_and_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoint");
+        std::fs::write(&path, [HEADER, b"/logs/1.json\n/logs/2.js"].concat()).unwrap();
+        let mut checkpoint = Checkpoint::open(&path).unwrap();
+        assert!(checkpoint.is_done(Path::new("/logs/1.json")));
+        assert!(!checkpoint.is_done(Path::new("/logs/2.js")));
+        checkpoint.record(Path::new("/logs/2.json")).unwrap();
+        drop(checkpoint);
+        assert_eq!(std::fs::read(&path).unwrap(), [HEADER, b"/logs/1.json\n/logs/2.json\n"].concat());
+    }
+
+    #[test]
+    fn another_file_or_a_file_in_use_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = dir.path().join("profiles");
+        std::fs::write(&other, "{}\n").unwrap();
+        let err = Checkpoint::open(&other).unwrap_err().to_string();
+        assert!(
+            err.ends_with("is not a keywatcher checkpoint: name a new file, or the one an earlier run wrote"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&other).unwrap(), b"{}\n", "left as it was");
+        let path = dir.path().join("checkpoint");
+        let _held = Checkpoint::open(&path).unwrap();
+        let err = Checkpoint::open(&path).unwrap_err().to_string();
+        assert!(err.contains("is in use by another keywatcher"), "{err}");
+    }
+}
