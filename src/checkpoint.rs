@@ -81,19 +81,23 @@ impl Checkpoint {
     /// Records `path` as finished: its output must already be written and flushed. Returns once the record
     /// is on disk.
     pub fn record(&mut self, path: &Path) -> Result<()> {
-        let line = line(path);
+        self.record_all(&[path])
+    }
+
+    /// Records every one of `paths` as finished, with one write to the disk.
+    pub fn record_all(&mut self, paths: &[&Path]) -> Result<()> {
+        let lines: Vec<Vec<u8>> = paths.iter().map(|path| line(path)).collect();
         if let Some((file, name)) = &mut self.file {
-            let mut bytes = line.clone();
-            bytes.push(b'\n');
+            let bytes: Vec<u8> = lines.iter().flat_map(|line| line.iter().chain(b"\n")).copied().collect();
             file.write_all(&bytes).and_then(|()| file.sync_data()).with_context(|| {
+                let first = paths.first().map_or_else(String::new, |path| path.display().to_string());
                 format!(
-                    "cannot record {} as done in checkpoint {}: the files after it were not read",
-                    path.display(),
+                    "cannot record {first} as done in checkpoint {}: it and the files after it will be read again",
                     name.display()
                 )
             })?;
         }
-        self.done.insert(hash(&line));
+        self.done.extend(lines.iter().map(|line| hash(line)));
         Ok(())
     }
 }

@@ -40,7 +40,8 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
 $ keywatcher learn archive/2026/10/                      # a whole tree, gzipped or not\n  \
 $ zcat *.json.gz | keywatcher learn --since 2026-10-01 --until 2026-11-01\n  \
-$ keywatcher learn --store /srv/kw/profiles --key AKIAEXAMPLEKEY1 records.ndjson")]
+$ keywatcher learn --store /srv/kw/profiles --key AKIAEXAMPLEKEY1 records.ndjson\n  \
+$ keywatcher learn --checkpoint /var/lib/kw/learned /srv/cloudtrail/    # from cron: each file once")]
     Learn(LearnArgs),
     /// Score CloudTrail records against the profiles; one JSON line per call (a table on a terminal)
     #[command(after_help = "Examples:\n  \
@@ -183,6 +184,10 @@ pub struct StoreArgs {
 pub struct LearnArgs {
     #[command(flatten)]
     pub common: CommonArgs,
+    /// Skip the input files PATH records, and record the files read once their profiles are stored: a cron
+    /// run over a growing tree learns each file once
+    #[arg(long, value_name = "PATH")]
+    pub checkpoint: Option<PathBuf>,
     /// Files or directories of CloudTrail records, gzipped or not; `-` or none for stdin
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
@@ -414,7 +419,11 @@ pub struct ImportArgs {
 impl LegacyLearnArgs {
     /// The same run in today's words: `learn --since PERIOD --key KEY`, records on stdin.
     pub fn into_learn(self) -> LearnArgs {
-        LearnArgs { common: legacy_common(self.common, self.period, self.key, "1 day ago"), inputs: Vec::new() }
+        LearnArgs {
+            common: legacy_common(self.common, self.period, self.key, "1 day ago"),
+            checkpoint: None,
+            inputs: Vec::new(),
+        }
     }
 }
 

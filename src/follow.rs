@@ -56,6 +56,24 @@ impl Plan {
         (Plan::Once { inputs, done }, skipped)
     }
 
+    /// Records every file of a run with a checkpoint as done, for `learn`, whose files count as done only once
+    /// what was learned from all of them is stored.
+    pub fn all_done(&mut self) -> Result<()> {
+        match self {
+            Plan::Once { inputs, done } => {
+                let files: Vec<&Path> = inputs
+                    .iter()
+                    .filter_map(|input| match input {
+                        Input::File(path) => Some(path.as_path()),
+                        _ => None,
+                    })
+                    .collect();
+                done.record_all(&files)
+            }
+            Plan::All(_) | Plan::Follow { .. } => Ok(()),
+        }
+    }
+
     /// The inputs known before the run starts (none when following): what a progress bar measures.
     pub fn inputs(&self) -> &[Input] {
         match self {

@@ -2,7 +2,8 @@
 //! handler, one chunk's calls at a time, in input order. It counts what it excludes and reports what it
 //! cannot use, with input name and line; with `strict` it stops at the first such record, after handing
 //! over the calls before it. It also says when a run could not have looked at what was asked: an input in
-//! which nothing is CloudTrail (an input error), a `--key` that no record carries. This is the only file
+//! which nothing is CloudTrail (an input error), a `--key` that no record carries (named by the report at
+//! the end, since a run with a checkpoint passes through here once per file). This is the only file
 //! that starts threads.
 //!
 //! Threads, and why the output cannot tell: `threads` reader threads open the inputs in order, several at
@@ -52,8 +53,6 @@ struct Tally {
     foreign: usize,
     /// Broken JSON.
     broken: usize,
-    /// For each `--key`, whether a record carried it.
-    keys_seen: Vec<bool>,
 }
 
 /// The number of threads to use when none is asked for: one per core.
@@ -75,15 +74,8 @@ pub fn run(
     let threads = threads.max(1);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start threads")?;
     let mut feed = Feed::new(start_readers(inputs, threads));
-    let mut run = Run {
-        filter,
-        strict,
-        report,
-        handle,
-        tally: Tally { keys_seen: vec![false; filter.keys.len()], ..Tally::default() },
-        open: None,
-        in_lists: None,
-    };
+    report.expect_keys(&filter.keys);
+    let mut run = Run { filter, strict, report, handle, tally: Tally::default(), open: None, in_lists: None };
     let mut ahead = VecDeque::new();
     loop {
         // Wait for input only when nothing is in hand: what is ready is handled first.
@@ -109,9 +101,6 @@ pub fn run(
                 run.guessed(inputs, index, &parsed)?;
             }
         }
-    }
-    for (key, _) in filter.keys.iter().zip(&run.tally.keys_seen).filter(|(_, seen)| !**seen) {
-        run.report.note(&format!("no record carries --key {key}; access key IDs are upper case, one per --key"));
     }
     Ok(())
 }
@@ -420,10 +409,7 @@ impl Run<'_> {
         let mut stop = None;
         for item in items {
             if let Item::Record(record, _) = item {
-                let key = record.user_identity.access_key_id.as_str();
-                if let Some(i) = self.filter.keys.iter().position(|k| k == key) {
-                    self.tally.keys_seen[i] = true;
-                }
+                self.report.carried(record.user_identity.access_key_id.as_str());
             }
             let unusable;
             let (pos, why, error_at) = match item {

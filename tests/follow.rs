@@ -190,10 +190,31 @@ fn a_cron_run_with_a_checkpoint_reads_only_new_files() {
     );
     assert_eq!(env.run(&score, "").stdout, "", "nothing new");
 
+    // A --key that no file carries is named once for the baseline and once for the two files, not per file.
+    let keyed = env.run(&[&score[..3], &["--key", "AKIANOWHERE", "--checkpoint", "other", "trail"]].concat(), "");
+    assert_eq!(keyed.stderr.matches("no record carries --key AKIANOWHERE").count(), 2, "{}", keyed.stderr);
+
     let stdin = env.run(&["score", "--checkpoint", "done"], ndjson(&a));
     assert_eq!(stdin.code, 2);
     assert!(stdin.stderr.contains("--checkpoint records files, and stdin is not one"), "{}", stdin.stderr);
     let foreign = env.run(&["score", "--checkpoint", "baseline.ndjson", "trail"], "");
     assert_eq!(foreign.code, 2);
     assert!(foreign.stderr.contains("is not a keywatcher checkpoint"), "{}", foreign.stderr);
+}
+
+#[test]
+fn a_cron_learn_with_a_checkpoint_learns_each_file_once() {
+    let env = Env::new();
+    let learn = ["learn", "--store", "profiles", "--checkpoint", "learned", "trail"];
+    env.write("trail/1/a.json", log_file(&calls(1, 2)));
+    let first = env.run(&learn, "");
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(first.stderr.contains("learned 2"), "{}", first.stderr);
+    assert!(env.run(&learn, "").stderr.contains("learned 0"), "the file is not learned twice");
+    env.write("trail/2/b.json.gz", gzip(log_file(&calls(3, 1)).as_bytes()));
+    assert!(env.run(&learn, "").stderr.contains("learned 1"), "only the new file");
+    let profile = env.run(&["profile", "export", "--store", "profiles"], "");
+    let calls: u64 =
+        profile.lines()[0]["events"].as_object().unwrap().values().map(|seen| seen["count"].as_u64().unwrap()).sum();
+    assert_eq!(calls, 3, "{}", profile.stdout);
 }
