@@ -68,7 +68,8 @@ impl Plan {
                         _ => None,
                     })
                     .collect();
-                done.record_all(&files)
+                done.record_all(&files)?;
+                done.sync()
             }
             Plan::All(_) | Plan::Follow { .. } => Ok(()),
         }
@@ -82,21 +83,31 @@ impl Plan {
         }
     }
 
-    /// Hands the inputs to `read` as the plan says, until they are all read or, when following, until `stop`
-    /// says so (it is asked before each file and while waiting between looks). An error from `read` or the
+    /// Hands the inputs to `read` as the plan says, until they are all read or, file by file, until `stop`
+    /// says so (it is asked before each file and while following waits between looks). An error from `read` or the
     /// checkpoint ends the run; the file it came from is not recorded as done.
     pub fn run(&mut self, stop: &dyn Fn() -> bool, read: &mut dyn FnMut(&[Input]) -> Result<()>) -> Result<()> {
+        let outcome = self.pass(stop, read);
+        let saved = match self {
+            Plan::Once { done, .. } | Plan::Follow { done, .. } => done.sync(),
+            Plan::All(_) => Ok(()),
+        };
+        outcome.and(saved)
+    }
+
+    fn pass(&mut self, stop: &dyn Fn() -> bool, read: &mut dyn FnMut(&[Input]) -> Result<()>) -> Result<()> {
         match self {
             Plan::All(inputs) => read(inputs),
             Plan::Once { inputs, done } => {
                 for input in inputs.iter() {
-                    match input {
-                        Input::File(path) => {
-                            read(std::slice::from_ref(input))?;
-                            done.record(path)?;
-                        }
-                        // Reported by the reader; not recorded, so that it is tried again next time.
-                        _ => read(std::slice::from_ref(input))?,
+                    if stop() {
+                        return Ok(());
+                    }
+                    read(std::slice::from_ref(input))?;
+                    // A part of a tree that could not be listed is reported by the reader, and not recorded,
+                    // so that it is tried again next time.
+                    if let Input::File(path) = input {
+                        done.record(path)?;
                     }
                 }
                 Ok(())
@@ -109,6 +120,7 @@ impl Plan {
                     read(&[Input::File(path.clone())])?;
                     done.record(&path)?;
                 }
+                done.sync()?;
                 let next = Instant::now() + watch.interval;
                 while let Some(left) = next.checked_duration_since(Instant::now()).filter(|left| !left.is_zero()) {
                     if stop() {
@@ -183,7 +195,7 @@ impl Watch {
         let now = SystemTime::now();
         let mut walk = Walk::default();
         for root in &self.roots {
-            visit(root, now, &self.dirs, &mut walk);
+            visit(root, now, &self.dirs, done, &mut walk);
         }
         self.dirs = walk.dirs;
         for (path, why) in walk.problems {
@@ -205,7 +217,7 @@ impl Watch {
             }
         }
         for path in walk.found {
-            if done.is_done(&path) || ready.contains(&path) || self.waiting.contains_key(&path) {
+            if ready.contains(&path) || self.waiting.contains_key(&path) {
                 continue;
             }
             let Some(stamp) = stamp(&path) else { continue };
@@ -221,8 +233,8 @@ impl Watch {
 }
 
 /// Walks `dir`: lists it again unless it is unchanged since a settled listing in `before`, and goes down
-/// into its subdirectories. Files not done are gathered in `walk.found`.
-fn visit(dir: &Path, now: SystemTime, before: &HashMap<PathBuf, Listing>, walk: &mut Walk) {
+/// into its subdirectories. Files not `done` are gathered in `walk.found`.
+fn visit(dir: &Path, now: SystemTime, before: &HashMap<PathBuf, Listing>, done: &Checkpoint, walk: &mut Walk) {
     let meta = match fs::metadata(dir) {
         Ok(meta) => meta,
         Err(err) => return walk.problems.push((dir.to_path_buf(), format!("cannot look at directory: {err}"))),
@@ -235,7 +247,7 @@ fn visit(dir: &Path, now: SystemTime, before: &HashMap<PathBuf, Listing>, walk: 
     };
     let subdirs = match before.get(dir) {
         Some(listing) if listing.settled && listing.modified == modified => listing.subdirs.clone(),
-        _ => match list(dir, &mut walk.found) {
+        _ => match list(dir, done, &mut walk.found) {
             Ok(subdirs) => subdirs,
             Err(err) => return walk.problems.push((dir.to_path_buf(), format!("cannot list directory: {err}"))),
         },
@@ -243,13 +255,14 @@ fn visit(dir: &Path, now: SystemTime, before: &HashMap<PathBuf, Listing>, walk: 
     let settled = now.duration_since(modified).is_ok_and(|age| age >= SETTLE);
     walk.dirs.insert(dir.to_path_buf(), Listing { modified, settled, subdirs: subdirs.clone() });
     for sub in subdirs {
-        visit(&sub, now, before, walk);
+        visit(&sub, now, before, done, walk);
     }
 }
 
-/// Lists `dir`: its files that could be CloudTrail (not a download's temporary name) go into `found`, and
-/// its subdirectories are returned, in name order.
-fn list(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<Vec<PathBuf>> {
+/// Lists `dir`: its files that could be CloudTrail (not a download's temporary name) and are not `done` go
+/// into `found` (a first look at a tree of a million done files holds none of their paths), and its
+/// subdirectories are returned, in name order.
+fn list(dir: &Path, done: &Checkpoint, found: &mut Vec<PathBuf>) -> std::io::Result<Vec<PathBuf>> {
     let mut entries = fs::read_dir(dir)?.collect::<std::io::Result<Vec<_>>>()?;
     entries.sort_by_key(|entry| entry.file_name());
     let mut subdirs = Vec::new();
@@ -263,7 +276,7 @@ fn list(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<Vec<PathBuf>> {
         };
         if is_dir {
             subdirs.push(path);
-        } else if is_file && !temporary(&entry.file_name().to_string_lossy()) {
+        } else if is_file && !temporary(&entry.file_name().to_string_lossy()) && !done.is_done(&path) {
             found.push(path);
         }
     }
@@ -360,6 +373,31 @@ mod tests {
         fs::write(&later, "{}").unwrap();
         set_modified(&later, Duration::from_secs(600));
         assert_eq!(watch.look(&Checkpoint::memory()), vec![file, later], "a new file changes the directory");
+    }
+
+    #[test]
+    fn a_stop_ends_following_between_files_and_between_looks() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a.json", "b.json", "c.json"] {
+            fs::write(dir.path().join(name), "{}").unwrap();
+            set_modified(&dir.path().join(name), Duration::from_secs(7200));
+        }
+        let started = Instant::now();
+        for files in [2, 3] {
+            // Looks an hour apart: only a stop asked while waiting ends the run in time.
+            let watch = Watch::new(&[dir.path().to_path_buf()], Duration::from_secs(3600)).unwrap();
+            let mut plan = Plan::Follow { watch, done: Checkpoint::memory() };
+            let read = std::cell::Cell::new(0);
+            let mut count = |_: &[Input]| {
+                read.set(read.get() + 1);
+                Ok(())
+            };
+            // The clock only keeps a broken stop from hanging the test.
+            plan.run(&|| read.get() == files || started.elapsed() > Duration::from_secs(60), &mut count).unwrap();
+            assert_eq!(read.get(), files);
+            let Plan::Follow { done, .. } = plan else { unreachable!() };
+            assert_eq!(done.count(), files, "each file read is recorded, and only those");
+        }
     }
 
     #[test]
