@@ -41,7 +41,7 @@ pub enum Command {
 $ keywatcher learn archive/2026/10/                      # a whole tree, gzipped or not\n  \
 $ zcat *.json.gz | keywatcher learn --since 2026-10-01 --until 2026-11-01\n  \
 $ keywatcher learn --store /srv/kw/profiles --key AKIAEXAMPLEKEY1 records.ndjson\n  \
-$ keywatcher learn --checkpoint /var/lib/kw/learned /srv/cloudtrail/    # from cron: each file once")]
+$ keywatcher learn --checkpoint /var/lib/kw/learned /srv/cloudtrail/   # cron: each file once")]
     Learn(LearnArgs),
     /// Score CloudTrail records against the profiles; one JSON line per call (a table on a terminal)
     #[command(after_help = "Examples:\n  \
@@ -49,7 +49,7 @@ $ aws s3 cp s3://trail/AWSLogs/…/x.json.gz - | keywatcher score\n  \
 $ keywatcher score --only-suspicious --since \"1 hour ago\" /var/log/cloudtrail/\n  \
 $ keywatcher score --baseline archive/2026/10 archive/2026/11/0[1-3]   # no store touched\n  \
 $ keywatcher score --weights ip=50,agent=20,region=20,event=10 --threshold 80 records.json\n  \
-$ keywatcher score --follow --checkpoint /var/lib/kw/done /srv/cloudtrail/   # as aws s3 sync fills it\n\n\
+$ keywatcher score --follow --checkpoint /var/lib/kw/done /srv/cloudtrail/   # new files, once\n\n\
 Each output line has CloudTrail's fields (eventTime, eventID, accessKeyId, accountId, userType, userName, \
 awsRegion, sourceIPAddress, userAgent, eventSource, eventName) and score, threshold, suspicious, profile \
 (known|warming|unknown), matched {ip, agent, region, event} and reasons.\n\n\
