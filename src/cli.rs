@@ -43,7 +43,8 @@ pub enum Command {
 $ keywatcher learn archive/2026/10/                      # a whole tree, gzipped or not\n  \
 $ zcat *.json.gz | keywatcher learn --since 2026-10-01 --until 2026-11-01\n  \
 $ keywatcher learn --store /srv/kw/profiles --key AKIAEXAMPLEKEY1 records.ndjson\n  \
-$ aws cloudtrail lookup-events --max-results 50 | keywatcher learn --dedup 1000")]
+$ aws cloudtrail lookup-events --max-results 50 | keywatcher learn --dedup 1000\n  \
+$ keywatcher learn --checkpoint /var/lib/kw/learned /srv/cloudtrail/   # cron: each file once")]
     Learn(LearnArgs),
     /// Score CloudTrail records against the profiles; one JSON line per call (a table on a terminal)
     #[command(after_help = "Examples:\n  \
@@ -51,7 +52,8 @@ $ aws s3 cp s3://trail/AWSLogs/…/x.json.gz - | keywatcher score\n  \
 $ keywatcher score --only-suspicious --since \"1 hour ago\" /var/log/cloudtrail/\n  \
 $ keywatcher score --baseline archive/2026/10 archive/2026/11/0[1-3]   # no store touched\n  \
 $ keywatcher score --weights ip=50,agent=20,region=20,event=10 --threshold 80 records.json\n  \
-$ keywatcher score --passthrough --dedup 10000 -   # exec stage: records back, enriched\n\n\
+$ keywatcher score --passthrough --dedup 10000 -   # exec stage: records back, enriched\n  \
+$ keywatcher score --follow --checkpoint /var/lib/kw/done /srv/cloudtrail/   # new files, once\n\n\
 Each output line has CloudTrail's fields (eventTime, eventID, accessKeyId, accountId, userType, userName, \
 awsRegion, sourceIPAddress, userAgent, eventSource, eventName) and score, threshold, suspicious, profile \
 (known|warming|unknown), matched {ip, agent, region, event} and reasons. With --passthrough each line is \
@@ -191,6 +193,10 @@ pub struct StoreArgs {
 pub struct LearnArgs {
     #[command(flatten)]
     pub common: CommonArgs,
+    /// Skip the input files PATH records, and record the files read once their profiles are stored: a cron
+    /// run over a growing tree learns each file once
+    #[arg(long, value_name = "PATH")]
+    pub checkpoint: Option<PathBuf>,
     /// Files or directories of CloudTrail records, gzipped or not; `-` or none for stdin
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
@@ -309,9 +315,28 @@ pub struct ScoreArgs {
     pub common: CommonArgs,
     #[command(flatten)]
     pub options: ScoreOptions,
+    #[command(flatten)]
+    pub follow: FollowArgs,
     /// Files or directories of CloudTrail records, gzipped or not; `-` or none for stdin
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
+}
+
+/// Reading directories as they fill, and remembering which files were read.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FollowArgs {
+    /// Keep watching the INPUT directories and score each file that appears in them, once it is complete
+    /// (unchanged for --poll-interval), in path order, until stopped. Download names (`.*`, `*.tmp`,
+    /// `*.part`, aws s3 sync's `NAME.1a2b3c4d`) are left alone
+    #[arg(long)]
+    pub follow: bool,
+    /// Seconds between looks at the --follow directories (fractions allowed) [default: 2]
+    #[arg(long, value_name = "SECONDS", requires = "follow")]
+    pub poll_interval: Option<f64>,
+    /// Record in PATH each input file once its lines are written, and skip the files it records: a
+    /// restarted --follow or a cron run over a tree neither repeats nor misses a file
+    #[arg(long, value_name = "PATH")]
+    pub checkpoint: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -418,7 +443,11 @@ pub struct ImportArgs {
 impl LegacyLearnArgs {
     /// The same run in today's words: `learn --since PERIOD --key KEY`, records on stdin.
     pub fn into_learn(self) -> LearnArgs {
-        LearnArgs { common: legacy_common(self.common, self.period, self.key, "1 day ago"), inputs: Vec::new() }
+        LearnArgs {
+            common: legacy_common(self.common, self.period, self.key, "1 day ago"),
+            checkpoint: None,
+            inputs: Vec::new(),
+        }
     }
 }
 
@@ -428,6 +457,7 @@ impl LegacyScoreArgs {
         ScoreArgs {
             common: legacy_common(self.common, self.period, self.key, "10 min ago"),
             options: self.options,
+            follow: FollowArgs::default(),
             inputs: Vec::new(),
         }
     }

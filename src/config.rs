@@ -8,8 +8,10 @@ use std::io::IsTerminal;
 use anyhow::{Context, Result};
 use jiff::Timestamp;
 
-use crate::cli::{Color, CommonArgs, Format, ScoreOptions, Scoring, Switch};
+use crate::checkpoint::Checkpoint;
+use crate::cli::{Color, CommonArgs, FollowArgs, Format, ScoreOptions, Scoring, Switch};
 use crate::extract::Filter;
+use crate::follow::{Plan, Watch};
 use crate::net::Networks;
 use crate::read::{self, Input};
 use crate::report;
@@ -101,6 +103,41 @@ pub fn inputs(args: &[std::path::PathBuf], quiet: bool) -> Result<Vec<Input>> {
         report::say(format_args!("reading from the terminal (end with Ctrl-D); pipe the input in or name files"));
     }
     Ok(inputs)
+}
+
+/// How the inputs are taken: all at once; with `--checkpoint`, each file it does not hold yet, recorded as it
+/// is done; with `--follow`, the INPUT directories watched for new files.
+pub fn plan(args: &[std::path::PathBuf], follow: &FollowArgs, quiet: bool) -> Result<Plan> {
+    let done = follow.checkpoint.as_deref().map(Checkpoint::open).transpose()?;
+    if follow.follow {
+        let seconds = follow.poll_interval.unwrap_or(2.0);
+        let interval =
+            std::time::Duration::try_from_secs_f64(seconds).ok().filter(|interval| !interval.is_zero()).with_context(
+                || format!("invalid --poll-interval {seconds}: give the seconds between looks, e.g. 2 or 0.5"),
+            )?;
+        let watch = Watch::new(args, interval)?;
+        let done = done.unwrap_or_else(Checkpoint::memory);
+        if !quiet {
+            let dirs: Vec<_> = args.iter().map(|dir| dir.display().to_string()).collect();
+            report::say(format_args!(
+                "following {} (a look every {seconds} s; {} file(s) already done); stop it with a signal",
+                dirs.join(", "),
+                done.count()
+            ));
+        }
+        return Ok(Plan::Follow { watch, done });
+    }
+    let inputs = inputs(args, quiet)?;
+    let Some(done) = done else { return Ok(Plan::All(inputs)) };
+    anyhow::ensure!(
+        !inputs.contains(&Input::Stdin),
+        "--checkpoint records files, and stdin is not one: name the files or directories to read"
+    );
+    let (plan, skipped) = Plan::once(inputs, done);
+    if skipped > 0 && !quiet {
+        report::say(format_args!("{skipped} input file(s) skipped: the checkpoint records them as done"));
+    }
+    Ok(plan)
 }
 
 /// Whether `score` writes the table: when asked, or by default when stdout is a terminal (a person reads

@@ -5,12 +5,14 @@
 
 pub(crate) mod agent;
 pub(crate) mod autosave;
+pub(crate) mod checkpoint;
 pub mod cli;
 pub mod cmd;
 pub(crate) mod config;
 pub(crate) mod dedup;
 pub mod emit;
 pub mod extract;
+pub(crate) mod follow;
 pub(crate) mod html;
 pub(crate) mod incident;
 pub mod learn;

@@ -3,7 +3,8 @@
 //! input order, less the repeats `--dedup` drops. It counts what it excludes and reports what it cannot use, with input
 //! name and line; with `strict` it stops at the first such record, after handing over the calls before it. It also says
 //! when a run could not have looked at what was asked: an input in which nothing is CloudTrail (an input error), a
-//! `--key` that no record carries. This is the only file that starts threads.
+//! `--key` that no record carries (named by the report at the end, since a run with a checkpoint passes through
+//! here once per file). This is the only file that starts threads.
 //!
 //! Threads, and why the output cannot tell: `threads` reader threads open the inputs in order, several at
 //! once (so gzip is decoded in parallel over a tree of files), and cut each into chunks, a few chunks ahead
@@ -66,8 +67,6 @@ struct Tally {
     foreign: usize,
     /// Broken JSON.
     broken: usize,
-    /// For each `--key`, whether a record carried it.
-    keys_seen: Vec<bool>,
 }
 
 /// One chunk's records, as the command gets them.
@@ -115,12 +114,13 @@ pub fn run(
     let threads = threads.max(1);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start threads")?;
     let mut feed = Feed::new(start_readers(inputs, threads));
+    report.expect_keys(&filter.keys);
     let mut run = Run {
         filter,
         strict,
         report,
         handle,
-        tally: Tally { keys_seen: vec![false; filter.keys.len()], ..Tally::default() },
+        tally: Tally::default(),
         open: None,
         in_lists: None,
         dedup: Dedup::new(filter.dedup),
@@ -164,9 +164,6 @@ pub fn run(
     if let Some(signal) = stopped {
         run.report.note(&format!("{signal}: stopped after the records read so far"));
         return Ok(());
-    }
-    for (key, _) in filter.keys.iter().zip(&run.tally.keys_seen).filter(|(_, seen)| !**seen) {
-        run.report.note(&format!("no record carries --key {key}; access key IDs are upper case, one per --key"));
     }
     Ok(())
 }
@@ -520,10 +517,7 @@ impl Run<'_> {
     ) -> Option<anyhow::Error> {
         for item in items {
             if let Item::Record(record, _) = item {
-                let key = record.user_identity.access_key_id.as_str();
-                if let Some(i) = self.filter.keys.iter().position(|k| k == key) {
-                    self.tally.keys_seen[i] = true;
-                }
+                self.report.carried(record.user_identity.access_key_id.as_str());
                 if let Some(dedup) = &mut self.dedup
                     && dedup.repeated(record.event_id.as_str())
                 {

@@ -1,7 +1,7 @@
 //! The progress bar on stderr for runs over files and trees: bytes read of the total (with MB/s and the
 //! time left), files begun of all, records read. Shown only when a person can see it (stderr is a terminal,
-//! no `-q`) and the total is known (every input a file); drawn by indicatif, which limits its redraws.
-//! Messages printed while it is shown are printed above it. It reads the counts `Report` keeps and the
+//! no `-q`) and the total is known (every input a file, and some to read); drawn by indicatif, which limits
+//! its redraws. Messages printed while it is shown are printed above it. It reads the counts `Report` keeps and the
 //! bytes `read` has taken from files; it changes neither.
 
 use std::io::IsTerminal;
@@ -27,7 +27,8 @@ pub struct Progress {
 impl Progress {
     /// A bar for a run over `inputs`, or `None` when nobody would see it or its total is unknown.
     pub fn new(inputs: &[Input], quiet: bool) -> Option<Progress> {
-        if quiet || !std::io::stderr().is_terminal() {
+        // No inputs known before the run (`--follow`), or none left to read: nothing to measure.
+        if quiet || inputs.is_empty() || !std::io::stderr().is_terminal() {
             return None;
         }
         let mut total = 0;

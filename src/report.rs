@@ -63,11 +63,14 @@ pub struct Report {
     quiet: bool,
     printed: u64,
     progress: Option<Progress>,
+    /// Each `--key`, and whether a record carried it: one that none did is named at the end. Kept here, not
+    /// per pass of the pipeline, because a run with a checkpoint passes once per file.
+    keys: Vec<(String, bool)>,
 }
 
 impl Report {
     pub fn new(quiet: bool) -> Report {
-        Report { summary: Summary::default(), quiet, printed: 0, progress: None }
+        Report { summary: Summary::default(), quiet, printed: 0, progress: None, keys: Vec::new() }
     }
 
     /// The same, with a progress bar over `inputs` on stderr when a person can see it (see `progress.rs`).
@@ -80,6 +83,20 @@ impl Report {
         self.summary.inputs += 1;
         if let Some(progress) = &mut self.progress {
             progress.update(&self.summary, true);
+        }
+    }
+
+    /// The `--key` keys the records are filtered on, to be told at the end which no record carried.
+    pub fn expect_keys(&mut self, keys: &[String]) {
+        if self.keys.is_empty() {
+            self.keys = keys.iter().map(|key| (key.clone(), false)).collect();
+        }
+    }
+
+    /// A record carries the access key `key`.
+    pub fn carried(&mut self, key: &str) {
+        if let Some((_, seen)) = self.keys.iter_mut().find(|(k, _)| k == key) {
+            *seen = true;
         }
     }
 
@@ -165,10 +182,14 @@ impl Report {
         }
     }
 
-    /// Takes the progress bar away and prints the summary line, unless quiet.
+    /// Takes the progress bar away and prints the `--key` keys no record carried and the summary line,
+    /// unless quiet.
     pub fn finish(&self, verb: &str) {
         if let Some(progress) = &self.progress {
             progress.finish();
+        }
+        for (key, _) in self.keys.iter().filter(|(_, seen)| !seen) {
+            self.note(&format!("no record carries --key {key}; access key IDs are upper case, one per --key"));
         }
         if !self.quiet {
             say(format_args!("{}", self.summary.line(verb)));

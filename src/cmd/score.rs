@@ -17,7 +17,7 @@ use crate::cli::{Format, ScoreArgs};
 use crate::emit::{self, Emitter, Judged, WriteVerdict};
 use crate::extract::Filter;
 use crate::lineage::{Lineage, Link};
-use crate::pipeline::Fate;
+use crate::pipeline::{Batch, Fate};
 use crate::profile::Profiles;
 use crate::read::Input;
 use crate::report::{self, Report};
@@ -31,7 +31,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     let options = &args.options;
     let filter = config::filter(common)?;
     let mut scorer = config::scorer(options)?;
-    let inputs = config::inputs(&args.inputs, common.quiet)?;
+    let mut plan = config::plan(&args.inputs, &args.follow, common.quiet)?;
     anyhow::ensure!(
         !(options.passthrough && options.format == Some(Format::Table)),
         "--passthrough writes the records back as JSON lines: it cannot be shown as a table (--format table)"
@@ -59,7 +59,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     } else {
         let baseline_inputs = config::inputs(&options.baseline, common.quiet).context("invalid --baseline")?;
         anyhow::ensure!(
-            !(inputs.contains(&Input::Stdin) && baseline_inputs.contains(&Input::Stdin)),
+            !(plan.inputs().contains(&Input::Stdin) && baseline_inputs.contains(&Input::Stdin)),
             "stdin can be read only once: give either the --baseline or the records to score as files"
         );
         (baseline(&baseline_inputs, &filter, common.strict, threads, common.quiet)?, None)
@@ -75,7 +75,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     let mut report = if std::io::stdout().is_terminal() {
         Report::new(common.quiet)
     } else {
-        Report::with_progress(common.quiet, &inputs)
+        Report::with_progress(common.quiet, plan.inputs())
     };
     let mut out = if options.passthrough {
         Out::Passthrough(Emitter::new(emit::stdout()))
@@ -84,7 +84,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     } else {
         Out::Verdicts(Box::new(Emitter::new(emit::stdout())))
     };
-    let outcome = pipeline::run(&inputs, &filter, common.strict, threads, &mut report, &mut |batch, report| {
+    let handle: &mut dyn FnMut(&Batch, &mut Report) -> Result<()> = &mut |batch, report| {
         if let Some(store) = store.as_deref_mut() {
             // With --learn, a run lasts days: a key learned meanwhile (`keywatcher learn`, once a person has
             // checked its calls) is scored against its profile from the next --save-every on.
@@ -153,13 +153,17 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
             }
         }
         scorer.forget(&learned);
-        // A chunk ends where the input had nothing more ready, so a live feed gets its lines at once.
+        // A chunk ends where the input had nothing more ready, so a live feed gets its lines at once; and a
+        // file's lines are all out before the checkpoint records it as done.
         out.flush().context("cannot write to stdout")?;
         if let (Some(autosave), Some(store)) = (&mut autosave, store.as_deref_mut()) {
             autosave.save_if_due(store);
         }
         Ok(())
-    });
+    };
+    let stopped = || stop::requested().is_some();
+    let outcome =
+        plan.run(&stopped, &mut |inputs| pipeline::run(inputs, &filter, common.strict, threads, &mut report, handle));
     // Saved whatever ended the run, a closed stdout included: nothing learned is lost.
     let flushed = out.flush().context("cannot write to stdout");
     let saved = match (&mut autosave, store.as_deref_mut()) {
