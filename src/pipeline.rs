@@ -1,7 +1,8 @@
 //! The data path, driven: inputs → chunks (`read`) → records (`parse`) → calls (`extract`) → the caller's
 //! handler, one chunk's calls at a time, in input order. It counts what it excludes and reports what it
 //! cannot use, with input name and line; with `strict` it stops at the first such record, after handing
-//! over the calls before it. It also says when a run could not have looked at what was asked: an input in
+//! over the calls before it. A value left unfinished across chunks longer than [`Limits::record`] stops its
+//! input (reported, exit status 2), so that no record can take memory without bound. It also says when a run could not have looked at what was asked: an input in
 //! which nothing is CloudTrail (an input error), a `--key` that no record carries. This is the only file
 //! that starts threads.
 //!
@@ -30,7 +31,7 @@ use crate::extract::{self, Call, Filter, Outcome};
 use crate::learn::Learner;
 use crate::parse::{self, Cursor, Item};
 use crate::profile::Profiles;
-use crate::read::{Chunk, ChunkReader, Input};
+use crate::read::{Chunk, ChunkReader, Input, Limits};
 use crate::report::{Place, Report};
 
 /// How many chunks a reader may have cut ahead of the parser, per input.
@@ -69,15 +70,17 @@ pub fn run(
     filter: &Filter,
     strict: bool,
     threads: usize,
+    limits: Limits,
     report: &mut Report,
     handle: &mut dyn FnMut(&[Call], &mut Report) -> Result<()>,
 ) -> Result<()> {
     let threads = threads.max(1);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start threads")?;
-    let mut feed = Feed::new(start_readers(inputs, threads));
+    let mut feed = Feed::new(start_readers(inputs, threads, limits));
     let mut run = Run {
         filter,
         strict,
+        limits,
         report,
         handle,
         tally: Tally { keys_seen: vec![false; filter.keys.len()], ..Tally::default() },
@@ -123,10 +126,11 @@ pub fn learn(
     filter: &Filter,
     strict: bool,
     threads: usize,
+    limits: Limits,
     report: &mut Report,
 ) -> (Profiles, Result<()>) {
     let mut learner = Learner::default();
-    let outcome = run(inputs, filter, strict, threads, report, &mut |calls, report| {
+    let outcome = run(inputs, filter, strict, threads, limits, report, &mut |calls, report| {
         calls.iter().for_each(|call| learner.observe(call));
         report.learned(calls.len());
         Ok(())
@@ -150,7 +154,7 @@ static STDIN: Mutex<()> = Mutex::new(());
 /// Starts `count` reader threads that take the inputs in order and cut each into chunks. Gives one receiver
 /// per input, in input order. The threads stop when the receivers are dropped (a run that stops early); one
 /// that waits on a live stdin is left to end with the process.
-fn start_readers(inputs: &[Input], count: usize) -> Receiver<Receiver<Piece>> {
+fn start_readers(inputs: &[Input], count: usize, limits: Limits) -> Receiver<Receiver<Piece>> {
     let (order, receivers) = mpsc::sync_channel(OPEN_AHEAD * count);
     let next = Arc::new(Mutex::new((VecDeque::from(inputs.to_vec()), order)));
     for _ in 0..count {
@@ -171,7 +175,7 @@ fn start_readers(inputs: &[Input], count: usize) -> Receiver<Receiver<Piece>> {
                     }
                     (input, pieces, stdin)
                 };
-                read_input(&input, &pieces);
+                read_input(&input, limits, &pieces);
             }
         });
     }
@@ -179,8 +183,8 @@ fn start_readers(inputs: &[Input], count: usize) -> Receiver<Receiver<Piece>> {
 }
 
 /// Cuts one input into chunks and sends them, then its end; returns early when nobody listens any more.
-fn read_input(input: &Input, pieces: &SyncSender<Piece>) {
-    let mut reader = match ChunkReader::open(input) {
+fn read_input(input: &Input, limits: Limits, pieces: &SyncSender<Piece>) {
+    let mut reader = match ChunkReader::open(input, limits) {
         Ok(reader) => reader,
         Err(err) => {
             let _ = pieces.send(Piece::Unopened(err));
@@ -296,6 +300,8 @@ struct Open {
     carry: Option<Chunk>,
     /// How big `carry` was when the parser last gave up on it: it is parsed again once it has doubled.
     carried: usize,
+    /// The input was stopped at a value longer than [`Limits::record`]: what is left of it is passed over.
+    stopped: bool,
 }
 
 impl Open {
@@ -310,6 +316,7 @@ impl Open {
 struct Run<'r> {
     filter: &'r Filter,
     strict: bool,
+    limits: Limits,
     report: &'r mut Report,
     handle: &'r mut dyn FnMut(&[Call], &mut Report) -> Result<()>,
     tally: Tally,
@@ -331,6 +338,7 @@ impl Run<'_> {
                 cursor: Cursor::default(),
                 carry: None,
                 carried: 0,
+                stopped: false,
             });
         }
     }
@@ -338,7 +346,7 @@ impl Run<'_> {
     /// Takes a chunk parsed ahead: its parse stands if the chunk starts between documents.
     fn guessed(&mut self, inputs: &[Input], index: usize, parsed: &ParsedChunk) -> Result<()> {
         self.start(inputs, index);
-        let Some(open) = self.open.as_mut() else { return Ok(()) };
+        let Some(open) = self.open.as_mut().filter(|open| !open.stopped) else { return Ok(()) };
         let chunk = parsed.borrow_owner();
         if open.cursor != Cursor::default() || open.carry.is_some() {
             return self.in_order(chunk);
@@ -352,7 +360,7 @@ impl Run<'_> {
     /// Takes the next piece of input `index` that was not parsed ahead.
     fn piece(&mut self, inputs: &[Input], index: usize, piece: Piece) -> Result<()> {
         self.start(inputs, index);
-        let Some(open) = &self.open else { return Ok(()) };
+        let Some(open) = self.open.as_ref().filter(|open| !open.stopped) else { return Ok(()) };
         let why = match piece {
             Piece::Unopened(err) => match &inputs[index] {
                 Input::Unreadable(..) => err.to_string(),
@@ -385,12 +393,28 @@ impl Run<'_> {
 
     /// Parses `chunk` where the parser stands in its input, after what the last chunk left unfinished.
     fn in_order(&mut self, chunk: &Chunk) -> Result<()> {
-        let Some(open) = self.open.as_mut() else { return Ok(()) };
+        let Some(open) = self.open.as_mut().filter(|open| !open.stopped) else { return Ok(()) };
         let joined;
         let whole = match open.carry.take() {
             Some(mut carry) => {
                 carry.bytes.extend_from_slice(&chunk.bytes);
                 carry.last = chunk.last;
+                if carry.bytes.len() as u64 > self.limits.record {
+                    open.stopped = true;
+                    let why = format!(
+                        "the value at line {}, column {} is longer than {} ({}); the rest of the input is skipped, \
+                         the records before it were used",
+                        carry.first_line,
+                        carry.first_column,
+                        crate::config::Size(self.limits.record),
+                        self.limits.record_flag
+                    );
+                    self.report.failed_input(&open.name, &why);
+                    if self.strict {
+                        bail!("stopped at {} (--strict)", open.name);
+                    }
+                    return Ok(());
+                }
                 // Growing what is kept at least twofold since it was last parsed keeps a value longer than a
                 // chunk from being parsed over and over, and parses it again as soon as that much has come, so
                 // that neither memory nor the wait for an answer grows with what follows the value.

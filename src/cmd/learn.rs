@@ -16,8 +16,10 @@ pub fn run(args: LearnArgs) -> Result<ExitCode> {
     // Check the store now, not after hours of input: a damaged or unwritable one stops the run before it starts.
     store.prepare_write()?;
     let mut report = Report::with_progress(args.common.quiet, &inputs);
+    let common = &args.common;
+    let limits = config::limits("--max-record-bytes", common.max_record_bytes, common.max_decompressed_bytes);
     let (learned, outcome) =
-        pipeline::learn(&inputs, &filter, args.common.strict, config::threads(&args.common), &mut report);
+        pipeline::learn(&inputs, &filter, common.strict, config::threads(common), limits, &mut report);
     let keys = learned.len();
     // The store's errors name it and say what failed.
     store.merge(learned)?;

@@ -13,7 +13,7 @@ use crate::emit::{self, Emitter, WriteVerdict};
 use crate::extract::Filter;
 use crate::lineage::{Lineage, Link};
 use crate::profile::Profiles;
-use crate::read::Input;
+use crate::read::{Input, Limits};
 use crate::report::{self, Report};
 use crate::signals::Signal;
 use crate::store::{self, Store};
@@ -27,6 +27,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     let mut scorer = config::scorer(options)?;
     let inputs = config::inputs(&args.inputs, common.quiet)?;
     let threads = config::threads(common);
+    let limits = config::limits("--max-record-bytes", common.max_record_bytes, common.max_decompressed_bytes);
     let (mut profiles, mut store) = if options.baseline.is_empty() {
         let mut store = store::open(common.store.store.as_deref())?;
         if store.is_empty()? && !common.quiet {
@@ -43,7 +44,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
             !(inputs.contains(&Input::Stdin) && baseline_inputs.contains(&Input::Stdin)),
             "stdin can be read only once: give either the --baseline or the records to score as files"
         );
-        (baseline(&baseline_inputs, &filter, common.strict, threads, common.quiet)?, None)
+        (baseline(&baseline_inputs, &filter, common.strict, threads, limits, common.quiet)?, None)
     };
     let mut missing = HashSet::new();
     let mut lineage = Lineage::default();
@@ -58,7 +59,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     } else {
         Box::new(Emitter::new(emit::stdout()))
     };
-    let outcome = pipeline::run(&inputs, &filter, common.strict, threads, &mut report, &mut |calls, report| {
+    let outcome = pipeline::run(&inputs, &filter, common.strict, threads, limits, &mut report, &mut |calls, report| {
         if let Some(store) = store.as_deref_mut() {
             fetch(store, calls.iter().map(|c| c.owner), &mut profiles, &mut missing)?;
         }
@@ -116,13 +117,20 @@ fn fetch<'k>(
 }
 
 /// Learns the `--baseline` inputs in memory: their calls made with the `--key` keys before `--since`.
-fn baseline(inputs: &[Input], scored: &Filter, strict: bool, threads: usize, quiet: bool) -> Result<Profiles> {
+fn baseline(
+    inputs: &[Input],
+    scored: &Filter,
+    strict: bool,
+    threads: usize,
+    limits: Limits,
+    quiet: bool,
+) -> Result<Profiles> {
     // The baseline is what came before the calls being scored: with --since, it stops there, so that the
     // same archive can be both (`--baseline AWSLogs --since 2026-11-08 AWSLogs`) without the calls under
     // suspicion becoming normal.
     let filter = Filter { keys: scored.keys.clone(), since: None, until: scored.since, owner: scored.owner };
     let mut report = Report::with_progress(quiet, inputs);
-    let (learned, outcome) = pipeline::learn(inputs, &filter, strict, threads, &mut report);
+    let (learned, outcome) = pipeline::learn(inputs, &filter, strict, threads, limits, &mut report);
     report.finish("baseline");
     outcome?;
     anyhow::ensure!(
