@@ -194,7 +194,7 @@ fn read_input(input: &Input, limits: Limits, pieces: &SyncSender<Piece>) {
     let mut chunk = Chunk { first_line: 1, first_column: 1, ..Chunk::default() };
     // Each chunk is sent whole: whether its end is unfinished is for the parser to find, in order.
     while reader.refill(&mut chunk, 0) {
-        parse::mend_lone_surrogates(&mut chunk.bytes);
+        parse::mend(&mut chunk.bytes);
         // A small file's chunk would otherwise hold a whole chunk's memory while it waits its turn.
         if chunk.bytes.capacity() > 2 * chunk.bytes.len() {
             chunk.bytes.shrink_to_fit();

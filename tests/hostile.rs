@@ -1,6 +1,7 @@
-//! Hostile sizes: a gzip bomb, a record or line longer than its bound, nesting far past any parser's
-//! recursion limit. Each bound is set small on the command line; the input that passes it is stopped with a
-//! message naming it and the place, the other inputs are read, and the exit status is 2.
+//! Hostile input. Sizes: a gzip bomb, a record or line longer than its bound, nesting far past any parser's
+//! recursion limit; each bound is set small on the command line, and the input that passes it is stopped
+//! with a message naming it and the place, the other inputs are read, and the exit status is 2. Bytes: what
+//! is not UTF-8 is read as U+FFFD, and the output stays one JSON object per line.
 
 mod common;
 
@@ -115,5 +116,31 @@ fn nesting_deeper_than_any_recursion_limit_costs_only_its_record() {
         "<stdin>:5 (record 0): truncated JSON",
     ] {
         assert!(out.stderr.contains(message), "{message}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn bytes_that_are_not_utf8_are_read_as_u_fffd_in_every_field() {
+    let env = Env::new();
+    let bad: [&[u8]; 5] = [b"\xff", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80"];
+    let fields = ["sourceIPAddress", "userAgent", "awsRegion", "eventName", "eventID"];
+    let mut input = Vec::new();
+    for (i, field) in fields.iter().enumerate() {
+        let mut call = call(&format!("AKIAEXAMPLEUTF8000{i}"));
+        call[*field] = Value::from(format!("<{i}>"));
+        let text = call.to_string();
+        let at = text.find(&format!("<{i}>")).unwrap() + 1;
+        input.extend_from_slice(&text.as_bytes()[..at]);
+        input.extend_from_slice(bad[i]);
+        input.extend_from_slice(&text.as_bytes()[at..]);
+        input.push(b'\n');
+    }
+    let out = env.run(&["score"], &input);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines = out.lines();
+    assert_eq!(lines.len(), fields.len(), "every call is scored: {}", out.stderr);
+    for (i, (line, field)) in lines.iter().zip(fields).enumerate() {
+        let value = line[field].as_str().unwrap();
+        assert!(value.starts_with("<\u{fffd}") && value.ends_with(&format!("{i}>")), "{field}: {value}");
     }
 }
