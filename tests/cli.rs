@@ -883,15 +883,18 @@ fn the_shapes_fixtures_are_read_as_documented() {
         "malformed.ndjson:1: invalid JSON (expected value)",
         "malformed.ndjson:2: awsRegion is an array, not a string",
         "malformed.ndjson:3: no eventTime",
-        "malformed.ndjson:4: invalid JSON (invalid unicode code point)",
         "malformed.ndjson:5: invalid JSON (duplicate field `eventName`)",
         "truncated.json.gz: cannot read past line 16: the gzip data ends early",
-        "read 32 record(s) from 8 input(s); learned 26; skipped 1 digest file(s); skipped 1 Insights event(s); \
-         6 unreadable record(s) skipped; 1 input(s) with errors",
+        "read 32 record(s) from 8 input(s); learned 27; skipped 1 digest file(s); skipped 1 Insights event(s); \
+         5 unreadable record(s) skipped; 1 input(s) with errors",
     ] {
         assert!(out.stderr.contains(said), "{said}: {}", out.stderr);
     }
     let profile = &env.run(&["profile", "export"], "").lines()[0];
     assert!(profile["ips"].get("2001:db8:4a2b::17").is_some(), "{profile}");
     assert!(profile["agents"].get("evil\u{1b}[31mred\u{7}\nnext line").is_some(), "{profile}");
+    assert!(
+        profile["agents"].get("bad\u{fffd}byte").is_some(),
+        "a byte that is not UTF-8 is read as U+FFFD: {profile}"
+    );
 }
