@@ -9,6 +9,7 @@ pub mod cmd;
 pub(crate) mod config;
 pub mod emit;
 pub mod extract;
+pub mod fuzz;
 pub(crate) mod html;
 pub(crate) mod incident;
 pub mod learn;
