@@ -183,7 +183,7 @@ struct Source<'a> {
 
 impl<'a> Source<'a> {
     fn new(bytes: &'a [u8]) -> Source<'a> {
-        Source { bytes, text: std::str::from_utf8(bytes).ok() }
+        Source { bytes, text: simdutf8::basic::from_utf8(bytes).ok() }
     }
 }
 
@@ -239,11 +239,13 @@ fn mend_lone_surrogates(bytes: &mut [u8]) {
 
 /// Replaces every sequence of bytes that is not UTF-8 with U+FFFD, as `String::from_utf8_lossy` does. serde_json
 /// refuses a string holding one, so a stray byte in a user agent would keep its call from being scored. A chunk
-/// that is UTF-8 (nearly every one) is only checked, in one pass. U+FFFD takes 3 bytes where the bad sequence
-/// took 1 to 3, so columns after it on its line move; line numbers stay (no bad sequence holds a newline).
+/// that is UTF-8 (nearly every one) is only checked, with simdutf8: `std::str::from_utf8` cost 30 % of the
+/// time of parsing and extracting the same chunk (`cargo bench --bench hot`). U+FFFD takes 3 bytes where the
+/// bad sequence took 1 to 3, so columns after it on its line move; line numbers stay (no bad sequence holds a
+/// newline).
 fn mend_invalid_utf8(bytes: &mut Vec<u8>) {
-    if let Cow::Owned(text) = String::from_utf8_lossy(bytes) {
-        *bytes = text.into_bytes();
+    if simdutf8::basic::from_utf8(bytes).is_err() {
+        *bytes = String::from_utf8_lossy(bytes).into_owned().into_bytes();
     }
 }
 
