@@ -1,5 +1,5 @@
 //! What one record costs in each hot stage, on the project's own fixture of a week of normal use
-//! (`fixtures/baseline.ndjson`, repeated to about 1 MiB, the size of a chunk): parse and extract, score
+//! (`fixtures/baseline.ndjson`, repeated to about 1 MiB, the size of a chunk): the chunk's repairs, parse and extract, score
 //! against the profiles learned from it, and write the verdict line. `cargo bench --bench hot`; the
 //! end-to-end figures (threads, gzip, start-up) are `scripts/bench.sh`.
 
@@ -59,6 +59,16 @@ fn parse_and_extract(bencher: Bencher) {
             }
         });
         calls
+    });
+}
+
+/// The repairs every chunk gets before it is parsed (lone surrogates, bytes that are not UTF-8), on a chunk
+/// that needs none: what they cost plain input. The copy that gives each run its own chunk is timed too.
+#[divan::bench]
+fn mend(bencher: Bencher) {
+    bencher.counter(BytesCount::new(CHUNK.len())).with_inputs(|| CHUNK.clone()).bench_local_values(|mut chunk| {
+        parse::mend(&mut chunk);
+        chunk
     });
 }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::Size;
 use crate::extract::Owner;
 use crate::score::{AgentMatch, IpMatch};
 
@@ -162,6 +163,14 @@ pub struct CommonArgs {
     /// How many threads read, decompress and parse [default: one per core]. The output is the same with any number
     #[arg(long, value_name = "N")]
     pub threads: Option<std::num::NonZeroUsize>,
+    /// Stop reading an input at a record or document longer than SIZE, or a line with no record end in SIZE
+    /// bytes, so that memory stays bounded (K, M, G: powers of 1024) [default: 16M]
+    #[arg(long, value_name = "SIZE")]
+    pub max_record_bytes: Option<Size>,
+    /// Stop reading a gzip input once it has decompressed to SIZE (a gzip bomb); the other inputs are still
+    /// read [default: 4G]
+    #[arg(long, value_name = "SIZE")]
+    pub max_decompressed_bytes: Option<Size>,
     /// Keep a profile per access `key`, or per `principal`: per IAM user (whichever of its keys) and per role,
     /// so that stolen temporary credentials (ASIA…) are scored against the role's habits
     #[arg(long, value_enum, value_name = "WHAT", default_value_t = Owner::Key)]
@@ -381,6 +390,12 @@ pub struct ReportArgs {
     /// Write the page to FILE instead of stdout
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Stop reading an input at a line longer than SIZE, so that memory stays bounded [default: 16M]
+    #[arg(long, value_name = "SIZE")]
+    pub max_line_bytes: Option<Size>,
+    /// Stop reading a gzip input once it has decompressed to SIZE (a gzip bomb) [default: 4G]
+    #[arg(long, value_name = "SIZE")]
+    pub max_decompressed_bytes: Option<Size>,
     /// Lines written by `keywatcher score`; `-` or none for stdin
     #[arg(value_name = "SCORED")]
     pub inputs: Vec<PathBuf>,

@@ -38,6 +38,57 @@ pub fn filter(common: &CommonArgs) -> Result<Filter> {
     Ok(Filter { since, until, keys: common.keys.clone(), owner: common.identity, dedup: common.dedup })
 }
 
+/// A number of bytes as flags take it: `16M`, `4G`, `512K` or a plain count; the units are powers of 1024
+/// (`k`, `m`, `g` and a trailing `B` or `iB` accepted too). Shown with the largest unit that divides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl std::str::FromStr for Size {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Size, String> {
+        let upper = text.trim().to_ascii_uppercase();
+        let number = upper.trim_end_matches("IB").trim_end_matches('B');
+        let (digits, shift) = match number.as_bytes().last() {
+            Some(b'K') => (&number[..number.len() - 1], 10),
+            Some(b'M') => (&number[..number.len() - 1], 20),
+            Some(b'G') => (&number[..number.len() - 1], 30),
+            Some(b'T') => (&number[..number.len() - 1], 40),
+            _ => (number, 0),
+        };
+        let count: u64 = digits
+            .parse()
+            .map_err(|_| format!("'{text}' is not a size: write a whole number with K, M or G, e.g. 16M"))?;
+        count
+            .checked_mul(1 << shift)
+            .filter(|&bytes| bytes > 0)
+            .map(Size)
+            .ok_or_else(|| format!("'{text}' is not a size above zero that fits in 64 bits"))
+    }
+}
+
+impl std::fmt::Display for Size {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let unit = [(40, "T"), (30, "G"), (20, "M"), (10, "K")]
+            .into_iter()
+            .find(|(shift, _)| self.0 > 0 && self.0.trailing_zeros() >= *shift);
+        match unit {
+            Some((shift, unit)) => write!(f, "{}{unit}", self.0 >> shift),
+            None => write!(f, "{} bytes", self.0),
+        }
+    }
+}
+
+/// The bounds of `--max-record-bytes` (or `record_flag`) and `--max-decompressed-bytes`.
+pub fn limits(record_flag: &'static str, record: Option<Size>, decompressed: Option<Size>) -> read::Limits {
+    let default = read::Limits::DEFAULT;
+    read::Limits {
+        record: record.map_or(default.record, |size| size.0),
+        record_flag,
+        decompressed: decompressed.map_or(default.decompressed, |size| size.0),
+    }
+}
+
 /// `--threads`, or one thread per core.
 pub fn threads(common: &CommonArgs) -> usize {
     common.threads.map_or_else(crate::pipeline::all_cores, usize::from)
@@ -229,6 +280,17 @@ mod tests {
         use clap::Parser;
         let err = crate::cli::Cli::try_parse_from(["keywatcher", "score", "--save-every", "5m"]).unwrap_err();
         assert!(err.to_string().contains("--learn"), "{err}");
+    }
+
+    #[test]
+    fn sizes_read_and_print_in_powers_of_1024() {
+        let size = |text: &str| text.parse::<Size>().map(|size| size.0);
+        assert_eq!(size("16M"), Ok(16 << 20));
+        assert_eq!(size("2g"), Ok(2 << 30));
+        assert_eq!(size("512KiB"), Ok(512 << 10));
+        assert_eq!(size("1000"), Ok(1000));
+        assert!(size("0").is_err() && size("1.5M").is_err() && size("M").is_err() && size("99999999T").is_err());
+        assert_eq!([Size(16 << 20), Size(4 << 30), Size(1000)].map(|s| s.to_string()), ["16M", "4G", "1000 bytes"]);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub(crate) mod dedup;
 pub mod emit;
 pub mod extract;
 pub(crate) mod follow;
+pub mod fuzz;
 pub(crate) mod html;
 pub(crate) mod incident;
 pub mod learn;

@@ -1,7 +1,9 @@
 //! The data path, driven: inputs → chunks (`read`) → records (`parse`, which opens envelopes) → calls (`extract`) → the
 //! caller's handler, one chunk's [`Batch`] at a time (its calls, and every record's text with what became of it), in
 //! input order, less the repeats `--dedup` drops. It counts what it excludes and reports what it cannot use, with input
-//! name and line; with `strict` it stops at the first such record, after handing over the calls before it. It also says
+//! name and line; with `strict` it stops at the first such record, after handing over the calls before it. A value left unfinished
+//! across chunks longer than [`Limits::record`] stops its input (reported, exit status 2), so that no record can take
+//! memory without bound. It also says
 //! when a run could not have looked at what was asked: an input in which nothing is CloudTrail (an input error), a
 //! `--key` that no record carries (named by the report at the end, since a run with a checkpoint passes through
 //! here once per file). This is the only file that starts threads.
@@ -39,7 +41,7 @@ use crate::extract::{self, Call, Filter, Outcome};
 use crate::learn::Learner;
 use crate::parse::{self, Cursor, Item, Pos};
 use crate::profile::Profiles;
-use crate::read::{Chunk, ChunkReader, Input};
+use crate::read::{Chunk, ChunkReader, Input, Limits};
 use crate::report::{Place, Report};
 use crate::stop;
 
@@ -108,16 +110,18 @@ pub fn run(
     filter: &Filter,
     strict: bool,
     threads: usize,
+    limits: Limits,
     report: &mut Report,
     handle: &mut dyn FnMut(&Batch, &mut Report) -> Result<()>,
 ) -> Result<()> {
     let threads = threads.max(1);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start threads")?;
-    let mut feed = Feed::new(start_readers(inputs, threads));
+    let mut feed = Feed::new(start_readers(inputs, threads, limits));
     report.expect_keys(&filter.keys);
     let mut run = Run {
         filter,
         strict,
+        limits,
         report,
         handle,
         tally: Tally::default(),
@@ -175,10 +179,11 @@ pub fn learn(
     filter: &Filter,
     strict: bool,
     threads: usize,
+    limits: Limits,
     report: &mut Report,
 ) -> (Profiles, Result<()>) {
     let mut learner = Learner::default();
-    let outcome = run(inputs, filter, strict, threads, report, &mut |batch, report| {
+    let outcome = run(inputs, filter, strict, threads, limits, report, &mut |batch, report| {
         batch.calls.iter().for_each(|call| learner.observe(call));
         report.learned(batch.calls.len());
         Ok(())
@@ -202,7 +207,7 @@ static STDIN: Mutex<()> = Mutex::new(());
 /// Starts `count` reader threads that take the inputs in order and cut each into chunks. Gives one receiver
 /// per input, in input order. The threads stop when the receivers are dropped (a run that stops early); one
 /// that waits on a live stdin is left to end with the process.
-fn start_readers(inputs: &[Input], count: usize) -> Receiver<Receiver<Piece>> {
+fn start_readers(inputs: &[Input], count: usize, limits: Limits) -> Receiver<Receiver<Piece>> {
     let (order, receivers) = mpsc::sync_channel(OPEN_AHEAD * count);
     let next = Arc::new(Mutex::new((VecDeque::from(inputs.to_vec()), order)));
     for _ in 0..count {
@@ -223,7 +228,7 @@ fn start_readers(inputs: &[Input], count: usize) -> Receiver<Receiver<Piece>> {
                     }
                     (input, pieces, stdin)
                 };
-                read_input(&input, &pieces);
+                read_input(&input, limits, &pieces);
             }
         });
     }
@@ -231,8 +236,8 @@ fn start_readers(inputs: &[Input], count: usize) -> Receiver<Receiver<Piece>> {
 }
 
 /// Cuts one input into chunks and sends them, then its end; returns early when nobody listens any more.
-fn read_input(input: &Input, pieces: &SyncSender<Piece>) {
-    let mut reader = match ChunkReader::open(input) {
+fn read_input(input: &Input, limits: Limits, pieces: &SyncSender<Piece>) {
+    let mut reader = match ChunkReader::open(input, limits) {
         Ok(reader) => reader,
         Err(err) => {
             let _ = pieces.send(Piece::Unopened(err));
@@ -242,7 +247,7 @@ fn read_input(input: &Input, pieces: &SyncSender<Piece>) {
     let mut chunk = Chunk { first_line: 1, first_column: 1, ..Chunk::default() };
     // Each chunk is sent whole: whether its end is unfinished is for the parser to find, in order.
     while reader.refill(&mut chunk, 0) {
-        parse::mend_lone_surrogates(&mut chunk.bytes);
+        parse::mend(&mut chunk.bytes);
         // A small file's chunk would otherwise hold a whole chunk's memory while it waits its turn.
         if chunk.bytes.capacity() > 2 * chunk.bytes.len() {
             chunk.bytes.shrink_to_fit();
@@ -375,6 +380,8 @@ struct Open {
     carry: Option<Chunk>,
     /// How big `carry` was when the parser last gave up on it: it is parsed again once it has doubled.
     carried: usize,
+    /// The input was stopped at a value longer than [`Limits::record`]: what is left of it is passed over.
+    stopped: bool,
 }
 
 impl Open {
@@ -389,6 +396,7 @@ impl Open {
 struct Run<'r> {
     filter: &'r Filter,
     strict: bool,
+    limits: Limits,
     report: &'r mut Report,
     handle: &'r mut dyn FnMut(&Batch, &mut Report) -> Result<()>,
     tally: Tally,
@@ -412,6 +420,7 @@ impl Run<'_> {
                 cursor: Cursor::default(),
                 carry: None,
                 carried: 0,
+                stopped: false,
             });
         }
     }
@@ -419,7 +428,7 @@ impl Run<'_> {
     /// Takes a chunk parsed ahead: its parse stands if the chunk starts between documents.
     fn guessed(&mut self, inputs: &[Input], index: usize, parsed: &ParsedChunk) -> Result<()> {
         self.start(inputs, index);
-        let Some(open) = self.open.as_mut() else { return Ok(()) };
+        let Some(open) = self.open.as_mut().filter(|open| !open.stopped) else { return Ok(()) };
         let chunk = parsed.borrow_owner();
         if open.cursor != Cursor::default() || open.carry.is_some() {
             return self.in_order(chunk);
@@ -433,7 +442,7 @@ impl Run<'_> {
     /// Takes the next piece of input `index` that was not parsed ahead.
     fn piece(&mut self, inputs: &[Input], index: usize, piece: Piece) -> Result<()> {
         self.start(inputs, index);
-        let Some(open) = &self.open else { return Ok(()) };
+        let Some(open) = self.open.as_ref().filter(|open| !open.stopped) else { return Ok(()) };
         let why = match piece {
             Piece::Unopened(err) => match &inputs[index] {
                 Input::Unreadable(..) => err.to_string(),
@@ -466,12 +475,28 @@ impl Run<'_> {
 
     /// Parses `chunk` where the parser stands in its input, after what the last chunk left unfinished.
     fn in_order(&mut self, chunk: &Chunk) -> Result<()> {
-        let Some(open) = self.open.as_mut() else { return Ok(()) };
+        let Some(open) = self.open.as_mut().filter(|open| !open.stopped) else { return Ok(()) };
         let joined;
         let whole = match open.carry.take() {
             Some(mut carry) => {
                 carry.bytes.extend_from_slice(&chunk.bytes);
                 carry.last = chunk.last;
+                if carry.bytes.len() as u64 > self.limits.record {
+                    open.stopped = true;
+                    let why = format!(
+                        "the value at line {}, column {} is longer than {} ({}); the rest of the input is skipped, \
+                         the records before it were used",
+                        carry.first_line,
+                        carry.first_column,
+                        crate::config::Size(self.limits.record),
+                        self.limits.record_flag
+                    );
+                    self.report.failed_input(&open.name, &why);
+                    if self.strict {
+                        bail!("stopped at {} (--strict)", open.name);
+                    }
+                    return Ok(());
+                }
                 // Growing what is kept at least twofold since it was last parsed keeps a value longer than a
                 // chunk from being parsed over and over, and parses it again as soon as that much has come, so
                 // that neither memory nor the wait for an answer grows with what follows the value.

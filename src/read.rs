@@ -3,8 +3,8 @@
 //! and cuts the decoded bytes into [`Chunk`]s of about [`CHUNK_SIZE`]. A chunk ends at a newline; inside a
 //! line longer than a chunk, after a `}` (no number or literal can straddle it); and sooner when a live feed
 //! has nothing more ready. What the parser could not finish is handed back and kept at the front of the next
-//! chunk. It never parses JSON. A read error (a truncated gzip, a disk error) ends the input; the bytes read
-//! before it are still delivered, and the error is returned by [`ChunkReader::finish`].
+//! chunk. It never parses JSON. A read error (a truncated gzip, a disk error, a [`Limits`] passed) ends the
+//! input; the bytes read before it are still delivered, and the error is returned by [`ChunkReader::finish`].
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -17,6 +17,24 @@ use anyhow::{Context, Result};
 
 /// How many bytes a chunk holds before it is cut at the next newline.
 pub const CHUNK_SIZE: usize = 1 << 20;
+
+/// How much one input may make its reader hold or decode. Input is written by whoever can write to the trail
+/// bucket or spoof a client: without these, a line with no place to cut it, or a gzip bomb, would take memory
+/// or time without end. Set by `--max-record-bytes` and `--max-decompressed-bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The most bytes of one unfinished thing (a record, a document, a line) held at once. CloudTrail's
+    /// records are at most a few hundred KiB; the default is far above that and far below a machine's memory.
+    pub record: u64,
+    /// The flag that sets `record`, named when it is passed (`--max-record-bytes`, `--max-line-bytes`).
+    pub record_flag: &'static str,
+    /// The most bytes a gzip input may decode to; CloudTrail's log files decode to megabytes.
+    pub decompressed: u64,
+}
+
+impl Limits {
+    pub const DEFAULT: Limits = Limits { record: 16 << 20, record_flag: "--max-record-bytes", decompressed: 4 << 30 };
+}
 
 /// One thing to read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,11 +158,15 @@ pub struct ChunkReader {
     started: bool,
     ended: bool,
     error: Option<io::Error>,
+    limits: Limits,
+    gzip: bool,
+    /// Bytes the input has given so far, after decompression.
+    decoded: u64,
 }
 
 impl ChunkReader {
     /// Opens an input; gzip is recognised by its first two bytes, whatever the file is called.
-    pub fn open(input: &Input) -> io::Result<ChunkReader> {
+    pub fn open(input: &Input, limits: Limits) -> io::Result<ChunkReader> {
         let (mut raw, live): (Box<dyn Read>, bool) = match input {
             Input::Stdin => {
                 let live = io::stdin().as_fd().try_clone_to_owned().map_or(true, |fd| !regular(&File::from(fd)));
@@ -168,20 +190,34 @@ impl ChunkReader {
             }
         }
         let buffered = BufReader::with_capacity(256 << 10, io::Cursor::new(head[..got].to_vec()).chain(raw));
-        let source: Box<dyn Read> =
-            if head[..got] == GZIP_MAGIC { Box::new(Members::new(buffered)) } else { Box::new(buffered) };
-        Ok(ChunkReader { source, live, rest: Vec::new(), started: false, ended: false, error: None })
+        let gzip = head[..got] == GZIP_MAGIC;
+        let source: Box<dyn Read> = if gzip { Box::new(Members::new(buffered)) } else { Box::new(buffered) };
+        Ok(ChunkReader {
+            source,
+            live,
+            rest: Vec::new(),
+            started: false,
+            ended: false,
+            error: None,
+            limits,
+            gzip,
+            decoded: 0,
+        })
     }
 
     /// Drops the first `consumed` bytes of `chunk`, keeps the rest at its front (a value the parser could not
     /// finish), and appends input until the chunk ends at a newline (or a `}`, in a very long line) and either holds [`CHUNK_SIZE`] bytes
     /// (twice what it kept, when that is more) or the input has nothing more ready just now, or the input
-    /// ends. Returns false when there is nothing more to parse.
+    /// ends. Returns false when there is nothing more to parse. What it kept, or a stretch with no place to
+    /// cut, longer than [`Limits::record`] ends the input with an error, and is dropped.
     pub fn refill(&mut self, chunk: &mut Chunk, consumed: usize) -> bool {
         let consumed = consumed.min(chunk.bytes.len());
         chunk.first_line = chunk.line_at(consumed);
         chunk.first_column = chunk.column_at(consumed);
         chunk.bytes.drain(..consumed);
+        if chunk.bytes.len() as u64 > self.limits.record {
+            self.too_long(chunk, 0);
+        }
         let kept = chunk.bytes.len();
         // Growing geometrically keeps a long document from being parsed again after every small refill.
         let target = CHUNK_SIZE.max(kept * 2);
@@ -218,6 +254,7 @@ impl ChunkReader {
                         chunk.bytes.truncate(cut);
                         break;
                     }
+                    None if (chunk.bytes.len() - kept) as u64 > self.limits.record => self.too_long(chunk, kept),
                     None => {
                         search_from = chunk.bytes.len();
                         self.read_some(&mut chunk.bytes, CHUNK_SIZE);
@@ -238,6 +275,22 @@ impl ChunkReader {
         chunk.bytes.len() > kept || (chunk.last && !was_last)
     }
 
+    /// Ends the input at a line (or what was kept of one) longer than [`Limits::record`]: drops `chunk`'s
+    /// bytes from `from` on, and what was read past them.
+    fn too_long(&mut self, chunk: &mut Chunk, from: usize) {
+        chunk.bytes.truncate(from);
+        self.rest.clear();
+        self.error = Some(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "a line holds more than {} with nowhere to cut it ({})",
+                crate::config::Size(self.limits.record),
+                self.limits.record_flag
+            ),
+        ));
+        self.ended = true;
+    }
+
     /// Reads once into the end of `buf`, up to `want` bytes; true when the read gave less than it was
     /// offered (from a live feed: nothing more was ready). It offers at least 64 KiB, and at most what `buf`
     /// already holds (up to 256 KiB), so a small file costs a small buffer: zeroing a fresh chunk's worth for
@@ -249,7 +302,19 @@ impl ChunkReader {
         loop {
             match self.source.read(&mut buf[start..]) {
                 Ok(0) => self.ended = true,
+                Ok(n) if self.gzip && self.decoded + n as u64 > self.limits.decompressed => {
+                    self.error = Some(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "the gzip data decompresses to more than {} (--max-decompressed-bytes): a gzip bomb, \
+                             or raise the limit",
+                            crate::config::Size(self.limits.decompressed)
+                        ),
+                    ));
+                    self.ended = true;
+                }
                 Ok(n) => {
+                    self.decoded += n as u64;
                     buf.truncate(start + n);
                     return n < offered;
                 }
@@ -336,7 +401,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("input");
         File::create(&path).unwrap().write_all(bytes).unwrap();
-        let mut reader = ChunkReader::open(&Input::File(path)).unwrap();
+        let mut reader = ChunkReader::open(&Input::File(path), Limits::DEFAULT).unwrap();
         let mut chunk = Chunk { first_line: 1, first_column: 1, ..Chunk::default() };
         let mut out = Vec::new();
         let mut consumed = 0;
@@ -388,7 +453,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("input");
             std::fs::write(&path, bytes).unwrap();
-            let mut reader = ChunkReader::open(&Input::File(path)).unwrap();
+            let mut reader = ChunkReader::open(&Input::File(path), Limits::DEFAULT).unwrap();
             let mut chunk = Chunk::default();
             let mut got = Vec::new();
             let mut consumed = 0;

@@ -422,13 +422,14 @@ fn bad_records_are_skipped_counted_and_named() {
     let out = env.run(&["score", "--baseline", file.to_str().unwrap(), file.to_str().unwrap()], "");
     assert_eq!(out.code, 0, "{}", out.stderr);
     let lines = out.lines();
-    assert_eq!(lines.len(), 3, "good lines and the one with a control character: {}", out.stdout);
+    assert_eq!(lines.len(), 4, "good lines, the one with a control character, the one not UTF-8: {}", out.stdout);
     assert_eq!(lines[1]["sourceIPAddress"], "198.51.100.\u{1}");
+    assert_eq!(lines[2]["userAgent"], "\u{fffd}", "a byte that is not UTF-8 is read as U+FFFD");
     assert!(out.stderr.contains("mixed.ndjson:2: invalid JSON"), "{}", out.stderr);
-    assert!(out.stderr.contains("mixed.ndjson:4: invalid JSON"), "{}", out.stderr);
+    assert!(!out.stderr.contains("mixed.ndjson:4:"), "{}", out.stderr);
     assert!(out.stderr.contains("mixed.ndjson:5: no eventTime"), "{}", out.stderr);
     assert!(out.stderr.contains("mixed.ndjson:6: awsRegion is an array"), "{}", out.stderr);
-    assert!(out.stderr.contains("scored 3 (0 suspicious); 4 unreadable record(s) skipped"), "{}", out.stderr);
+    assert!(out.stderr.contains("scored 4 (0 suspicious); 3 unreadable record(s) skipped"), "{}", out.stderr);
 
     let clean = env.write("clean.ndjson", format!("{}\n", good(1)));
     let strict = env.run(&["score", "--strict", "--baseline", clean.to_str().unwrap(), file.to_str().unwrap()], "");
@@ -882,15 +883,18 @@ fn the_shapes_fixtures_are_read_as_documented() {
         "malformed.ndjson:1: invalid JSON (expected value)",
         "malformed.ndjson:2: awsRegion is an array, not a string",
         "malformed.ndjson:3: no eventTime",
-        "malformed.ndjson:4: invalid JSON (invalid unicode code point)",
         "malformed.ndjson:5: invalid JSON (duplicate field `eventName`)",
         "truncated.json.gz: cannot read past line 16: the gzip data ends early",
-        "read 32 record(s) from 8 input(s); learned 26; skipped 1 digest file(s); skipped 1 Insights event(s); \
-         6 unreadable record(s) skipped; 1 input(s) with errors",
+        "read 32 record(s) from 8 input(s); learned 27; skipped 1 digest file(s); skipped 1 Insights event(s); \
+         5 unreadable record(s) skipped; 1 input(s) with errors",
     ] {
         assert!(out.stderr.contains(said), "{said}: {}", out.stderr);
     }
     let profile = &env.run(&["profile", "export"], "").lines()[0];
     assert!(profile["ips"].get("2001:db8:4a2b::17").is_some(), "{profile}");
     assert!(profile["agents"].get("evil\u{1b}[31mred\u{7}\nnext line").is_some(), "{profile}");
+    assert!(
+        profile["agents"].get("bad\u{fffd}byte").is_some(),
+        "a byte that is not UTF-8 is read as U+FFFD: {profile}"
+    );
 }

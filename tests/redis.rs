@@ -723,3 +723,138 @@ fn score_learn_goes_on_when_redis_does_not_answer_a_second_look_for_an_unknown_k
     assert!(status.success(), "{status}\n{stderr}");
     assert!(stderr.contains("the keys without a profile are looked up again"), "{stderr}");
 }
+
+#[test]
+fn a_password_never_appears_whatever_fails() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let secret = "Sup3r-S3cret-PW";
+    let other = Server::start(&env.path("other"), free_port(false), &["--requirepass", "another-one"]);
+    let stopped = Server::start(&env.path("stopped"), free_port(false), &["--requirepass", secret]);
+    signal(stopped.child.id(), "STOP");
+    let nobody = free_port(false);
+    let input = records(2, 1, 0);
+    // Each way of giving the password, against a server that is down, one that refuses it, one that does not
+    // answer, and addresses that are not valid.
+    let hosts = [
+        format!("127.0.0.1:{nobody}"),
+        format!("127.0.0.1:{}", other.port),
+        format!("127.0.0.1:{}", stopped.port),
+        "127.0.0.1:notaport".to_string(),
+        "[::1".to_string(),
+    ];
+    for host in &hosts {
+        let url = format!("redis://:{secret}@{host}?timeout=1");
+        let plain = format!("redis://{host}?timeout=1");
+        let ways: [(&[(&str, &str)], &str); 4] = [
+            (&[], &url),
+            (&[("REDISCLI_AUTH", secret)], &plain),
+            (&[("KEYWATCHER_REDIS_PASSWORD", secret)], &plain),
+            (&[("KEYWATCHER_STORE", &url)], ""),
+        ];
+        for (vars, store) in ways {
+            let vars = [vars, &[("RUST_BACKTRACE", "1")]].concat();
+            let store_args: &[&str] = if store.is_empty() { &[] } else { &["--store", store] };
+            for command in [&["learn", "-"][..], &["score", "-"], &["learn", "--help"]] {
+                let args = [command, store_args].concat();
+                let out = env.run_with(&vars, &args, &input);
+                let printed = format!("{}{}", out.stdout, out.stderr);
+                assert!(
+                    !printed.contains(secret) && !printed.contains("S3cret"),
+                    "{host} {vars:?} {args:?}: {printed}"
+                );
+                if command[1] != "--help" {
+                    assert_eq!(out.code, 2, "{host} {vars:?} {args:?}: {printed}");
+                }
+            }
+        }
+    }
+    signal(stopped.child.id(), "CONT");
+}
+
+/// Starts keywatcher with `args`, its output kept, and waits up to two minutes for it: a hang fails the test.
+fn run_to_the_end(env: &Env, args: &[&str], during: impl FnOnce(u32)) -> (Option<i32>, String) {
+    let child = Command::new(assert_cmd::cargo::cargo_bin("keywatcher"))
+        .args(args)
+        .env("XDG_STATE_HOME", env.path("state"))
+        .env_remove("REDISCLI_AUTH")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (done, ended) = mpsc::channel();
+    thread::spawn(move || done.send(child.wait_with_output().unwrap()));
+    during(pid);
+    match ended.recv_timeout(Duration::from_secs(120)) {
+        Ok(out) => (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned()),
+        Err(_) => {
+            signal(pid, "KILL");
+            panic!("keywatcher {args:?} still runs two minutes after its server was killed");
+        }
+    }
+}
+
+#[test]
+fn a_server_killed_mid_merge_fails_the_learn_keeps_its_data_readable_and_a_rerun_completes() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let (dir, port) = (env.path("redis"), free_port(false));
+    let persistent = ["--appendonly", "yes"];
+    let server = Server::start(&dir, port, &persistent);
+    let url = server.url();
+    // Enough keys that their merge, one script per key, takes a while after the input is read.
+    let input = env.write("many-keys.ndjson", records(15_000, 1, 0));
+    let input = input.to_str().unwrap();
+    let server_pid = server.child.id();
+    let (code, stderr) = run_to_the_end(&env, &["learn", "--store", &url, input], |_| {
+        wait_for("the merge to start", || cli(port, &["dbsize"]).trim().parse::<u64>().is_ok_and(|n| n > 0));
+        signal(server_pid, "KILL");
+    });
+    drop(server);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("Redis redis://127.0.0.1:{port}")), "the store is not named: {stderr}");
+
+    // What the server had written loads again, every key readable; the same learn run again completes.
+    let server = Server::start(&dir, port, &persistent);
+    wait_for("the server to load its data", || cli(port, &["ping"]).trim() == "PONG");
+    let kept = env.run(&["profile", "export", "--store", &url], "");
+    assert_eq!(kept.code, 0, "{}", kept.stderr);
+    let kept = kept.stdout.lines().count();
+    assert!(kept > 0 && kept < 15_000, "the kill came mid-merge: {kept} keys kept");
+    learn(&env, &url, &std::fs::read_to_string(input).unwrap());
+    learn(&env, "snapshot", &std::fs::read_to_string(input).unwrap());
+    assert!(without_counts(&export(&env, &server.url())) == without_counts(&export(&env, "snapshot")));
+}
+
+#[test]
+fn a_server_killed_mid_score_fails_it_at_once_and_a_rerun_completes() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let (dir, port) = (env.path("redis"), free_port(false));
+    let persistent = ["--appendonly", "yes"];
+    let server = Server::start(&dir, port, &persistent);
+    let url = server.url();
+    let input = records(50, 2, 0);
+    learn(&env, &url, &input);
+    // A score that has opened the store and waits for records when the server is killed.
+    let run = Running::start(&env, &["score", "--store", &url, "-"], &[port], &[]);
+    signal(server.child.id(), "KILL");
+    let (code, stderr) = run.finish(&input);
+    drop(server);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("Redis redis://127.0.0.1:{port}")), "the store is not named: {stderr}");
+    let server = Server::start(&dir, port, &persistent);
+    wait_for("the server to load its data", || cli(port, &["ping"]).trim() == "PONG");
+    let out = env.run(&["score", "--store", &server.url(), "-"], &input);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.lines().len(), 100);
+    assert!(out.lines().iter().all(|line| line["profile"] != "unknown"), "the profiles came back");
+}

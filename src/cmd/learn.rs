@@ -22,8 +22,10 @@ pub fn run(args: LearnArgs) -> Result<ExitCode> {
     // Only now: a signal while the store has not answered yet ends the process, nothing being learned.
     stop::on_signals()?;
     let mut report = Report::with_progress(args.common.quiet, inputs);
+    let common = &args.common;
+    let limits = config::limits("--max-record-bytes", common.max_record_bytes, common.max_decompressed_bytes);
     let (learned, outcome) =
-        pipeline::learn(inputs, &filter, args.common.strict, config::threads(&args.common), &mut report);
+        pipeline::learn(inputs, &filter, common.strict, config::threads(common), limits, &mut report);
     let keys = learned.len();
     // The store's errors name it and say what failed.
     store.merge(learned)?;

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 
 use crate::cli::ReportArgs;
 use crate::incident::Builder;
-use crate::read::{Chunk, ChunkReader, Input};
+use crate::read::{Chunk, ChunkReader, Input, Limits};
 use crate::report::{self, Place, Report};
 use crate::{config, emit, html};
 
@@ -19,9 +19,10 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
     let inputs = config::inputs(&args.inputs, false)?;
     let mut builder = Builder::default();
     let mut report = Report::new(false);
+    let limits = config::limits("--max-line-bytes", args.max_line_bytes, args.max_decompressed_bytes);
     for input in &inputs {
         report.input();
-        add_lines(input, &mut builder, &mut report);
+        add_lines(input, limits, &mut builder, &mut report);
     }
     let sources: Vec<String> = inputs.iter().map(Input::name).collect();
     let incident = builder.finish();
@@ -56,9 +57,9 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
 
 /// Adds every line of one input; blank lines are nothing, other lines that are not scored calls are named.
 /// An input that cannot be opened, or read to its end, is reported; the lines before a read error count.
-fn add_lines(input: &Input, builder: &mut Builder, report: &mut Report) {
+fn add_lines(input: &Input, limits: Limits, builder: &mut Builder, report: &mut Report) {
     let name = input.name();
-    let mut reader = match ChunkReader::open(input) {
+    let mut reader = match ChunkReader::open(input, limits) {
         Ok(reader) => reader,
         Err(err) if matches!(input, Input::Unreadable(..)) => return report.failed_input(&name, &err.to_string()),
         Err(err) => return report.failed_input(&name, &format!("cannot open: {err}")),

@@ -19,7 +19,7 @@ use crate::extract::Filter;
 use crate::lineage::{Lineage, Link};
 use crate::pipeline::{Batch, Fate};
 use crate::profile::Profiles;
-use crate::read::Input;
+use crate::read::{Input, Limits};
 use crate::report::{self, Report};
 use crate::signals::Signal;
 use crate::store::{self, Store};
@@ -42,6 +42,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         "--learn saves what it learns into the store, and --baseline scores against profiles learned in memory \
          without touching a store: use one or the other"
     );
+    let limits = config::limits("--max-record-bytes", common.max_record_bytes, common.max_decompressed_bytes);
     let (mut profiles, mut store) = if options.baseline.is_empty() {
         let mut store = store::open(common.store.store.as_deref())?;
         if options.learn {
@@ -62,7 +63,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
             !(plan.inputs().contains(&Input::Stdin) && baseline_inputs.contains(&Input::Stdin)),
             "stdin can be read only once: give either the --baseline or the records to score as files"
         );
-        (baseline(&baseline_inputs, &filter, common.strict, threads, common.quiet)?, None)
+        (baseline(&baseline_inputs, &filter, common.strict, threads, limits, common.quiet)?, None)
     };
     // Only now: a signal while the store has not answered yet (or a baseline is learned) ends the process, as
     // nothing has been scored or learned.
@@ -162,8 +163,9 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         Ok(())
     };
     let stopped = || stop::requested().is_some();
-    let outcome =
-        plan.run(&stopped, &mut |inputs| pipeline::run(inputs, &filter, common.strict, threads, &mut report, handle));
+    let outcome = plan.run(&stopped, &mut |inputs| {
+        pipeline::run(inputs, &filter, common.strict, threads, limits, &mut report, handle)
+    });
     // Saved whatever ended the run, a closed stdout included: nothing learned is lost.
     let flushed = out.flush().context("cannot write to stdout");
     let saved = match (&mut autosave, store.as_deref_mut()) {
@@ -234,13 +236,20 @@ fn look_again(store: &mut dyn Store, missing: &mut HashSet<String>, profiles: &m
 }
 
 /// Learns the `--baseline` inputs in memory: their calls made with the `--key` keys before `--since`.
-fn baseline(inputs: &[Input], scored: &Filter, strict: bool, threads: usize, quiet: bool) -> Result<Profiles> {
+fn baseline(
+    inputs: &[Input],
+    scored: &Filter,
+    strict: bool,
+    threads: usize,
+    limits: Limits,
+    quiet: bool,
+) -> Result<Profiles> {
     // The baseline is what came before the calls being scored: with --since, it stops there, so that the
     // same archive can be both (`--baseline AWSLogs --since 2026-11-08 AWSLogs`) without the calls under
     // suspicion becoming normal.
     let filter = Filter { since: None, until: scored.since, ..scored.clone() };
     let mut report = Report::with_progress(quiet, inputs);
-    let (learned, outcome) = pipeline::learn(inputs, &filter, strict, threads, &mut report);
+    let (learned, outcome) = pipeline::learn(inputs, &filter, strict, threads, limits, &mut report);
     report.finish("baseline");
     outcome?;
     anyhow::ensure!(

@@ -43,13 +43,23 @@ pub fn key_of(line: &str) -> Result<Cow<'_, str>, String> {
         key: Cow<'a, str>,
     }
     match serde_json::from_str::<Key>(line) {
-        Ok(Key { key }) if !key.is_empty() => Ok(key),
+        Ok(Key { key }) if !key.is_empty() && is_object(line) => Ok(key),
         // The full decode says best what is wrong.
         _ => one_jsonl(line).and(Err("a profile without accessKeyId".into())),
     }
 }
 
+/// Whether a line holds a JSON object. serde's derive also reads a struct from an array of its fields in order,
+/// which no export writes: a snapshot line `["AKIA…"]` was a profile when read whole and damage when read by
+/// key (found by `cargo fuzz run snapshot`).
+fn is_object(line: &str) -> bool {
+    line.trim_start().starts_with('{')
+}
+
 fn one_jsonl(line: &str) -> Result<Profile, String> {
+    if !is_object(line) {
+        return Err("not a profile: a profile is a JSON object, one a line".into());
+    }
     let profile: Profile = serde_json::from_str(line).map_err(|err| {
         let hint = if line.contains("\"eventTime\"") || line.contains("\"Records\"") {
             " (this looks like CloudTrail records: learn them with `keywatcher learn`)"
@@ -104,6 +114,14 @@ mod tests {
         assert_eq!(text.lines().count(), 1);
         assert_eq!(parse_jsonl(&text), Ok(profiles.clone()));
         assert_eq!(parse_import(&text), Ok(profiles));
+    }
+
+    #[test]
+    fn an_array_of_the_fields_is_not_a_profile() {
+        for line in [r#"["AKIAEXAMPLE1","",""]"#, r#"["AKIAEXAMPLE1"]"#] {
+            assert_eq!(parse_jsonl(line).unwrap_err().1, "not a profile: a profile is a JSON object, one a line");
+            assert!(key_of(line).is_err(), "{line}");
+        }
     }
 
     #[test]

@@ -6,10 +6,10 @@
 //! Only this folder reads or writes the stored profiles; `profile export -o` and `profile import` move their
 //! JSON Lines form in and out of files.
 
-mod exchange;
-mod legacy;
+pub(crate) mod exchange;
+pub(crate) mod legacy;
 mod redis;
-mod snapshot;
+pub(crate) mod snapshot;
 
 use std::path::PathBuf;
 

@@ -46,9 +46,45 @@ fn stamp(path: &Path) -> Option<Stamp> {
 }
 
 /// A snapshot's body and, for each access key, the byte ranges of its lines in it.
-struct Index {
+pub(crate) struct Index {
     body: String,
     lines: HashMap<String, Vec<Range<usize>>>,
+}
+
+impl Index {
+    /// Finds each key's lines in `body`, decoding only their `accessKeyId`; or the (0-based) line that is
+    /// not a profile, and why.
+    pub(crate) fn of(body: String) -> Result<Index, (usize, String)> {
+        let mut lines: HashMap<String, Vec<Range<usize>>> = HashMap::new();
+        let mut start = 0;
+        for (n, line) in body.split_inclusive('\n').enumerate() {
+            let range = start..start + line.len();
+            start = range.end;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let key = exchange::key_of(line).map_err(|why| (n, why))?;
+            lines.entry(key.into_owned()).or_default().push(range);
+        }
+        Ok(Index { body, lines })
+    }
+
+    /// The keys that have lines.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
+        self.lines.keys().map(String::as_str)
+    }
+
+    /// The profiles of `keys` (those that have lines), decoded from their lines only; or the (0-based) line
+    /// that is not a profile, and why.
+    pub(crate) fn load(&self, keys: &[&str]) -> Result<Profiles, (usize, String)> {
+        let mut found = Profiles::new();
+        for range in keys.iter().filter_map(|key| self.lines.get(*key)).flatten() {
+            let line = || self.body[..range.start].matches('\n').count();
+            let profiles = exchange::parse_jsonl(&self.body[range.clone()]).map_err(|(_, why)| (line(), why))?;
+            profile::merge_all(&mut found, profiles);
+        }
+        Ok(found)
+    }
 }
 
 impl Snapshot {
@@ -78,18 +114,7 @@ impl Snapshot {
         if self.index.is_none() {
             self.read_from = stamp(&self.path);
             let body = read_body(&self.path)?;
-            let mut lines: HashMap<String, Vec<Range<usize>>> = HashMap::new();
-            let mut start = 0;
-            for line in body.split_inclusive('\n') {
-                let range = start..start + line.len();
-                start = range.end;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let key = exchange::key_of(line).map_err(|why| damaged(&self.path, &body, range.start, &why))?;
-                lines.entry(key.into_owned()).or_default().push(range);
-            }
-            self.index = Some(Index { body, lines });
+            self.index = Some(Index::of(body).map_err(|(line, why)| damaged(&self.path, line, &why))?);
         }
         Ok(self.index.get_or_insert_with(|| Index { body: String::new(), lines: HashMap::new() }))
     }
@@ -146,14 +171,7 @@ impl Store for Snapshot {
             return Ok(keys.iter().filter_map(|key| all.get(*key).map(|p| (key.to_string(), p.clone()))).collect());
         }
         let path = self.path.clone();
-        let index = self.index()?;
-        let mut found = Profiles::new();
-        for range in keys.iter().filter_map(|key| index.lines.get(*key)).flatten() {
-            let profiles = exchange::parse_jsonl(&index.body[range.clone()])
-                .map_err(|(_, why)| damaged(&path, &index.body, range.start, &why))?;
-            profile::merge_all(&mut found, profiles);
-        }
-        Ok(found)
+        self.index()?.load(keys).map_err(|(line, why)| damaged(&path, line, &why))
     }
 
     fn all(&mut self) -> Result<Profiles> {
@@ -203,8 +221,7 @@ impl Store for Snapshot {
 /// Reads a snapshot; a missing file is an empty one.
 fn read(path: &Path) -> Result<Profiles> {
     let body = read_body(path)?;
-    exchange::parse_jsonl(&body)
-        .map_err(|(line, why)| unreadable(path, &format!("line {} of its body: {why}", line + 1)))
+    exchange::parse_jsonl(&body).map_err(|(line, why)| damaged(path, line, &why))
 }
 
 /// Reads a snapshot's body (JSON Lines) after checking its header, length and checksum; a missing file is
@@ -226,13 +243,13 @@ fn unreadable(path: &Path, why: &str) -> anyhow::Error {
     )
 }
 
-/// The error for a line of `body`, starting at byte `at`, that is not a profile.
-fn damaged(path: &Path, body: &str, at: usize, why: &str) -> anyhow::Error {
-    let line = body[..at].matches('\n').count();
+/// The error for the (0-based) line of the body that is not a profile.
+fn damaged(path: &Path, line: usize, why: &str) -> anyhow::Error {
     unreadable(path, &format!("line {} of its body: {why}", line + 1))
 }
 
-fn checked_body(bytes: &[u8]) -> Result<&str, String> {
+/// A snapshot file's body, once its header, length, checksum and encoding are checked; or why it is not one.
+pub(crate) fn checked_body(bytes: &[u8]) -> Result<&str, String> {
     if bytes.is_empty() {
         // A file created empty (`touch`) to say where profiles go.
         return Ok("");
@@ -265,8 +282,13 @@ fn checked_body(bytes: &[u8]) -> Result<&str, String> {
 fn encode(profiles: &Profiles) -> Vec<u8> {
     let mut body = Vec::new();
     exchange::write_jsonl(&mut body, profiles.values()).expect("writing to a Vec cannot fail");
-    let mut out = format!("{MAGIC} v{VERSION} {:08x} {}\n", crc32fast::hash(&body), body.len()).into_bytes();
-    out.extend_from_slice(&body);
+    frame(&body)
+}
+
+/// `body` under the header line that makes it a snapshot file: format, version, checksum, length.
+pub(crate) fn frame(body: &[u8]) -> Vec<u8> {
+    let mut out = format!("{MAGIC} v{VERSION} {:08x} {}\n", crc32fast::hash(body), body.len()).into_bytes();
+    out.extend_from_slice(body);
     out
 }
 

@@ -1,0 +1,146 @@
+//! Hostile input. Sizes: a gzip bomb, a record or line longer than its bound, nesting far past any parser's
+//! recursion limit; each bound is set small on the command line, and the input that passes it is stopped
+//! with a message naming it and the place, the other inputs are read, and the exit status is 2. Bytes: what
+//! is not UTF-8 is read as U+FFFD, and the output stays one JSON object per line.
+
+mod common;
+
+use common::{Env, gzip, ndjson, record};
+use serde_json::Value;
+
+fn call(key: &str) -> Value {
+    record(key, "2026-11-01T00:00:00Z", "198.51.100.7", "aws-cli/2.13.5", "us-east-1", "DescribeInstances")
+}
+
+/// The keys of the scored lines, in order.
+fn keys(lines: &[Value]) -> Vec<&str> {
+    lines.iter().map(|line| line["accessKeyId"].as_str().unwrap()).collect()
+}
+
+#[test]
+fn a_gzip_bomb_stops_its_input_and_the_others_are_read() {
+    let env = Env::new();
+    // 8 MiB of one repeated record, which compresses to a few KiB; the bound is 1M.
+    let line = format!("{}\n", call("AKIAEXAMPLEBOMB0001"));
+    let bomb = env.write("bomb.json.gz", gzip(line.repeat((8 << 20) / line.len()).as_bytes()));
+    let good = env.write("good.ndjson", ndjson(&[call("AKIAEXAMPLEGOOD0001")]));
+    let args = ["score", "--max-decompressed-bytes", "1M", bomb.to_str().unwrap(), good.to_str().unwrap()];
+    let out = env.run(&args, "");
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("bomb.json.gz: cannot read past line")
+            && out.stderr.contains("decompresses to more than 1M (--max-decompressed-bytes)"),
+        "{}",
+        out.stderr
+    );
+    let lines = out.lines();
+    let from_bomb = lines.iter().filter(|l| l["accessKeyId"] == "AKIAEXAMPLEBOMB0001").count();
+    assert!(from_bomb > 0 && from_bomb * line.len() <= 1 << 20, "only the first 1M is scored: {from_bomb}");
+    assert_eq!(keys(&lines).last(), Some(&"AKIAEXAMPLEGOOD0001"), "the next input is read");
+    // The same file under the default bound is read whole.
+    let whole = env.run(&["score", "-q", bomb.to_str().unwrap()], "");
+    assert_eq!((whole.code, whole.lines().len()), (0, (8 << 20) / line.len()), "{}", whole.stderr);
+}
+
+#[test]
+fn a_record_longer_than_its_bound_stops_its_input_with_its_place() {
+    let env = Env::new();
+    // A user agent of 3 MiB of `}`: the reader may cut after each, so the record is held across chunks.
+    let mut long = call("AKIAEXAMPLELONG0001");
+    long["userAgent"] = Value::from("}".repeat(3 << 20));
+    let first = call("AKIAEXAMPLEFIRST001");
+    let input = env.write("long.ndjson", ndjson(&[first.clone(), long.clone(), first]));
+    let good = env.write("good.ndjson", ndjson(&[call("AKIAEXAMPLEGOOD0001")]));
+    let out = env.run(&["score", "--max-record-bytes", "1M", input.to_str().unwrap(), good.to_str().unwrap()], "");
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("long.ndjson: the value at line 2, column 1 is longer than 1M (--max-record-bytes)"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(keys(&out.lines()), ["AKIAEXAMPLEFIRST001", "AKIAEXAMPLEGOOD0001"]);
+    // Under a bound it fits in, the long record is scored like any other.
+    let fits = env.run(&["score", "-q", "--max-record-bytes", "8M", input.to_str().unwrap()], "");
+    assert_eq!((fits.code, fits.lines().len()), (0, 3), "{}", fits.stderr);
+    // --strict stops the run there.
+    let strict = env.run(&["score", "--strict", "--max-record-bytes", "1M", input.to_str().unwrap()], "");
+    assert_eq!(strict.code, 2);
+    assert!(strict.stderr.contains("stopped at"), "{}", strict.stderr);
+}
+
+#[test]
+fn a_line_with_nowhere_to_cut_it_is_bounded() {
+    let env = Env::new();
+    // 3 MiB with no newline and no `}`: the reader could not cut it, and would hold all of it.
+    let endless = format!("{}\n{{\"userAgent\":\"{}", call("AKIAEXAMPLEFIRST001"), "x".repeat(3 << 20));
+    let out = env.run(&["score", "--max-record-bytes", "1M"], &endless);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("<stdin>: cannot read past line 2: a line holds more than 1M with nowhere to cut it"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(keys(&out.lines()), ["AKIAEXAMPLEFIRST001"]);
+    // `report` reads lines: its bound is --max-line-bytes.
+    let scored = env.run(&["score", "-q"], ndjson(&[call("AKIAEXAMPLEFIRST001")])).stdout;
+    let lines = env.write("scored.ndjson", format!("{scored}{}\n{scored}", "y".repeat(3 << 20)));
+    let report = env.run(&["report", "--max-line-bytes", "1M", lines.to_str().unwrap(), "-o", "page.html"], "");
+    assert_eq!(report.code, 2, "{}", report.stderr);
+    assert!(report.stderr.contains("more than 1M with nowhere to cut it (--max-line-bytes)"), "{}", report.stderr);
+}
+
+#[test]
+fn nesting_deeper_than_any_recursion_limit_costs_only_its_record() {
+    let env = Env::new();
+    let deep = 100_000;
+    let mut input = String::new();
+    // A document of 100 000 nested arrays, closed.
+    input += &format!("{}{}\n", "[".repeat(deep), "]".repeat(deep));
+    input += &format!("{}\n", call("AKIAEXAMPLEFIRST001"));
+    // A record whose unread field, and whose read field, nest 100 000 deep: the first is skipped without
+    // recursion, the second is a field of the wrong type.
+    let mut nested = call("AKIAEXAMPLENEST0001").to_string();
+    nested.insert_str(1, &format!("\"requestParameters\":{}1{},", "{\"a\":".repeat(deep), "}".repeat(deep)));
+    input += &format!("{nested}\n");
+    let mut wrong = call("AKIAEXAMPLEWRONG001").to_string();
+    wrong.insert_str(1, &format!("\"userAgent\":{}{},", "[".repeat(deep), "]".repeat(deep)));
+    input += &format!("{}\n", wrong.replacen("\"userAgent\":\"aws-cli/2.13.5\",", "", 1));
+    // 100 000 unclosed brackets inside a log file's record list, then the input ends.
+    input += &format!("{{\"Records\":[{}\n", "[".repeat(deep));
+    let out = env.run(&["score"], &input);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(keys(&out.lines()), ["AKIAEXAMPLEFIRST001", "AKIAEXAMPLENEST0001"]);
+    for message in [
+        "<stdin>:1 (record 0): not a CloudTrail record: a JSON array",
+        "<stdin>:4: userAgent is an array, not a string",
+        "<stdin>:5 (record 0): truncated JSON",
+    ] {
+        assert!(out.stderr.contains(message), "{message}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn bytes_that_are_not_utf8_are_read_as_u_fffd_in_every_field() {
+    let env = Env::new();
+    let bad: [&[u8]; 5] = [b"\xff", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80"];
+    let fields = ["sourceIPAddress", "userAgent", "awsRegion", "eventName", "eventID"];
+    let mut input = Vec::new();
+    for (i, field) in fields.iter().enumerate() {
+        let mut call = call(&format!("AKIAEXAMPLEUTF8000{i}"));
+        call[*field] = Value::from(format!("<{i}>"));
+        let text = call.to_string();
+        let at = text.find(&format!("<{i}>")).unwrap() + 1;
+        input.extend_from_slice(&text.as_bytes()[..at]);
+        input.extend_from_slice(bad[i]);
+        input.extend_from_slice(&text.as_bytes()[at..]);
+        input.push(b'\n');
+    }
+    let out = env.run(&["score"], &input);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines = out.lines();
+    assert_eq!(lines.len(), fields.len(), "every call is scored: {}", out.stderr);
+    for (i, (line, field)) in lines.iter().zip(fields).enumerate() {
+        let value = line[field].as_str().unwrap();
+        assert!(value.starts_with("<\u{fffd}") && value.ends_with(&format!("{i}>")), "{field}: {value}");
+    }
+}
