@@ -403,7 +403,8 @@ mod tests {
             plan.run(&|| read.get() == files || started.elapsed() > Duration::from_secs(60), &mut count).unwrap();
             assert_eq!(read.get(), files);
             let Plan::Follow { done, .. } = plan else { unreachable!() };
-            assert_eq!(done.count(), files, "each file read is recorded, and only those");
+            // The file read when the stop came may have been cut short by it: it is not recorded.
+            assert_eq!(done.count(), files - 1, "each file read before the stop is recorded, and only those");
         }
     }
 
