@@ -221,7 +221,9 @@ impl Link {
             by_node.entry(node).or_default().push((i, asking));
         }
         let mut again = Vec::new();
-        let mut failure = None;
+        let (mut failure, mut rejected) = (None, None);
+        // Every server's share is written before any reply is read, so that the masters of a cluster work at once.
+        let mut sent = Vec::with_capacity(by_node.len());
         for (node, batch) in by_node {
             let mut packed: Vec<&[u8]> = Vec::with_capacity(batch.len());
             for &(i, asking) in &batch {
@@ -230,10 +232,19 @@ impl Link {
                 }
                 packed.push(&requests[i].packed);
             }
-            let mut answers = match self.exchange(&node, &packed) {
-                Ok(answers) => answers.into_iter(),
+            match self.send(&node, &packed) {
+                Ok(deadline) => sent.push((node, batch, packed.len(), deadline)),
                 Err(err) => {
                     // The other servers' shares are still read; this one's is sent again.
+                    again.extend(batch.iter().map(|&(i, _)| (i, None)));
+                    failure = failure.or(Some(err));
+                }
+            }
+        }
+        for (node, batch, count, deadline) in sent {
+            let mut answers = match self.receive(&node, count, deadline) {
+                Ok(answers) => answers.into_iter(),
+                Err(err) => {
                     again.extend(batch.iter().map(|&(i, _)| (i, None)));
                     failure = failure.or(Some(err));
                     continue;
@@ -264,39 +275,65 @@ impl Link {
                         let why = format!("it answered {err}");
                         failure = failure.or(Some(Failure::Passing { node: node.clone(), why, timed_out: false }));
                     }
-                    None => return (again, Some(Failure::Final(self.rejected(&node, &err)))),
+                    // The other servers' replies are still read, so that none is left on a connection.
+                    None => rejected = rejected.or_else(|| Some(Failure::Final(self.rejected(&node, &err)))),
                 }
             }
+        }
+        if rejected.is_some() {
+            return (again, rejected);
         }
         (again, failure)
     }
 
-    /// Writes `packed` to `node` in one pipeline and reads one reply for each, all before the deadline. At the
-    /// first failure the connection is dropped, so that no late reply is ever taken for another command's.
+    /// Writes `packed` to `node` in one pipeline and reads one reply for each, all before the deadline.
     fn exchange(&mut self, node: &Addr, packed: &[&[u8]]) -> Result<Vec<Value>, Failure> {
+        let deadline = self.send(node, packed)?;
+        self.receive(node, packed.len(), deadline)
+    }
+
+    /// Writes `packed` to `node` in one pipeline; returns the deadline for its replies.
+    fn send(&mut self, node: &Addr, packed: &[&[u8]]) -> Result<Instant, Failure> {
         let (timeout, at) = (self.target.timeout, self.at(node));
-        let failure = |err| failure(&at, node, err);
         let result = self.conn(node).and_then(|conn| {
             let deadline = Instant::now() + timeout;
             let mut out = Vec::with_capacity(packed.iter().map(|p| p.len()).sum());
             packed.iter().for_each(|p| out.extend_from_slice(p));
-            conn.send_packed_command(&out).map_err(failure)?;
-            let mut replies = Vec::with_capacity(packed.len());
-            for _ in packed {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    let why = "no answer in time".to_string();
-                    return Err(Failure::Passing { node: node.clone(), why, timed_out: true });
-                }
-                conn.set_read_timeout(Some(left)).map_err(failure)?;
-                replies.push(conn.recv_response().map_err(failure)?);
-            }
-            Ok(replies)
+            conn.send_packed_command(&out).map_err(|err| failure(&at, node, err))?;
+            Ok(deadline)
         });
         if result.is_err() {
             self.conns.remove(node);
         }
         result
+    }
+
+    /// Reads `count` replies from `node` before `deadline`. At the first failure the connection is dropped, so
+    /// that no late reply is ever taken for another command's.
+    fn receive(&mut self, node: &Addr, count: usize, deadline: Instant) -> Result<Vec<Value>, Failure> {
+        let result = self.read(node, count, deadline);
+        if result.is_err() {
+            self.conns.remove(node);
+        }
+        result
+    }
+
+    fn read(&mut self, node: &Addr, count: usize, deadline: Instant) -> Result<Vec<Value>, Failure> {
+        let at = self.at(node);
+        let failure = |err| failure(&at, node, err);
+        let closed = || Failure::Passing { node: node.clone(), why: "connection closed".into(), timed_out: false };
+        let conn = self.conns.get_mut(node).ok_or_else(closed)?;
+        let mut replies = Vec::with_capacity(count);
+        for _ in 0..count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let why = "no answer in time".to_string();
+                return Err(Failure::Passing { node: node.clone(), why, timed_out: true });
+            }
+            conn.set_read_timeout(Some(left)).map_err(failure)?;
+            replies.push(conn.recv_response().map_err(failure)?);
+        }
+        Ok(replies)
     }
 
     /// The open connection to `node`, made (logged in, and set up) if need be.
