@@ -19,9 +19,9 @@ use std::hash::{BuildHasher, RandomState};
 
 use anyhow::{Context, Result, anyhow};
 use jiff::Timestamp;
-use redis::{Cmd, FromRedisValue, Script};
+use redis::{Cmd, FromRedisValue, Script, Value};
 
-use self::link::{Link, Request, Target};
+use self::link::{Link, Request, Sent, Target};
 use super::{Store, legacy};
 use crate::profile::{self, Profile, Profiles, Seen, Values};
 
@@ -167,6 +167,11 @@ impl Redis {
     ) -> Result<Vec<T>> {
         let requests: Vec<Request> = cmds.map(|(key, cmd)| Request::new(key.as_ref(), &cmd)).collect();
         let replies = self.link.pipe(doing, &requests)?;
+        self.replies(doing, replies)
+    }
+
+    /// `replies` as `T`s.
+    fn replies<T: FromRedisValue>(&self, doing: &str, replies: Vec<Value>) -> Result<Vec<T>> {
         replies
             .into_iter()
             .map(redis::from_redis_value)
@@ -262,15 +267,28 @@ impl Store for Redis {
     }
 
     fn merge(&mut self, delta: Profiles) -> Result<()> {
+        let doing = "merge profiles";
         let token = format!("{:016x}-{}", self.run, self.merges);
         self.merges += 1;
         let delta: Vec<Profile> = delta.into_values().collect();
-        for batch in delta.chunks(BATCH) {
-            let cmds: Vec<(String, Cmd)> = batch
-                .iter()
-                .map(|profile| (hash_key(&profile.access_key_id), self.merge_cmd(profile, &token)))
-                .collect();
-            self.pipe::<_, i64>("merge profiles", cmds.into_iter())?;
+        // Each batch is built while the servers run the one before it (one batch in flight at a time): importing
+        // 73,458 profiles into an empty Redis took 3.3 s instead of 3.9 s (medians of three, interleaved).
+        let mut in_flight: Option<(Vec<Request>, Sent)> = None;
+        for batch in delta.chunks(BATCH).map(Some).chain([None]) {
+            let next: Option<Vec<Request>> = batch.map(|batch| {
+                let request = |profile: &Profile| {
+                    Request::new(hash_key(&profile.access_key_id).as_bytes(), &self.merge_cmd(profile, &token))
+                };
+                batch.iter().map(request).collect()
+            });
+            if let Some((requests, sent)) = in_flight.take() {
+                let replies = self.link.answers(doing, &requests, sent)?;
+                self.replies::<i64>(doing, replies)?;
+            }
+            in_flight = next.map(|requests| {
+                let sent = self.link.send_all(&requests);
+                (requests, sent)
+            });
         }
         Ok(())
     }

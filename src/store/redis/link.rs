@@ -73,6 +73,28 @@ pub(super) struct Link {
     conns: HashMap<Addr, Connection>,
 }
 
+/// A batch written to the servers, its replies not read yet.
+pub(super) struct Sent {
+    started: Started,
+    replies: Vec<Option<Value>>,
+}
+
+/// One server's share of a round trip, written: the requests (by index, and whether ASKING goes first), how many
+/// replies to read, and by when.
+struct Share {
+    node: Addr,
+    batch: Vec<(usize, bool)>,
+    count: usize,
+    deadline: Instant,
+}
+
+/// A round trip written: each server's share; the requests that could not be written, and why.
+struct Started {
+    sent: Vec<Share>,
+    again: Vec<(usize, Option<Addr>)>,
+    failure: Option<Failure>,
+}
+
 /// Why a try failed, and whether another may succeed.
 enum Failure {
     /// A dropped, refused or silent connection, or a cluster in the middle of a change.
@@ -94,11 +116,33 @@ impl Link {
 
     /// Sends `requests` and returns their replies in order. `doing` completes "cannot …" in an error.
     pub(super) fn pipe(&mut self, doing: &str, requests: &[Request]) -> Result<Vec<Value>> {
-        let mut replies: Vec<Option<Value>> = vec![None; requests.len()];
-        let mut pending: Vec<(usize, Option<Addr>)> = (0..requests.len()).map(|i| (i, None)).collect();
+        let sent = self.send_all(requests);
+        self.answers(doing, requests, sent)
+    }
+
+    /// Writes `requests` and returns without reading a reply, so that the caller can prepare its next batch while
+    /// the servers work; [`Link::answers`] reads them, and must be called before anything else is sent.
+    pub(super) fn send_all(&mut self, requests: &[Request]) -> Sent {
+        let pending = (0..requests.len()).map(|i| (i, None)).collect();
+        Sent { started: self.start(requests, pending), replies: vec![None; requests.len()] }
+    }
+
+    /// The replies to `requests`, sent by [`Link::send_all`], in order; what failed in a way that may pass is sent
+    /// again, with backoff.
+    pub(super) fn answers(&mut self, doing: &str, requests: &[Request], sent: Sent) -> Result<Vec<Value>> {
+        let Sent { started, mut replies } = sent;
+        let (mut pending, failure) = self.finish(started, &mut replies);
+        let mut first = Some(failure);
         self.retrying(doing, |link| {
-            let failure;
-            (pending, failure) = link.round(requests, std::mem::take(&mut pending), &mut replies);
+            let failure = match first.take() {
+                Some(failure) => failure,
+                None => {
+                    let started = link.start(requests, std::mem::take(&mut pending));
+                    let failure;
+                    (pending, failure) = link.finish(started, &mut replies);
+                    failure
+                }
+            };
             match failure {
                 Some(failure) => Err(failure),
                 None => Ok(pending.is_empty().then_some(())),
@@ -200,19 +244,14 @@ impl Link {
         if self.target.cluster { format!("node {}:{}: ", node.0, node.1) } else { String::new() }
     }
 
-    /// One round trip for the `pending` requests (each with the node that answered ASK, if one did): one
-    /// pipeline per server. Fills `replies`; returns what must be sent again, and why if it was a failure.
-    fn round(
-        &mut self,
-        requests: &[Request],
-        pending: Vec<(usize, Option<Addr>)>,
-        replies: &mut [Option<Value>],
-    ) -> (Vec<(usize, Option<Addr>)>, Option<Failure>) {
+    /// The first half of one round trip for the `pending` requests (each with the node that answered ASK, if one
+    /// did): one pipeline written to each server. [`Link::finish`] reads the replies.
+    fn start(&mut self, requests: &[Request], pending: Vec<(usize, Option<Addr>)>) -> Started {
         if self.target.cluster
             && pending.iter().any(|(_, asked)| asked.is_none())
             && let Err(failure) = self.slot_map()
         {
-            return (pending, Some(failure));
+            return Started { sent: Vec::new(), again: pending, failure: Some(failure) };
         }
         let mut by_node: BTreeMap<Addr, Vec<(usize, bool)>> = BTreeMap::new();
         for (i, asked) in pending {
@@ -220,8 +259,7 @@ impl Link {
             let node = asked.unwrap_or_else(|| self.owner(requests[i].slot));
             by_node.entry(node).or_default().push((i, asking));
         }
-        let mut again = Vec::new();
-        let (mut failure, mut rejected) = (None, None);
+        let (mut again, mut failure) = (Vec::new(), None);
         // Every server's share is written before any reply is read, so that the masters of a cluster work at once.
         let mut sent = Vec::with_capacity(by_node.len());
         for (node, batch) in by_node {
@@ -233,7 +271,7 @@ impl Link {
                 packed.push(&requests[i].packed);
             }
             match self.send(&node, &packed) {
-                Ok(deadline) => sent.push((node, batch, packed.len(), deadline)),
+                Ok(deadline) => sent.push(Share { count: packed.len(), node, batch, deadline }),
                 Err(err) => {
                     // The other servers' shares are still read; this one's is sent again.
                     again.extend(batch.iter().map(|&(i, _)| (i, None)));
@@ -241,7 +279,19 @@ impl Link {
                 }
             }
         }
-        for (node, batch, count, deadline) in sent {
+        Started { sent, again, failure }
+    }
+
+    /// Reads the replies of a round trip begun by [`Link::start`] into `replies`; returns what must be sent again,
+    /// and why if it was a failure.
+    fn finish(
+        &mut self,
+        started: Started,
+        replies: &mut [Option<Value>],
+    ) -> (Vec<(usize, Option<Addr>)>, Option<Failure>) {
+        let Started { sent, mut again, mut failure } = started;
+        let mut rejected = None;
+        for Share { node, batch, count, deadline } in sent {
             let mut answers = match self.receive(&node, count, deadline) {
                 Ok(answers) => answers.into_iter(),
                 Err(err) => {
