@@ -30,8 +30,10 @@ const PREFIX: &str = "kw:{";
 /// The SCAN pattern of profile keys, and of the old script's string keys (`[Key]AKIA…:[Ip]…`).
 const PROFILES: &str = "kw:{*}";
 const OLD_LAYOUT: &str = r"\[Key\]*";
-/// Keys per pipelined round trip.
-const BATCH: usize = 500;
+/// Keys per pipelined round trip. `score` loads a chunk's new keys (about 900 at 80,000 keys) in one round trip
+/// instead of two: 200,000 records over 80,000 keys scored in 7.6, 6.4 and 4.4 s instead of 11.4, 8.7 and 5.4 s
+/// with 500 (three interleaved pairs on a loaded machine); learn showed no difference.
+const BATCH: usize = 2000;
 /// The hash field that keeps the tokens of the last eight batches merged into a profile.
 const TOKENS: &str = "_batches";
 
