@@ -7,8 +7,9 @@
 #   scripts/bench-store.sh [RECORDS KEYS]...     (default: 200000 2000 200000 80000)
 #   KEYWATCHER=path/to/keywatcher scripts/bench-store.sh ...   (measure another build, such as an older one)
 #
-# Needs redis-server and redis-cli; starts its own servers on free loopback ports and stops them at the end.
-# Each figure is the best of 3 runs; every learn starts from an empty store.
+# Needs redis-server, redis-cli and GNU time (/usr/bin/time); starts its own servers on free loopback ports and
+# stops them at the end. Each figure is the best of 3 runs; every learn starts from an empty store. "CPU s" is the
+# CPU time of that best run, keywatcher's and the servers'.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=("$@")
@@ -78,19 +79,30 @@ empty() { # STORE: delete every profile
         *) rm -f "$1" ;;
     esac
 }
-# Best of 3 wall-clock seconds of COMMAND, each run after PREPARE.
+# Milliseconds of CPU time every server has used so far.
+server_cpu() {
+    for port in "$single" "${cluster_ports[@]}"; do redis-cli -p "$port" info cpu; done |
+        awk -F: '/^used_cpu_(user|sys):/ { s += $2 } END { printf "%d", s * 1000 }'
+}
+# Best of 3 wall-clock milliseconds of COMMAND, each run after PREPARE, and the CPU milliseconds of that run:
+# keywatcher's (user + system) plus the servers'. On a machine shared with other work the CPU time moves less
+# than the wall-clock time.
 best() { # PREPARE COMMAND...
-    local prepare=$1 best= start end
+    local prepare=$1 best= cpu= start end before t
     shift
     for _ in 1 2 3; do
         eval "$prepare"
+        before=$(server_cpu)
         start=$(date +%s%N)
-        "$@" >/dev/null
+        /usr/bin/time -o "$work/time" -f "%U %S" "$@" >/dev/null
         end=$(date +%s%N)
         t=$(((end - start) / 1000000))
-        if [ -z "$best" ] || [ "$t" -lt "$best" ]; then best=$t; fi
+        if [ -z "$best" ] || [ "$t" -lt "$best" ]; then
+            best=$t
+            cpu=$(awk -v server=$(($(server_cpu) - before)) '{ printf "%d", ($1 + $2) * 1000 + server }' "$work/time")
+        fi
     done
-    echo "$best"
+    echo "$best $cpu"
 }
 
 for ((i = 0; i < ${#sizes[@]}; i += 2)); do
@@ -98,7 +110,7 @@ for ((i = 0; i < ${#sizes[@]}; i += 2)); do
     generate "$records" "$keys"
     printf '\nkeywatcher %s, %s records over %s keys (%s MB), best of 3\n' "$($kw --version | cut -d' ' -f2)" \
         "$records" "$keys" "$(($(stat -c %s "$work/input.ndjson") / 1000000))"
-    printf '%-26s %8s %10s %12s\n' "store" "command" "records/s" "vs snapshot"
+    printf '%-26s %8s %10s %12s %8s\n' "store" "command" "records/s" "vs snapshot" "CPU s"
     declare -A base=()
     for store in "$work/profiles" "redis://127.0.0.1:$single" "redis+cluster://${nodes%,}"; do
         case $store in
@@ -106,13 +118,14 @@ for ((i = 0; i < ${#sizes[@]}; i += 2)); do
             redis+cluster://*) name="Redis Cluster (3 masters)" ;;
             *) name="snapshot" ;;
         esac
-        learn_ms=$(best "empty '$store'" "$kw" learn -q --store "$store" "$work/input.ndjson")
-        score_ms=$(best ":" "$kw" score -q --store "$store" "$work/input.ndjson")
+        read -r learn_ms learn_cpu <<<"$(best "empty '$store'" "$kw" learn -q --store "$store" "$work/input.ndjson")"
+        read -r score_ms score_cpu <<<"$(best ":" "$kw" score -q --store "$store" "$work/input.ndjson")"
         for command in learn score; do
-            ms=${command}_ms
+            ms=${command}_ms cpu=${command}_cpu
             rate=$((records * 1000 / ${!ms}))
             base[$command]=${base[$command]:-$rate}
-            printf '%-26s %8s %10s %11s%%\n' "$name" "$command" "$rate" "$((rate * 100 / ${base[$command]}))"
+            printf '%-26s %8s %10s %11s%% %8s\n' "$name" "$command" "$rate" "$((rate * 100 / ${base[$command]}))" \
+                "$(awk -v ms="${!cpu}" 'BEGIN { printf "%.2f", ms / 1000 }')"
         done
     done
 done

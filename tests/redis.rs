@@ -505,6 +505,26 @@ fn a_merge_sent_again_after_a_lost_reply_is_counted_once() {
 }
 
 #[test]
+fn profiles_an_earlier_build_wrote_merge_as_a_snapshot_does() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env.path("redis"), free_port(false), &[]);
+    let (first, second) = (records(30, 3, 0), records(30, 3, 1));
+    learn(&env, &server.url(), &first);
+    // Earlier builds kept a key's batch tokens in a key of their own beside the hash, not in its `_batches` field.
+    for k in 0..30 {
+        let hash = format!("kw:{{AKIAKEY{k:05}}}");
+        assert_eq!(cli(server.port, &["hdel", &hash, "_batches"]).trim(), "1", "{hash}");
+        cli(server.port, &["set", &format!("{hash}:batches"), "0123456789abcdef-0", "px", "3600000"]);
+    }
+    learn(&env, &server.url(), &second);
+    learn(&env, "snapshot", &(first + &second));
+    assert_eq!(export(&env, &server.url()), export(&env, "snapshot"));
+}
+
+#[test]
 fn slots_moved_while_a_learn_runs_lose_nothing() {
     if !have_redis() {
         return;

@@ -73,6 +73,28 @@ pub(super) struct Link {
     conns: HashMap<Addr, Connection>,
 }
 
+/// A batch written to the servers, its replies not read yet.
+pub(super) struct Sent {
+    started: Started,
+    replies: Vec<Option<Value>>,
+}
+
+/// One server's share of a round trip, written: the requests (by index, and whether ASKING goes first), how many
+/// replies to read, and by when.
+struct Share {
+    node: Addr,
+    batch: Vec<(usize, bool)>,
+    count: usize,
+    deadline: Instant,
+}
+
+/// A round trip written: each server's share; the requests that could not be written, and why.
+struct Started {
+    sent: Vec<Share>,
+    again: Vec<(usize, Option<Addr>)>,
+    failure: Option<Failure>,
+}
+
 /// Why a try failed, and whether another may succeed.
 enum Failure {
     /// A dropped, refused or silent connection, or a cluster in the middle of a change.
@@ -94,11 +116,33 @@ impl Link {
 
     /// Sends `requests` and returns their replies in order. `doing` completes "cannot …" in an error.
     pub(super) fn pipe(&mut self, doing: &str, requests: &[Request]) -> Result<Vec<Value>> {
-        let mut replies: Vec<Option<Value>> = vec![None; requests.len()];
-        let mut pending: Vec<(usize, Option<Addr>)> = (0..requests.len()).map(|i| (i, None)).collect();
+        let sent = self.send_all(requests);
+        self.answers(doing, requests, sent)
+    }
+
+    /// Writes `requests` and returns without reading a reply, so that the caller can prepare its next batch while
+    /// the servers work; [`Link::answers`] reads them, and must be called before anything else is sent.
+    pub(super) fn send_all(&mut self, requests: &[Request]) -> Sent {
+        let pending = (0..requests.len()).map(|i| (i, None)).collect();
+        Sent { started: self.start(requests, pending), replies: vec![None; requests.len()] }
+    }
+
+    /// The replies to `requests`, sent by [`Link::send_all`], in order; what failed in a way that may pass is sent
+    /// again, with backoff.
+    pub(super) fn answers(&mut self, doing: &str, requests: &[Request], sent: Sent) -> Result<Vec<Value>> {
+        let Sent { started, mut replies } = sent;
+        let (mut pending, failure) = self.finish(started, &mut replies);
+        let mut first = Some(failure);
         self.retrying(doing, |link| {
-            let failure;
-            (pending, failure) = link.round(requests, std::mem::take(&mut pending), &mut replies);
+            let failure = match first.take() {
+                Some(failure) => failure,
+                None => {
+                    let started = link.start(requests, std::mem::take(&mut pending));
+                    let failure;
+                    (pending, failure) = link.finish(started, &mut replies);
+                    failure
+                }
+            };
             match failure {
                 Some(failure) => Err(failure),
                 None => Ok(pending.is_empty().then_some(())),
@@ -200,19 +244,14 @@ impl Link {
         if self.target.cluster { format!("node {}:{}: ", node.0, node.1) } else { String::new() }
     }
 
-    /// One round trip for the `pending` requests (each with the node that answered ASK, if one did): one
-    /// pipeline per server. Fills `replies`; returns what must be sent again, and why if it was a failure.
-    fn round(
-        &mut self,
-        requests: &[Request],
-        pending: Vec<(usize, Option<Addr>)>,
-        replies: &mut [Option<Value>],
-    ) -> (Vec<(usize, Option<Addr>)>, Option<Failure>) {
+    /// The first half of one round trip for the `pending` requests (each with the node that answered ASK, if one
+    /// did): one pipeline written to each server. [`Link::finish`] reads the replies.
+    fn start(&mut self, requests: &[Request], pending: Vec<(usize, Option<Addr>)>) -> Started {
         if self.target.cluster
             && pending.iter().any(|(_, asked)| asked.is_none())
             && let Err(failure) = self.slot_map()
         {
-            return (pending, Some(failure));
+            return Started { sent: Vec::new(), again: pending, failure: Some(failure) };
         }
         let mut by_node: BTreeMap<Addr, Vec<(usize, bool)>> = BTreeMap::new();
         for (i, asked) in pending {
@@ -220,8 +259,9 @@ impl Link {
             let node = asked.unwrap_or_else(|| self.owner(requests[i].slot));
             by_node.entry(node).or_default().push((i, asking));
         }
-        let mut again = Vec::new();
-        let mut failure = None;
+        let (mut again, mut failure) = (Vec::new(), None);
+        // Every server's share is written before any reply is read, so that the masters of a cluster work at once.
+        let mut sent = Vec::with_capacity(by_node.len());
         for (node, batch) in by_node {
             let mut packed: Vec<&[u8]> = Vec::with_capacity(batch.len());
             for &(i, asking) in &batch {
@@ -230,10 +270,31 @@ impl Link {
                 }
                 packed.push(&requests[i].packed);
             }
-            let mut answers = match self.exchange(&node, &packed) {
-                Ok(answers) => answers.into_iter(),
+            match self.send(&node, &packed) {
+                Ok(deadline) => sent.push(Share { count: packed.len(), node, batch, deadline }),
                 Err(err) => {
                     // The other servers' shares are still read; this one's is sent again.
+                    again.extend(batch.iter().map(|&(i, _)| (i, None)));
+                    failure = failure.or(Some(err));
+                }
+            }
+        }
+        Started { sent, again, failure }
+    }
+
+    /// Reads the replies of a round trip begun by [`Link::start`] into `replies`; returns what must be sent again,
+    /// and why if it was a failure.
+    fn finish(
+        &mut self,
+        started: Started,
+        replies: &mut [Option<Value>],
+    ) -> (Vec<(usize, Option<Addr>)>, Option<Failure>) {
+        let Started { sent, mut again, mut failure } = started;
+        let mut rejected = None;
+        for Share { node, batch, count, deadline } in sent {
+            let mut answers = match self.receive(&node, count, deadline) {
+                Ok(answers) => answers.into_iter(),
+                Err(err) => {
                     again.extend(batch.iter().map(|&(i, _)| (i, None)));
                     failure = failure.or(Some(err));
                     continue;
@@ -264,39 +325,65 @@ impl Link {
                         let why = format!("it answered {err}");
                         failure = failure.or(Some(Failure::Passing { node: node.clone(), why, timed_out: false }));
                     }
-                    None => return (again, Some(Failure::Final(self.rejected(&node, &err)))),
+                    // The other servers' replies are still read, so that none is left on a connection.
+                    None => rejected = rejected.or_else(|| Some(Failure::Final(self.rejected(&node, &err)))),
                 }
             }
+        }
+        if rejected.is_some() {
+            return (again, rejected);
         }
         (again, failure)
     }
 
-    /// Writes `packed` to `node` in one pipeline and reads one reply for each, all before the deadline. At the
-    /// first failure the connection is dropped, so that no late reply is ever taken for another command's.
+    /// Writes `packed` to `node` in one pipeline and reads one reply for each, all before the deadline.
     fn exchange(&mut self, node: &Addr, packed: &[&[u8]]) -> Result<Vec<Value>, Failure> {
+        let deadline = self.send(node, packed)?;
+        self.receive(node, packed.len(), deadline)
+    }
+
+    /// Writes `packed` to `node` in one pipeline; returns the deadline for its replies.
+    fn send(&mut self, node: &Addr, packed: &[&[u8]]) -> Result<Instant, Failure> {
         let (timeout, at) = (self.target.timeout, self.at(node));
-        let failure = |err| failure(&at, node, err);
         let result = self.conn(node).and_then(|conn| {
             let deadline = Instant::now() + timeout;
             let mut out = Vec::with_capacity(packed.iter().map(|p| p.len()).sum());
             packed.iter().for_each(|p| out.extend_from_slice(p));
-            conn.send_packed_command(&out).map_err(failure)?;
-            let mut replies = Vec::with_capacity(packed.len());
-            for _ in packed {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    let why = "no answer in time".to_string();
-                    return Err(Failure::Passing { node: node.clone(), why, timed_out: true });
-                }
-                conn.set_read_timeout(Some(left)).map_err(failure)?;
-                replies.push(conn.recv_response().map_err(failure)?);
-            }
-            Ok(replies)
+            conn.send_packed_command(&out).map_err(|err| failure(&at, node, err))?;
+            Ok(deadline)
         });
         if result.is_err() {
             self.conns.remove(node);
         }
         result
+    }
+
+    /// Reads `count` replies from `node` before `deadline`. At the first failure the connection is dropped, so
+    /// that no late reply is ever taken for another command's.
+    fn receive(&mut self, node: &Addr, count: usize, deadline: Instant) -> Result<Vec<Value>, Failure> {
+        let result = self.read(node, count, deadline);
+        if result.is_err() {
+            self.conns.remove(node);
+        }
+        result
+    }
+
+    fn read(&mut self, node: &Addr, count: usize, deadline: Instant) -> Result<Vec<Value>, Failure> {
+        let at = self.at(node);
+        let failure = |err| failure(&at, node, err);
+        let closed = || Failure::Passing { node: node.clone(), why: "connection closed".into(), timed_out: false };
+        let conn = self.conns.get_mut(node).ok_or_else(closed)?;
+        let mut replies = Vec::with_capacity(count);
+        for _ in 0..count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let why = "no answer in time".to_string();
+                return Err(Failure::Passing { node: node.clone(), why, timed_out: true });
+            }
+            conn.set_read_timeout(Some(left)).map_err(failure)?;
+            replies.push(conn.recv_response().map_err(failure)?);
+        }
+        Ok(replies)
     }
 
     /// The open connection to `node`, made (logged in, and set up) if need be.
