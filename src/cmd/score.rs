@@ -2,8 +2,9 @@
 //! profiles of each chunk's keys from the store (or learn `--baseline` inputs in memory first), score every
 //! call and write one JSON line per call, in input order (or, for a person at a terminal, one table row; or
 //! with `--passthrough`, every record back with its verdict added). With `--learn`, the calls that were not
-//! suspicious are learned as they go (`autosave.rs`). SIGTERM and SIGINT end the run after the chunks already
-//! read: their lines are written, what was learned is saved.
+//! suspicious are learned as they go, and new addresses in a key's own networks put on probation
+//! (`autosave.rs`). SIGTERM and SIGINT end the run after the chunks already read: their lines are written,
+//! what was learned is saved.
 
 use std::collections::HashSet;
 use std::io::IsTerminal;
@@ -105,12 +106,15 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
             // A call scored against the key that made it is not learned: a profile of its own would then
             // replace its maker's as the measure of its next calls.
             if let Some(autosave) = &mut autosave
-                && !verdict.suspicious
                 && verdict.made_by.is_none()
             {
-                autosave.learn(call, &mut profiles);
-                report.learned(1);
-                learned.push(call.owner);
+                if !verdict.suspicious {
+                    autosave.learn(call, &mut profiles);
+                    report.learned(1);
+                    learned.push(call.owner);
+                } else if verdict.on_probation() {
+                    autosave.put_on_probation(call, &mut profiles);
+                }
             }
             verdict
         };
