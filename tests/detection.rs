@@ -280,7 +280,13 @@ fn score_learn_puts_a_new_address_of_the_keys_own_network_on_probation_across_ru
         at("2026-10-22T20:00:00Z", "203.0.113.57", CLI),
         at("2026-10-22T21:00:00Z", "203.0.113.99", "curl/8.4.0"),
     ];
-    let first = env.run(&["score", "-q", "--learn"], ndjson(&day_one)).lines();
+    let out = env.run(&["score", "--learn"], ndjson(&day_one));
+    assert!(
+        out.stderr.contains("; 2 call(s) from new addresses in their key's own network on probation"),
+        "{}",
+        out.stderr
+    );
+    let first = out.lines();
     assert_eq!(flagged(&first), [true, true, true]);
     let on_probation = "on probation since 2026-10-22T10:00:00Z: learned if a call like this comes from it at or \
                         after 2026-10-23T10:00:00Z";
@@ -309,6 +315,16 @@ fn score_learn_puts_a_new_address_of_the_keys_own_network_on_probation_across_ru
     let off = ["score", "-q", "--learn", "--probation", "0"];
     let never = env.run(&off, ndjson(&[at("2026-10-25T12:00:00Z", "203.0.113.99", CLI)])).lines();
     assert!(never[0]["suspicious"] == true && !reasons(&never[0]).contains("probation"), "{}", reasons(&never[0]));
+    // A key made in the run is scored against its maker and never learned: nothing of it goes on probation.
+    let mut create = at("2026-10-26T10:00:00Z", "203.0.113.10", CLI);
+    (create["eventSource"], create["eventName"]) = (json!("iam.amazonaws.com"), json!("CreateAccessKey"));
+    create["responseElements"] = json!({"accessKey": {"accessKeyId": "AKIAEXAMPLEROTATED1", "userName": "ci"}});
+    let child =
+        record("AKIAEXAMPLEROTATED1", "2026-10-26T10:05:00Z", "203.0.113.58", CLI, "us-east-1", "UpdateService");
+    let made = env.run(&["score", "-q", "--learn"], ndjson(&[create, child])).lines();
+    assert_eq!(flagged(&made), [false, true]);
+    assert!(!reasons(&made[1]).contains("probation") && reasons(&made[1]).contains("key made by"), "{:?}", made[1]);
+
     let out = env.run(&["score", "--learn", "--scoring", "legacy", "--probation", "24h"], "");
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("--scoring legacy compares exact addresses"), "{}", out.stderr);

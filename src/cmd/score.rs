@@ -68,6 +68,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     let mut missing = HashSet::new();
     let mut lineage = Lineage::default();
     let mut autosave = options.learn.then(|| Autosave::new(options.save_every, options.save_records));
+    let mut on_probation = 0u64;
     // Verdicts on the terminal would be drawn over by a progress bar: it is shown only when they go elsewhere.
     let mut report = if std::io::stdout().is_terminal() {
         Report::new(common.quiet)
@@ -96,7 +97,11 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
             };
             let mut verdict = scorer.score(call, profile);
             match link {
-                Some(Link::MadeBy(maker)) => verdict.made_by = Some(maker.to_string()),
+                Some(Link::MadeBy(maker)) => {
+                    verdict.made_by = Some(maker.to_string());
+                    // Its calls are not learned (below), so nothing of theirs goes on probation either.
+                    verdict.signals.retain(|signal| !matches!(signal, Signal::Probation { .. }));
+                }
                 Some(Link::MadeForOther { maker, user }) => {
                     verdict.flag(Signal::MadeForOther { maker: maker.to_string(), user: user.to_string() })
                 }
@@ -114,6 +119,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
                     learned.push(call.owner);
                 } else if verdict.on_probation() {
                     autosave.put_on_probation(call, &mut profiles);
+                    on_probation += 1;
                 }
             }
             verdict
@@ -162,7 +168,11 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     };
     report.finish("score");
     if let Some(location) = saved.transpose()? {
-        report.note(&format!("{} call(s) that were not suspicious learned into {location}", report.summary.learned));
+        report.note(&format!(
+            "{} call(s) that were not suspicious learned into {location}; {on_probation} call(s) from new addresses \
+             in their key's own network on probation (--probation)",
+            report.summary.learned
+        ));
     }
     outcome?;
     flushed?;
