@@ -241,6 +241,12 @@ pub struct ScoreOptions {
     /// With --learn, save whenever N calls have been learned since the last save
     #[arg(long, value_name = "N", default_value_t = 100_000, requires = "learn")]
     pub save_records: u64,
+    /// With --learn and the standard scoring, a call that misses only on its address, an address in one of the
+    /// key's own networks (/24, /64), is flagged and the address put on probation; a call like it from the
+    /// same address SPAN or more (in event time) after the first is learned. 0: no probation, such addresses
+    /// are flagged until `learn` takes them in [default: 24h]
+    #[arg(long, value_name = "SPAN", value_parser = crate::config::probation, requires = "learn")]
+    pub probation: Option<jiff::SignedDuration>,
     /// Write every record back as read, one a line, with a `keywatcher` member added: score, threshold,
     /// suspicious, profile, matched and reasons, or `excluded` and why (temporary key, AWS service…)
     #[arg(long)]
