@@ -154,13 +154,13 @@ self_cell::self_cell!(
 );
 
 impl Opened {
-    /// Parses `bytes` as a document of its own, as deep in envelopes as `inside`, the envelope's own bytes
-    /// as its opener sees them (one deeper than the envelope itself).
+    /// Parses `bytes` as a document of its own, as deep in envelopes (and as unpacked) as `inside`, the
+    /// envelope's own bytes as its opener sees them (one deeper than the envelope itself).
     fn parse(inside: Source, path: String, mut bytes: Vec<u8>) -> Opened {
         mend_lone_surrogates(&mut bytes);
         Opened::new(Decoded { path, bytes }, |decoded| {
             let mut items = Vec::new();
-            let source = Source { depth: inside.depth, ..Source::new(&decoded.bytes) };
+            let source = Source { depth: inside.depth, unpacked: inside.unpacked, ..Source::new(&decoded.bytes) };
             walk(source, false, &mut Cursor::default(), &mut |item| items.push(item));
             items
         })
@@ -225,17 +225,19 @@ enum Expect {
 /// A chunk's bytes and, when they are all UTF-8 (nearly always), the same as text: serde_json then skips
 /// checking every string it meets. That check was an eighth of the time of `score` (perf, 100 MB of NDJSON);
 /// a chunk that is not all UTF-8 is read from the bytes, so its bad records are reported as before.
-/// `depth` counts the envelopes around these bytes.
+/// `depth` counts the envelopes around these bytes; `unpacked` says they came out of an `awslogs.data` payload
+/// (or a document inside one), where another payload is not unpacked.
 #[derive(Clone, Copy)]
 struct Source<'a> {
     bytes: &'a [u8],
     text: Option<&'a str>,
     depth: u8,
+    unpacked: bool,
 }
 
 impl<'a> Source<'a> {
     fn new(bytes: &'a [u8]) -> Source<'a> {
-        Source { bytes, text: std::str::from_utf8(bytes).ok(), depth: 0 }
+        Source { bytes, text: std::str::from_utf8(bytes).ok(), depth: 0, unpacked: false }
     }
 
     /// Where `part`, a slice of these bytes (a raw value the parser borrowed from them), starts.

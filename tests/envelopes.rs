@@ -113,7 +113,7 @@ fn a_bad_record_inside_an_envelope_is_reported_with_its_origin_and_the_rest_kept
 
     let bomb = base64::engine::general_purpose::STANDARD.encode(gzip(&vec![b' '; 9 << 20]));
     let out = env.run(&["learn"], json!({"awslogs": {"data": bomb}}).to_string());
-    assert!(out.stderr.contains("awslogs.data unpacks to more than 8 MiB"), "{}", out.stderr);
+    assert!(out.stderr.contains("awslogs.data unpacks to more than 64 times its size"), "{}", out.stderr);
 }
 
 #[test]

@@ -31,6 +31,12 @@ const MAX_DEPTH: u8 = 4;
 /// batch; a payload that unpacks to much more is not a batch but a gzip bomb, and is not read.
 pub const MAX_UNPACKED: u64 = 8 << 20;
 
+/// The most bytes `awslogs.data` may unpack to for each byte of its base64: what bounds the memory of a chunk
+/// of payloads, as [`MAX_UNPACKED`] alone does not (a 1 MiB line of 11 KB payloads each unpacking to 8 MiB
+/// held 750 MB). Batches of CloudTrail records unpack to 8–9 times their base64 (100 and 700 records of
+/// `scripts/gen.py`); 64 leaves room for far more repetitive logs.
+const MAX_RATIO: u64 = 64;
+
 /// The members of the envelopes, all of them optional: which are present says which envelope it is.
 #[derive(Deserialize)]
 struct Envelope<'a> {
@@ -118,8 +124,10 @@ impl<'a> Envelope<'a> {
         if let Some(data) = self.awslogs.and_then(|awslogs| awslogs.data) {
             gave = true;
             let path = format!("{prefix}awslogs.data");
-            match unpack(&data) {
-                Ok(bytes) => each(Item::Opened(Opened::parse(source, path, bytes), pos)),
+            // CloudWatch Logs never packs a payload in a payload; unpacking one would multiply the ratio.
+            let unpacked = if source.unpacked { Err(NESTED.to_string()) } else { unpack(&data) };
+            match unpacked {
+                Ok(bytes) => each(Item::Opened(Opened::parse(Source { unpacked: true, ..source }, path, bytes), pos)),
                 Err(why) => report(each, pos.offset, pos.index, format!("{path} {why}"), None),
             }
         }
@@ -147,20 +155,30 @@ fn hold<'a>(source: Source<'a>, pos: Pos, path: String, text: &'a str, each: &mu
     true
 }
 
-/// `awslogs.data` → the JSON it holds: base64, then gzip, at most [`MAX_UNPACKED`] bytes; or what is wrong.
+/// Why an `awslogs.data` inside another one is not unpacked.
+const NESTED: &str = "is inside another awslogs.data: not unpacked (CloudWatch Logs does not nest its payloads)";
+
+/// `awslogs.data` → the JSON it holds: base64, then gzip, at most [`MAX_UNPACKED`] bytes and [`MAX_RATIO`]
+/// times the base64's length; or what is wrong.
 fn unpack(data: &str) -> Result<Vec<u8>, String> {
     let packed = base64::engine::general_purpose::STANDARD
         .decode(data)
         .map_err(|err| format!("is not base64 ({err}): CloudWatch Logs sends base64 of gzip"))?;
+    let limit = MAX_UNPACKED.min(MAX_RATIO * data.len() as u64);
     let mut unpacked = Vec::new();
     MultiGzDecoder::new(&packed[..])
-        .take(MAX_UNPACKED + 1)
+        .take(limit + 1)
         .read_to_end(&mut unpacked)
         .map_err(|err| format!("is not gzip ({err}): CloudWatch Logs sends base64 of gzip"))?;
     if unpacked.len() as u64 > MAX_UNPACKED {
         return Err(format!(
             "unpacks to more than {} MiB, far more than a CloudWatch Logs batch holds (1 MiB): not read",
             MAX_UNPACKED >> 20
+        ));
+    }
+    if unpacked.len() as u64 > limit {
+        return Err(format!(
+            "unpacks to more than {MAX_RATIO} times its size, far more than log events compress: not read"
         ));
     }
     Ok(unpacked)
@@ -170,11 +188,13 @@ fn unpack(data: &str) -> Result<Vec<u8>, String> {
 mod tests {
     use std::io::Write;
 
+    use flate2::Compression;
+
     use super::super::tests::collect;
     use super::*;
 
-    fn packed(json: &str) -> String {
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    fn packed(json: &str, level: Compression) -> String {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), level);
         gz.write_all(json.as_bytes()).unwrap();
         base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap())
     }
@@ -214,13 +234,30 @@ mod tests {
     #[test]
     fn awslogs_data_is_unpacked_and_a_bomb_is_refused() {
         let batch = r#"{"messageType":"DATA_MESSAGE","logEvents":[{"message":"{\"eventName\":\"A\"}"}]}"#;
-        let input = format!(r#"{{"awslogs":{{"data":"{}"}}}}"#, packed(batch));
+        let input = format!(r#"{{"awslogs":{{"data":"{}"}}}}"#, packed(batch, Compression::default()));
         assert_eq!(collect(&input, false).0, ["awslogs.data@0[logEvents[0].message@43[A@0:None]]"]);
-        let bomb = format!(r#"{{"awslogs":{{"data":"{}"}}}}"#, packed(&" ".repeat(MAX_UNPACKED as usize + 1)));
-        let seen = collect(&bomb, false).0;
+        // Stored, not compressed: within the ratio, over the size.
+        let big = packed(&" ".repeat(MAX_UNPACKED as usize + 1), Compression::none());
+        let seen = collect(&format!(r#"{{"awslogs":{{"data":"{big}"}}}}"#), false).0;
         assert!(seen[0].starts_with("bad@0:awslogs.data unpacks to more than 8 MiB"), "{seen:?}");
+        // 1 MiB from 1.4 KB: within the size, over the ratio (a line of these held 750 MB).
+        let bomb = packed(&" ".repeat(1 << 20), Compression::best());
+        let seen = collect(&format!(r#"{{"awslogs":{{"data":"{bomb}"}}}}"#), false).0;
+        assert!(seen[0].starts_with("bad@0:awslogs.data unpacks to more than 64 times its size"), "{seen:?}");
         let garbled = collect(r#"{"awslogs":{"data":"not base64!"}}"#, false).0;
         assert!(garbled[0].starts_with("bad@0:awslogs.data is not base64"), "{garbled:?}");
+    }
+
+    #[test]
+    fn a_payload_inside_a_payload_is_not_unpacked() {
+        // Each level would multiply what a few bytes unpack to (a 15 KB line reached gigabytes).
+        let inner = format!(r#"{{"awslogs":{{"data":"{}"}}}}"#, packed(r#"{"eventName":"A"}"#, Compression::default()));
+        let batch = serde_json::json!({"logEvents": [{"message": inner}]}).to_string();
+        let input = format!(r#"{{"awslogs":{{"data":"{}"}}}}"#, packed(&batch, Compression::default()));
+        let seen = collect(&input, false).0;
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert!(seen[0].contains("awslogs.data is inside another awslogs.data: not unpacked"), "{seen:?}");
+        assert!(!seen[0].contains("A@"), "{seen:?}");
     }
 
     #[test]
