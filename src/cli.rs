@@ -18,8 +18,8 @@ use crate::score::{AgentMatch, IpMatch};
 IPs, with which user agents, in which regions, for which API calls. Then score new calls against that profile and \
 flag those that do not fit.\n\nReads CloudTrail as log files ({\"Records\":[…]}), NDJSON, JSON arrays or \
 pretty-printed records, gzipped or not, from stdin, files or directory trees; records in EventBridge events, \
-lookup-events output, CloudWatch Logs subscription data (decoded or awslogs.data) and Fluent Bit or Vector \
-events (log, message) are taken out of them. Writes scored NDJSON on stdout; \
+lookup-events output, CloudWatch Logs subscription data (decoded or awslogs.data), Fluent Bit or Vector \
+events (log, message) and SQS or SNS messages are taken out of them. Writes scored NDJSON on stdout; \
 diagnostics and a summary go to stderr.",
     after_help = "Examples:\n  \
 $ keywatcher learn archive/2026/10/\n  \

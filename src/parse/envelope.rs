@@ -6,7 +6,9 @@
 //!   JSON string;
 //! - CloudWatch Logs subscription data, decoded (`logEvents[].message`, `CONTROL_MESSAGE`s skipped) or as
 //!   delivered (`awslogs.data`: base64 of gzip of the same);
-//! - a Fluent Bit or Vector event: a record in `log` or `message`, as a JSON string or an object.
+//! - a Fluent Bit or Vector event: a record in `log` or `message`, as a JSON string or an object;
+//! - an SQS message: the event in `Body` (`aws sqs receive-message`: `Messages[].Body`) or `body` (a Lambda
+//!   event's `Records[]`), and an SNS notification's `Message`, each a JSON string.
 //!
 //! A record held as an object is parsed where it lies and borrows from the chunk; one held as text is decoded
 //! into bytes of its own and parsed as a document of its own ([`Opened`]), named by its path
@@ -48,6 +50,14 @@ struct Envelope<'a> {
     log: Option<&'a RawValue>,
     #[serde(borrow, default, rename = "CloudTrailEvent")]
     cloudtrail_event: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "Body")]
+    sqs_body: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "body")]
+    lambda_body: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "Message")]
+    sns_message: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "Messages")]
+    messages: Option<Vec<&'a RawValue>>,
     #[serde(borrow, default, rename = "Events")]
     events: Option<Vec<&'a RawValue>>,
     #[serde(borrow, default, rename = "logEvents")]
@@ -85,6 +95,10 @@ impl<'a> Envelope<'a> {
             || self.message.is_some()
             || self.log.is_some()
             || self.cloudtrail_event.is_some()
+            || self.sqs_body.is_some()
+            || self.lambda_body.is_some()
+            || self.sns_message.is_some()
+            || self.messages.is_some()
             || self.events.is_some()
             || self.log_events.is_some()
             || self.awslogs.as_ref().is_some_and(|awslogs| awslogs.data.is_some())
@@ -98,13 +112,21 @@ impl<'a> Envelope<'a> {
             return true;
         }
         let mut gave = false;
-        let held = [("detail", self.detail), ("message", self.message), ("log", self.log)];
-        for (name, raw) in held.into_iter().chain([("CloudTrailEvent", self.cloudtrail_event)]) {
+        let held = [
+            ("detail", self.detail),
+            ("message", self.message),
+            ("log", self.log),
+            ("CloudTrailEvent", self.cloudtrail_event),
+            ("Body", self.sqs_body),
+            ("body", self.lambda_body),
+            ("Message", self.sns_message),
+        ];
+        for (name, raw) in held {
             if let Some(raw) = raw {
                 gave |= hold(source, pos, format!("{prefix}{name}"), raw.get(), each);
             }
         }
-        for (name, list) in [("Events", self.events), ("logEvents", self.log_events)] {
+        for (name, list) in [("Events", self.events), ("logEvents", self.log_events), ("Messages", self.messages)] {
             for (index, raw) in list.into_iter().flatten().enumerate() {
                 gave = true;
                 // The path names the element: no index beside it.
@@ -215,6 +237,16 @@ mod tests {
             (r#"{"messageType":"CONTROL_MESSAGE","logEvents":[{"message":"CWL CONTROL MESSAGE"}]}"#, "Control"),
             (r#"{"log":"{\"eventName\":\"A\"}\n","stream":"stdout"}"#, "log@0[A@0:None]"),
             (r#"{"message":{"eventName":"A"},"host":"h"}"#, "A@11:None"),
+            // EventBridge through SQS, as `aws sqs receive-message` and a Lambda function get it; SNS.
+            (
+                r#"{"Messages":[{"MessageId":"1","Body":"{\"detail\":{\"eventName\":\"A\"}}"}]}"#,
+                "Messages[0].Body@13[A@10:None]",
+            ),
+            (
+                r#"{"Records":[{"messageId":"1","body":"{\"detail\":{\"eventName\":\"A\"}}","eventSource":"aws:sqs"}]}"#,
+                "body@12[A@10:None]",
+            ),
+            (r#"{"Type":"Notification","Message":"{\"eventName\":\"A\"}"}"#, "Message@0[A@0:None]"),
             // Not an envelope of CloudTrail: the object is given as it is, for `extract` to call it foreign.
             (r#"{"message":"GET / 200"}"#, "@0:None"),
             (
