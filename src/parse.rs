@@ -124,7 +124,9 @@ enum Element<'a> {
 #[allow(clippy::large_enum_variant, reason = "nearly every item is a record: boxing would cost an allocation each")]
 pub enum Item<'a> {
     Record(Record<'a>, Pos),
-    Skipped(Skip),
+    /// With the document's JSON text, when it is a record of its own (digest and Insights, not a control
+    /// message, which is an envelope): what `--passthrough` writes back.
+    Skipped(Skip, Option<&'a [u8]>),
     Malformed(Malformed),
     /// A document an envelope held as text, at `Pos` (the envelope's place), decoded and parsed.
     Opened(Opened, Pos),
@@ -182,6 +184,17 @@ pub enum Skip {
     Insight,
     /// A CloudWatch Logs `CONTROL_MESSAGE` (the health check of a subscription).
     Control,
+}
+
+impl Skip {
+    /// What the document is, as the summary counts it and `--passthrough` says why it has no verdict.
+    pub fn label(self) -> &'static str {
+        match self {
+            Skip::Digest => "digest file",
+            Skip::Insight => "Insights event",
+            Skip::Control => "CloudWatch Logs control message",
+        }
+    }
 }
 
 /// A document or record that could not be read, and why. `error_at` is the (1-based) line within it and
@@ -621,9 +634,9 @@ fn deliver_at<'a>(source: Source<'a>, at: usize, index: Option<usize>, each: &mu
 
 fn one<'a>(source: Source<'a>, record: Record<'a>, pos: Pos, each: &mut dyn FnMut(Item<'a>)) {
     if record.digest_start_time.is_some() {
-        each(Item::Skipped(Skip::Digest));
+        each(Item::Skipped(Skip::Digest, Some(record.text)));
     } else if record.insight_details.is_some() || record.event_type.as_str() == "AwsCloudTrailInsight" {
-        each(Item::Skipped(Skip::Insight));
+        each(Item::Skipped(Skip::Insight, Some(record.text)));
     } else if record.looks_like_cloudtrail() || !envelope::open(source, pos, each) {
         each(Item::Record(record, pos));
     }
@@ -899,7 +912,7 @@ mod tests {
     fn show(item: &Item) -> String {
         match item {
             Item::Record(r, pos) => format!("{}@{}:{:?}", r.event_name.as_str(), pos.offset, pos.index),
-            Item::Skipped(s) => format!("{s:?}"),
+            Item::Skipped(s, _) => format!("{s:?}"),
             Item::Malformed(m) => format!("bad@{}:{}", m.pos.offset, m.why),
             Item::Opened(opened, pos) => {
                 let inner: Vec<String> = opened.borrow_dependent().iter().map(show).collect();

@@ -142,6 +142,9 @@ fn passthrough_writes_every_record_back_byte_for_byte_with_its_verdict() {
         temporary.to_string(),
         json!({"note": "not CloudTrail"}).to_string(),
         json!({"message": "GET /index.html 200", "source_type": "exec"}).to_string(),
+        json!({"eventVersion": "1.08", "eventTime": "2026-11-02T10:00:00Z", "eventType": "AwsCloudTrailInsight",
+               "eventCategory": "Insight", "insightDetails": {"state": "Start", "eventName": "RunInstances"}})
+        .to_string(),
     ];
     let input: String = lines.iter().map(|line| format!("{line}\n")).collect();
     let out =
@@ -166,6 +169,8 @@ fn passthrough_writes_every_record_back_byte_for_byte_with_its_verdict() {
     assert_eq!(verdicts[4]["excluded"], "not a CloudTrail record (no eventTime, eventName or userIdentity)");
     // A Vector event of another log line is no envelope of CloudTrail: it comes back as it is, too.
     assert_eq!(verdicts[5]["excluded"], verdicts[4]["excluded"]);
+    // An Insights event is no call, but a record an enrichment stage must not lose.
+    assert_eq!(verdicts[6], json!({"excluded": "Insights event"}));
     // The report reads these lines as it reads verdict lines; the records not scored are no calls.
     let report = env.run(&["report"], &out.stdout);
     assert_eq!(report.code, 0, "{}", report.stderr);

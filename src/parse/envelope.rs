@@ -108,7 +108,7 @@ impl<'a> Envelope<'a> {
     /// when it gave nothing, not even a problem: its members hold no JSON.
     fn give(self, source: Source<'a>, pos: Pos, prefix: &str, each: &mut dyn FnMut(Item<'a>)) -> bool {
         if self.message_type.as_deref() == Some("CONTROL_MESSAGE") {
-            each(Item::Skipped(Skip::Control));
+            each(Item::Skipped(Skip::Control, None));
             return true;
         }
         let mut gave = false;
