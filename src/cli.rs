@@ -167,8 +167,8 @@ pub struct CommonArgs {
     /// Stop with exit status 2 at the first record or input that cannot be read, instead of skipping it
     #[arg(long)]
     pub strict: bool,
-    /// Drop a record whose eventID was among the last N records' (CloudTrail and pipelines may deliver a
-    /// record twice); counted in the summary. 0 keeps every record
+    /// Drop a record whose eventID was among the last N event IDs seen (CloudTrail and pipelines may deliver
+    /// a record twice); counted in the summary. 0 keeps every record
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub dedup: usize,
     /// Print no summary and no per-record warnings on stderr (errors are still printed)
