@@ -121,9 +121,14 @@ impl<'a> Envelope<'a> {
             ("body", self.lambda_body),
             ("Message", self.sns_message),
         ];
+        // An event holds one record: the first member with JSON in it (a Fluent Bit filter may copy `log` to
+        // `message`, and the record must not be read twice).
         for (name, raw) in held {
-            if let Some(raw) = raw {
-                gave |= hold(source, pos, format!("{prefix}{name}"), raw.get(), each);
+            if let Some(raw) = raw
+                && hold(source, pos, format!("{prefix}{name}"), raw.get(), each)
+            {
+                gave = true;
+                break;
             }
         }
         for (name, list) in [("Events", self.events), ("logEvents", self.log_events), ("Messages", self.messages)] {
@@ -237,6 +242,9 @@ mod tests {
             (r#"{"messageType":"CONTROL_MESSAGE","logEvents":[{"message":"CWL CONTROL MESSAGE"}]}"#, "Control"),
             (r#"{"log":"{\"eventName\":\"A\"}\n","stream":"stdout"}"#, "log@0[A@0:None]"),
             (r#"{"message":{"eventName":"A"},"host":"h"}"#, "A@11:None"),
+            // One record per event: the first member that holds one.
+            (r#"{"message":"GET / 200","log":{"eventName":"A"},"detail":"x"}"#, "A@29:None"),
+            (r#"{"log":{"eventName":"A"},"message":{"eventName":"A"}}"#, "A@35:None"),
             // EventBridge through SQS, as `aws sqs receive-message` and a Lambda function get it; SNS.
             (
                 r#"{"Messages":[{"MessageId":"1","Body":"{\"detail\":{\"eventName\":\"A\"}}"}]}"#,
