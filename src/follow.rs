@@ -83,12 +83,13 @@ impl Plan {
         }
     }
 
-    /// Hands the inputs to `read` as the plan says, until they are all read or, file by file, until `stop`
-    /// says so (it is asked before and after each file, and while following waits between looks; a file read when it
-    /// says so is not recorded as done, as the stop may have cut it short). An error from `read` or the
-    /// checkpoint ends the run; the file it came from is not recorded as done.
-    pub fn run(&mut self, stop: &dyn Fn() -> bool, read: &mut dyn FnMut(&[Input]) -> Result<()>) -> Result<()> {
-        let outcome = self.pass(stop, read);
+    /// Hands the inputs to `work` as the plan says, until they are all read or, file by file, until `stop`
+    /// says so (it is asked before and after each file, and while following waits between looks; a file read when
+    /// it says so is not recorded as done, as the stop may have cut it short). While following waits between
+    /// looks, `work` is given [`Step::Wait`] every [`STOP_CHECK`], for the caller's timed work (`score --learn`
+    /// saving). An error from `work` or the checkpoint ends the run; the file it came from is not recorded as done.
+    pub fn run(&mut self, stop: &dyn Fn() -> bool, work: &mut dyn FnMut(Step) -> Result<()>) -> Result<()> {
+        let outcome = self.pass(stop, work);
         let saved = match self {
             Plan::Once { done, .. } | Plan::Follow { done, .. } => done.sync(),
             Plan::All(_) => Ok(()),
@@ -96,15 +97,15 @@ impl Plan {
         outcome.and(saved)
     }
 
-    fn pass(&mut self, stop: &dyn Fn() -> bool, read: &mut dyn FnMut(&[Input]) -> Result<()>) -> Result<()> {
+    fn pass(&mut self, stop: &dyn Fn() -> bool, work: &mut dyn FnMut(Step) -> Result<()>) -> Result<()> {
         match self {
-            Plan::All(inputs) => read(inputs),
+            Plan::All(inputs) => work(Step::Read(inputs)),
             Plan::Once { inputs, done } => {
                 for input in inputs.iter() {
                     if stop() {
                         return Ok(());
                     }
-                    read(std::slice::from_ref(input))?;
+                    work(Step::Read(std::slice::from_ref(input)))?;
                     if stop() {
                         return Ok(()); // The stop may have cut the file short: it is read again next time.
                     }
@@ -121,7 +122,7 @@ impl Plan {
                     if stop() {
                         return Ok(());
                     }
-                    read(&[Input::File(path.clone())])?;
+                    work(Step::Read(&[Input::File(path.clone())]))?;
                     if stop() {
                         return Ok(()); // The stop may have cut the file short: it is read again next time.
                     }
@@ -133,11 +134,20 @@ impl Plan {
                     if stop() {
                         return Ok(());
                     }
+                    work(Step::Wait)?;
                     std::thread::sleep(left.min(STOP_CHECK));
                 }
             },
         }
     }
+}
+
+/// What [`Plan::run`] asks of its caller.
+pub enum Step<'a> {
+    /// Read these inputs, writing out all that comes of them before returning.
+    Read(&'a [Input]),
+    /// Nothing to read yet: a turn for timed work.
+    Wait,
 }
 
 /// The trees being followed, and what the last look found in them.
@@ -390,20 +400,26 @@ mod tests {
             set_modified(&dir.path().join(name), Duration::from_secs(7200));
         }
         let started = Instant::now();
-        for files in [2, 3] {
+        // A stop asked while the second file is read; then one asked at the third turn between looks.
+        for (stop_at, (reads, recorded)) in [((2, 0), (2, 1)), ((3, 3), (3, 3))] {
             // Looks an hour apart: only a stop asked while waiting ends the run in time.
             let watch = Watch::new(&[dir.path().to_path_buf()], Duration::from_secs(3600)).unwrap();
             let mut plan = Plan::Follow { watch, done: Checkpoint::memory() };
-            let read = std::cell::Cell::new(0);
-            let mut count = |_: &[Input]| {
-                read.set(read.get() + 1);
+            let (read, waits) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+            let mut count = |step: Step| {
+                match step {
+                    Step::Read(_) => read.set(read.get() + 1),
+                    Step::Wait => waits.set(waits.get() + 1),
+                }
                 Ok(())
             };
             // The clock only keeps a broken stop from hanging the test.
-            plan.run(&|| read.get() == files || started.elapsed() > Duration::from_secs(60), &mut count).unwrap();
-            assert_eq!(read.get(), files);
+            let stop = || (read.get(), waits.get()) == stop_at || started.elapsed() > Duration::from_secs(60);
+            plan.run(&stop, &mut count).unwrap();
+            assert_eq!((read.get(), waits.get()), stop_at);
+            assert_eq!(read.get(), reads);
             let Plan::Follow { done, .. } = plan else { unreachable!() };
-            assert_eq!(done.count(), files, "each file read is recorded, and only those");
+            assert_eq!(done.count(), recorded, "each file read whole is recorded, not the one the stop cut short");
         }
     }
 
