@@ -212,7 +212,7 @@ impl Watch {
         let now = SystemTime::now();
         let mut walk = Walk::default();
         for root in &self.roots {
-            visit(root, now, &self.dirs, done, &mut walk);
+            visit(root, true, now, &self.dirs, done, &mut walk);
         }
         self.dirs = walk.dirs;
         for (path, why) in walk.problems {
@@ -249,12 +249,20 @@ impl Watch {
     }
 }
 
-/// Walks `dir`: lists it again unless it is unchanged since a settled listing in `before`, and goes down
-/// into its subdirectories. Files not `done` are gathered in `walk.found`.
-fn visit(dir: &Path, now: SystemTime, before: &HashMap<PathBuf, Listing>, done: &Checkpoint, walk: &mut Walk) {
+/// Walks `dir` (a watched `root`, or a directory under one): lists it again unless it is unchanged since a
+/// settled listing in `before`, and goes down into its subdirectories. Files not `done` are gathered in
+/// `walk.found`.
+fn visit(
+    dir: &Path,
+    root: bool,
+    now: SystemTime,
+    before: &HashMap<PathBuf, Listing>,
+    done: &Checkpoint,
+    walk: &mut Walk,
+) {
     let meta = match fs::metadata(dir) {
         Ok(meta) => meta,
-        Err(err) => return walk.problems.push((dir.to_path_buf(), format!("cannot look at directory: {err}"))),
+        Err(err) => return trouble(walk, dir, root, "cannot look at directory", err),
     };
     if !walk.visited.insert((meta.dev(), meta.ino())) {
         return;
@@ -266,13 +274,22 @@ fn visit(dir: &Path, now: SystemTime, before: &HashMap<PathBuf, Listing>, done: 
         Some(listing) if listing.settled && listing.modified == modified => listing.subdirs.clone(),
         _ => match list(dir, done, &mut walk.found) {
             Ok(subdirs) => subdirs,
-            Err(err) => return walk.problems.push((dir.to_path_buf(), format!("cannot list directory: {err}"))),
+            Err(err) => return trouble(walk, dir, root, "cannot list directory", err),
         },
     };
     let settled = now.duration_since(modified).is_ok_and(|age| age >= SETTLE);
     walk.dirs.insert(dir.to_path_buf(), Listing { modified, settled, subdirs: subdirs.clone() });
     for sub in subdirs {
-        visit(&sub, now, before, done, walk);
+        visit(&sub, false, now, before, done, walk);
+    }
+}
+
+/// Notes that `dir` could not be looked at, unless it is a subdirectory that is gone: removed since its parent
+/// was listed (by a cleaner, or `aws s3 sync --delete`), it is no longer followed, and that is no problem. A
+/// watched root that is gone is one.
+fn trouble(walk: &mut Walk, dir: &Path, root: bool, what: &str, err: std::io::Error) {
+    if root || err.kind() != std::io::ErrorKind::NotFound {
+        walk.problems.push((dir.to_path_buf(), format!("{what}: {err}")));
     }
 }
 
@@ -390,6 +407,26 @@ mod tests {
         fs::write(&later, "{}").unwrap();
         set_modified(&later, Duration::from_secs(600));
         assert_eq!(watch.look(&Checkpoint::memory()), vec![file, later], "a new file changes the directory");
+    }
+
+    #[test]
+    fn a_directory_removed_since_its_parent_was_listed_is_no_problem_but_a_root_removed_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("trail");
+        let (parent, sub) = (root.join("2026/11"), root.join("2026/11/01"));
+        fs::create_dir_all(&sub).unwrap();
+        let listed = SystemTime::now() - Duration::from_secs(600);
+        fs::File::open(&parent).unwrap().set_modified(listed).unwrap();
+        let mut watch = Watch::new(std::slice::from_ref(&root), Duration::from_secs(1)).unwrap();
+        watch.look(&Checkpoint::memory());
+        // Removed between the parent's look and its own: the parent's time is the one its listing saw.
+        fs::remove_dir(&sub).unwrap();
+        fs::File::open(&parent).unwrap().set_modified(listed).unwrap();
+        watch.look(&Checkpoint::memory());
+        assert!(watch.told.is_empty(), "{:?}", watch.told);
+        fs::remove_dir_all(&root).unwrap();
+        watch.look(&Checkpoint::memory());
+        assert_eq!(watch.told, HashSet::from([root]));
     }
 
     #[test]

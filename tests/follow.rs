@@ -343,3 +343,31 @@ fn a_learn_with_a_checkpoint_stopped_by_sigterm_records_nothing_and_skips_nothin
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(again.stderr.contains("learned 5"), "every file learned again, none skipped: {}", again.stderr);
 }
+
+#[test]
+fn the_tree_may_change_under_a_follower() {
+    let env = Env::new();
+    let a = calls(1, 2);
+    env.write("trail/x/a.json", log_file(&a));
+    // A symbolic link loop: the tree holding it is walked once.
+    std::os::unix::fs::symlink("..", env.path("trail/x/loop")).unwrap();
+    let follower = Follower::start(&env, "trail", "0.2", &[]);
+    assert_eq!(follower.next(2), ids(&a));
+
+    // Deleted before it was taken; cut short and written again before it was taken.
+    let gone = env.write("trail/y/gone.json", log_file(&calls(10, 1)));
+    std::fs::remove_file(gone).unwrap();
+    env.write("trail/y/cut.ndjson", ndjson(&calls(20, 3)));
+    env.write("trail/y/cut.ndjson", ndjson(&calls(20, 1)));
+    assert_eq!(follower.next(1), ids(&calls(20, 1)));
+    follower.nothing_more();
+
+    // A directory removed (a cleaner, `aws s3 sync --delete`), then a new one.
+    std::fs::remove_dir_all(env.path("trail/x")).unwrap();
+    let d = calls(30, 1);
+    env.write("trail/z/d.json", log_file(&d));
+    assert_eq!(follower.next(1), ids(&d));
+    follower.nothing_more();
+    let stderr = follower.kill();
+    assert!(stderr.is_empty(), "{stderr}");
+}
