@@ -371,3 +371,24 @@ fn the_tree_may_change_under_a_follower() {
     let stderr = follower.kill();
     assert!(stderr.is_empty(), "{stderr}");
 }
+
+#[test]
+fn dedup_drops_a_record_delivered_again_in_a_later_file_when_files_are_read_one_at_a_time() {
+    let env = Env::new();
+    let (a, b) = (calls(1, 2), calls(2, 2));
+    env.write("trail/1/a.json", log_file(&a));
+    env.write("trail/2/b.json", log_file(&b));
+    let expected = ids(&[a, b].concat());
+    let follower = Follower::start(&env, "trail", "0.2", &["--dedup", "100"]);
+    assert_eq!(follower.next(3), expected, "follow-2 is in both files");
+    follower.nothing_more();
+    let (status, _, stderr) = follower.end("TERM");
+    assert!(status.success(), "{status:?} {stderr}");
+
+    env.write("baseline.ndjson", ndjson(&calls(0, 1)));
+    let cron =
+        env.run(&["score", "--baseline", "baseline.ndjson", "--dedup", "100", "--checkpoint", "done", "trail"], "");
+    assert_eq!(cron.code, 0, "{}", cron.stderr);
+    assert_eq!(line_ids(&cron.stdout.lines().map(String::from).collect::<Vec<_>>()), expected);
+    assert!(cron.stderr.contains("dropped 1 duplicate(s) (--dedup)"), "{}", cron.stderr);
+}
