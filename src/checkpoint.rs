@@ -44,6 +44,8 @@ pub struct Checkpoint {
 struct Disk {
     file: File,
     name: PathBuf,
+    /// The hash of its own path: kept inside a tree it records, it is never an input of that tree.
+    itself: u64,
     /// When records were last made durable, and whether some were written since.
     synced: Instant,
     unsynced: bool,
@@ -97,13 +99,16 @@ impl Checkpoint {
                 file.set_len(whole).with_context(|| format!("cannot cut the unfinished last line of {}", named()))?;
             }
         }
-        let disk = Disk { file, name: path.to_path_buf(), synced: Instant::now(), unsynced: false };
+        let itself = hash(&line(path));
+        let disk = Disk { file, name: path.to_path_buf(), itself, synced: Instant::now(), unsynced: false };
         Ok(Checkpoint { done, file: Some(disk) })
     }
 
-    /// Whether `path` was finished, in this run or (with a file) an earlier one.
+    /// Whether `path` was finished, in this run or (with a file) an earlier one; the checkpoint file itself
+    /// counts as done, so that one kept inside the tree it records is not read as CloudTrail.
     pub fn is_done(&self, path: &Path) -> bool {
-        self.done.contains(&hash(&line(path)))
+        let path = hash(&line(path));
+        self.done.contains(&path) || self.file.as_ref().is_some_and(|disk| disk.itself == path)
     }
 
     /// How many files are recorded as done.

@@ -1,8 +1,9 @@
 //! Which input files to read, and when: all of them at once (the usual run), each file not yet in the
 //! `--checkpoint` (a cron run over a tree), or, with `--follow`, every file that appears in the watched
 //! trees, for as long as the run lasts. Takes the inputs, the [`Checkpoint`] and a stop check; gives the
-//! caller one input at a time to read, and records a file as done only once the caller has returned from
-//! it (its output written and flushed). It never reads a file's contents and starts no thread.
+//! caller one input at a time to read (and, while following waits between looks, a turn for its timed work),
+//! and records a file as done only once the caller has returned from it (its output written and flushed). It
+//! never reads a file's contents and starts no thread.
 //!
 //! Following polls, which works on any file system and with whatever fills the trees (`aws s3 sync`, an SQS
 //! downloader, rsync). A file is taken once its size and modification time are the same at two looks a

@@ -392,3 +392,20 @@ fn dedup_drops_a_record_delivered_again_in_a_later_file_when_files_are_read_one_
     assert_eq!(line_ids(&cron.stdout.lines().map(String::from).collect::<Vec<_>>()), expected);
     assert!(cron.stderr.contains("dropped 1 duplicate(s) (--dedup)"), "{}", cron.stderr);
 }
+
+#[test]
+fn a_checkpoint_kept_inside_the_tree_is_not_read_as_input() {
+    let env = Env::new();
+    let a = calls(1, 2);
+    env.write("trail/a.json", log_file(&a));
+    let follower = Follower::start(&env, "trail", "0.2", &["--checkpoint", "trail/done"]);
+    assert_eq!(follower.next(2), ids(&a));
+    follower.nothing_more();
+    let stderr = follower.kill();
+    assert!(stderr.is_empty(), "{stderr}");
+
+    std::fs::remove_file(env.path("trail/done")).unwrap();
+    let cron = env.run(&["score", "-q", "--baseline", "baseline.ndjson", "--checkpoint", "trail/cron", "trail"], "");
+    assert_eq!((cron.code, cron.stderr.as_str()), (0, ""));
+    assert_eq!(ids(&cron.lines()), ids(&a));
+}
