@@ -100,6 +100,9 @@ fn files_added_while_running_are_scored_once() {
     let hidden = env.write("trail/2026/11/02/.d.json.gz.XyZ123", gzip(log_file(&calls(8, 1)).as_bytes()));
     follower.nothing_more();
     std::fs::rename(&temporary, env.path("trail/2026/11/02/c.json.gz")).unwrap();
+    // Then it sets the file's time to the object's LastModified: a change of stamp, not a new file.
+    let renamed = std::fs::File::options().write(true).open(env.path("trail/2026/11/02/c.json.gz")).unwrap();
+    renamed.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600)).unwrap();
     assert_eq!(follower.next(2), ids(&third), "the renamed download");
     follower.nothing_more();
     assert!(hidden.exists());
