@@ -10,17 +10,21 @@
 //! again, never skipped; a line cut short is removed at the next open. In memory a done path is a 64-bit hash (about 16 bytes a file with the
 //! set's overhead, so a million files cost some 16 MB, where the paths would cost ten times that); two
 //! paths sharing a hash, about one chance in 10^8 among a million files, would make the second look done.
-//! The file is locked while a run holds it, so two runs cannot both append to it.
+//! The file is locked while a run holds it, so two runs cannot both append to it; removed or replaced while a
+//! run holds it, it is started again at its path before the next record.
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+
+use crate::report;
 
 const HEADER: &[u8] = b"keywatcher checkpoint 1\n";
 
@@ -40,6 +44,8 @@ pub struct Checkpoint {
 struct Disk {
     file: File,
     name: PathBuf,
+    /// The hash of its own path: kept inside a tree it records, it is never an input of that tree.
+    itself: u64,
     /// When records were last made durable, and whether some were written since.
     synced: Instant,
     unsynced: bool,
@@ -93,13 +99,16 @@ impl Checkpoint {
                 file.set_len(whole).with_context(|| format!("cannot cut the unfinished last line of {}", named()))?;
             }
         }
-        let disk = Disk { file, name: path.to_path_buf(), synced: Instant::now(), unsynced: false };
+        let itself = hash(&line(path));
+        let disk = Disk { file, name: path.to_path_buf(), itself, synced: Instant::now(), unsynced: false };
         Ok(Checkpoint { done, file: Some(disk) })
     }
 
-    /// Whether `path` was finished, in this run or (with a file) an earlier one.
+    /// Whether `path` was finished, in this run or (with a file) an earlier one; the checkpoint file itself
+    /// counts as done, so that one kept inside the tree it records is not read as CloudTrail.
     pub fn is_done(&self, path: &Path) -> bool {
-        self.done.contains(&hash(&line(path)))
+        let path = hash(&line(path));
+        self.done.contains(&path) || self.file.as_ref().is_some_and(|disk| disk.itself == path)
     }
 
     /// How many files are recorded as done.
@@ -115,6 +124,7 @@ impl Checkpoint {
     /// Records every one of `paths` as finished, in one write.
     pub fn record_all(&mut self, paths: &[&Path]) -> Result<()> {
         let lines: Vec<Vec<u8>> = paths.iter().map(|path| line(path)).collect();
+        self.keep_in_place()?;
         if let Some(disk) = &mut self.file {
             let bytes: Vec<u8> = lines.iter().flat_map(|line| line.iter().chain(b"\n")).copied().collect();
             disk.file.write_all(&bytes).with_context(|| {
@@ -142,6 +152,35 @@ impl Checkpoint {
         disk.synced = Instant::now();
         disk.unsynced = false;
         Ok(())
+    }
+
+    /// Starts the checkpoint file again at its path if it was removed or replaced while the run held it (by a
+    /// cleaner of `/tmp`, or a person), so that what is done from then on is kept. The files it recorded before
+    /// are not in the new one: a run started again on it reads them again. A stat of the path and of the file,
+    /// once a file: a few microseconds beside the reading of it.
+    fn keep_in_place(&mut self) -> Result<()> {
+        let Some(disk) = self.file.as_mut().filter(|disk| !disk.in_place()) else { return Ok(()) };
+        let name = disk.name.clone();
+        report::say(format_args!(
+            "checkpoint {} was removed or replaced while this run used it: recording in a new one there. The {} \
+             file(s) done before are not in it, so a run started again on it reads them again",
+            name.display(),
+            self.done.len()
+        ));
+        let mut fresh = Checkpoint::open(&name)?;
+        self.done.extend(fresh.done.drain());
+        self.file = fresh.file.take();
+        Ok(())
+    }
+}
+
+impl Disk {
+    /// Whether the checkpoint's path still names the file this run appends to.
+    fn in_place(&self) -> bool {
+        match (std::fs::metadata(&self.name), self.file.metadata()) {
+            (Ok(there), Ok(ours)) => (there.dev(), there.ino()) == (ours.dev(), ours.ino()),
+            _ => false,
+        }
     }
 }
 
@@ -210,6 +249,22 @@ mod tests {
         std::fs::write(&path, &HEADER[..10]).unwrap();
         assert_eq!(Checkpoint::open(&path).unwrap().count(), 0, "cut short while it was being made");
         assert_eq!(std::fs::read(&path).unwrap(), HEADER);
+    }
+
+    #[test]
+    fn a_checkpoint_removed_while_in_use_is_started_again_at_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoint");
+        let mut checkpoint = Checkpoint::open(&path).unwrap();
+        checkpoint.record(Path::new("/logs/1.json")).unwrap();
+        checkpoint.sync().unwrap();
+        std::fs::remove_file(&path).unwrap();
+        checkpoint.record(Path::new("/logs/2.json")).unwrap();
+        checkpoint.sync().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), [HEADER, b"/logs/2.json\n"].concat(), "a new one, from then on");
+        assert!(checkpoint.is_done(Path::new("/logs/1.json")) && checkpoint.is_done(Path::new("/logs/2.json")));
+        let err = Checkpoint::open(&path).unwrap_err().to_string();
+        assert!(err.contains("is in use by another keywatcher"), "the new one is held too: {err}");
     }
 
     #[test]

@@ -235,7 +235,7 @@ pub struct ScoreOptions {
     /// and at the end. A key with no profile scores as suspicious, so it is never learned here: learn it first
     #[arg(long)]
     pub learn: bool,
-    /// With --learn, save what was learned at least this often: a span such as 60s, 5m or 1h
+    /// With --learn, save what was learned at least this often: a span such as 60s, 5m or 1h, or seconds
     #[arg(long, value_name = "SPAN", default_value = "60s", value_parser = crate::config::interval, requires = "learn")]
     pub save_every: std::time::Duration,
     /// With --learn, save whenever N calls have been learned since the last save
@@ -345,9 +345,10 @@ pub struct FollowArgs {
     /// `*.part`, aws s3 sync's `NAME.1a2b3c4d`) are left alone
     #[arg(long)]
     pub follow: bool,
-    /// Seconds between looks at the --follow directories (fractions allowed) [default: 2]
-    #[arg(long, value_name = "SECONDS", requires = "follow")]
-    pub poll_interval: Option<f64>,
+    /// Time between looks at the --follow directories: a span such as 500ms, 2s or 1m, or seconds (0.5)
+    /// [default: 2s]
+    #[arg(long, value_name = "SPAN", value_parser = crate::config::interval, requires = "follow")]
+    pub poll_interval: Option<std::time::Duration>,
     /// Record in PATH each input file once its lines are written, and skip the files it records: a
     /// restarted --follow or a cron run over a tree neither repeats nor misses a file
     #[arg(long, value_name = "PATH")]

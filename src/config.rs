@@ -168,17 +168,13 @@ pub fn inputs(args: &[std::path::PathBuf], quiet: bool) -> Result<Vec<Input>> {
 pub fn plan(args: &[std::path::PathBuf], follow: &FollowArgs, quiet: bool) -> Result<Plan> {
     let done = follow.checkpoint.as_deref().map(Checkpoint::open).transpose()?;
     if follow.follow {
-        let seconds = follow.poll_interval.unwrap_or(2.0);
-        let interval =
-            std::time::Duration::try_from_secs_f64(seconds).ok().filter(|interval| !interval.is_zero()).with_context(
-                || format!("invalid --poll-interval {seconds}: give the seconds between looks, e.g. 2 or 0.5"),
-            )?;
+        let interval = follow.poll_interval.unwrap_or(std::time::Duration::from_secs(2));
         let watch = Watch::new(args, interval)?;
         let done = done.unwrap_or_else(Checkpoint::memory);
         if !quiet {
             let dirs: Vec<_> = args.iter().map(|dir| dir.display().to_string()).collect();
             report::say(format_args!(
-                "following {} (a look every {seconds} s; {} file(s) already done); stop it with a signal",
+                "following {} (a look every {interval:?}; {} file(s) already done); stop it with a signal",
                 dirs.join(", "),
                 done.count()
             ));
@@ -217,15 +213,17 @@ pub fn color(choice: Color) -> bool {
     }
 }
 
-/// Parses a span of time given to a flag such as `--save-every`: `60s`, `5m`, `1h 30m` (or ISO 8601, `PT1M`),
-/// more than zero.
+/// Parses a span of time given to a flag such as `--save-every` or `--poll-interval`: `60s`, `5m`, `1h 30m` (or
+/// ISO 8601, `PT1M`), or a plain number of seconds (`2`, `0.5`), more than zero. Both flags take every form.
 pub fn interval(text: &str) -> Result<std::time::Duration, String> {
-    text.trim()
-        .parse::<jiff::SignedDuration>()
-        .ok()
-        .and_then(|span| std::time::Duration::try_from(span).ok())
-        .filter(|span| !span.is_zero())
-        .ok_or_else(|| format!("'{text}' is not a span of time: use a positive span such as 60s, 5m or 1h"))
+    let text = text.trim();
+    let span = match text.parse::<f64>() {
+        Ok(seconds) => std::time::Duration::try_from_secs_f64(seconds).ok(),
+        Err(_) => text.parse::<jiff::SignedDuration>().ok().and_then(|span| std::time::Duration::try_from(span).ok()),
+    };
+    span.filter(|span| !span.is_zero()).ok_or_else(|| {
+        format!("'{text}' is not a span of time: use a positive span such as 60s, 5m or 1h, or a number of seconds")
+    })
 }
 
 /// Parses `--probation`: a span such as `24h`, `72h` or `90m` (or ISO 8601, `PT24H`), or 0 for none.
@@ -295,7 +293,9 @@ mod tests {
         assert_eq!(score_options(&["--learn"]).save_every, minute, "the default");
         assert_eq!(score_options(&["--learn", "--save-every", "5m"]).save_every, 5 * minute);
         assert_eq!(interval("PT1M"), Ok(minute));
-        for bad in ["0s", "-5m", "soon", "3 days"] {
+        assert_eq!(interval("60"), Ok(minute), "plain seconds");
+        assert_eq!(interval("0.25"), Ok(std::time::Duration::from_millis(250)));
+        for bad in ["0s", "-5m", "soon", "3 days", "0", "-1", "NaN", "inf"] {
             assert!(interval(bad).is_err(), "{bad}");
         }
         use clap::Parser;

@@ -1,8 +1,9 @@
 //! Which input files to read, and when: all of them at once (the usual run), each file not yet in the
 //! `--checkpoint` (a cron run over a tree), or, with `--follow`, every file that appears in the watched
 //! trees, for as long as the run lasts. Takes the inputs, the [`Checkpoint`] and a stop check; gives the
-//! caller one input at a time to read, and records a file as done only once the caller has returned from
-//! it (its output written and flushed). It never reads a file's contents and starts no thread.
+//! caller one input at a time to read (and, while following waits between looks, a turn for its timed work),
+//! and records a file as done only once the caller has returned from it (its output written and flushed). It
+//! never reads a file's contents and starts no thread.
 //!
 //! Following polls, which works on any file system and with whatever fills the trees (`aws s3 sync`, an SQS
 //! downloader, rsync). A file is taken once its size and modification time are the same at two looks a
@@ -83,12 +84,13 @@ impl Plan {
         }
     }
 
-    /// Hands the inputs to `read` as the plan says, until they are all read or, file by file, until `stop`
-    /// says so (it is asked before and after each file, and while following waits between looks; a file read when it
-    /// says so is not recorded as done, as the stop may have cut it short). An error from `read` or the
-    /// checkpoint ends the run; the file it came from is not recorded as done.
-    pub fn run(&mut self, stop: &dyn Fn() -> bool, read: &mut dyn FnMut(&[Input]) -> Result<()>) -> Result<()> {
-        let outcome = self.pass(stop, read);
+    /// Hands the inputs to `work` as the plan says, until they are all read or, file by file, until `stop`
+    /// says so (it is asked before and after each file, and while following waits between looks; a file read when
+    /// it says so is not recorded as done, as the stop may have cut it short). While following waits between
+    /// looks, `work` is given [`Step::Wait`] every [`STOP_CHECK`], for the caller's timed work (`score --learn`
+    /// saving). An error from `work` or the checkpoint ends the run; the file it came from is not recorded as done.
+    pub fn run(&mut self, stop: &dyn Fn() -> bool, work: &mut dyn FnMut(Step) -> Result<()>) -> Result<()> {
+        let outcome = self.pass(stop, work);
         let saved = match self {
             Plan::Once { done, .. } | Plan::Follow { done, .. } => done.sync(),
             Plan::All(_) => Ok(()),
@@ -96,15 +98,15 @@ impl Plan {
         outcome.and(saved)
     }
 
-    fn pass(&mut self, stop: &dyn Fn() -> bool, read: &mut dyn FnMut(&[Input]) -> Result<()>) -> Result<()> {
+    fn pass(&mut self, stop: &dyn Fn() -> bool, work: &mut dyn FnMut(Step) -> Result<()>) -> Result<()> {
         match self {
-            Plan::All(inputs) => read(inputs),
+            Plan::All(inputs) => work(Step::Read(inputs)),
             Plan::Once { inputs, done } => {
                 for input in inputs.iter() {
                     if stop() {
                         return Ok(());
                     }
-                    read(std::slice::from_ref(input))?;
+                    work(Step::Read(std::slice::from_ref(input)))?;
                     if stop() {
                         return Ok(()); // The stop may have cut the file short: it is read again next time.
                     }
@@ -121,7 +123,7 @@ impl Plan {
                     if stop() {
                         return Ok(());
                     }
-                    read(&[Input::File(path.clone())])?;
+                    work(Step::Read(&[Input::File(path.clone())]))?;
                     if stop() {
                         return Ok(()); // The stop may have cut the file short: it is read again next time.
                     }
@@ -133,11 +135,20 @@ impl Plan {
                     if stop() {
                         return Ok(());
                     }
+                    work(Step::Wait)?;
                     std::thread::sleep(left.min(STOP_CHECK));
                 }
             },
         }
     }
+}
+
+/// What [`Plan::run`] asks of its caller.
+pub enum Step<'a> {
+    /// Read these inputs, writing out all that comes of them before returning.
+    Read(&'a [Input]),
+    /// Nothing to read yet: a turn for timed work.
+    Wait,
 }
 
 /// The trees being followed, and what the last look found in them.
@@ -202,7 +213,7 @@ impl Watch {
         let now = SystemTime::now();
         let mut walk = Walk::default();
         for root in &self.roots {
-            visit(root, now, &self.dirs, done, &mut walk);
+            visit(root, true, now, &self.dirs, done, &mut walk);
         }
         self.dirs = walk.dirs;
         for (path, why) in walk.problems {
@@ -239,12 +250,20 @@ impl Watch {
     }
 }
 
-/// Walks `dir`: lists it again unless it is unchanged since a settled listing in `before`, and goes down
-/// into its subdirectories. Files not `done` are gathered in `walk.found`.
-fn visit(dir: &Path, now: SystemTime, before: &HashMap<PathBuf, Listing>, done: &Checkpoint, walk: &mut Walk) {
+/// Walks `dir` (a watched `root`, or a directory under one): lists it again unless it is unchanged since a
+/// settled listing in `before`, and goes down into its subdirectories. Files not `done` are gathered in
+/// `walk.found`.
+fn visit(
+    dir: &Path,
+    root: bool,
+    now: SystemTime,
+    before: &HashMap<PathBuf, Listing>,
+    done: &Checkpoint,
+    walk: &mut Walk,
+) {
     let meta = match fs::metadata(dir) {
         Ok(meta) => meta,
-        Err(err) => return walk.problems.push((dir.to_path_buf(), format!("cannot look at directory: {err}"))),
+        Err(err) => return trouble(walk, dir, root, "cannot look at directory", err),
     };
     if !walk.visited.insert((meta.dev(), meta.ino())) {
         return;
@@ -256,13 +275,22 @@ fn visit(dir: &Path, now: SystemTime, before: &HashMap<PathBuf, Listing>, done: 
         Some(listing) if listing.settled && listing.modified == modified => listing.subdirs.clone(),
         _ => match list(dir, done, &mut walk.found) {
             Ok(subdirs) => subdirs,
-            Err(err) => return walk.problems.push((dir.to_path_buf(), format!("cannot list directory: {err}"))),
+            Err(err) => return trouble(walk, dir, root, "cannot list directory", err),
         },
     };
     let settled = now.duration_since(modified).is_ok_and(|age| age >= SETTLE);
     walk.dirs.insert(dir.to_path_buf(), Listing { modified, settled, subdirs: subdirs.clone() });
     for sub in subdirs {
-        visit(&sub, now, before, done, walk);
+        visit(&sub, false, now, before, done, walk);
+    }
+}
+
+/// Notes that `dir` could not be looked at, unless it is a subdirectory that is gone: removed since its parent
+/// was listed (by a cleaner, or `aws s3 sync --delete`), it is no longer followed, and that is no problem. A
+/// watched root that is gone is one.
+fn trouble(walk: &mut Walk, dir: &Path, root: bool, what: &str, err: std::io::Error) {
+    if root || err.kind() != std::io::ErrorKind::NotFound {
+        walk.problems.push((dir.to_path_buf(), format!("{what}: {err}")));
     }
 }
 
@@ -383,6 +411,26 @@ mod tests {
     }
 
     #[test]
+    fn a_directory_removed_since_its_parent_was_listed_is_no_problem_but_a_root_removed_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("trail");
+        let (parent, sub) = (root.join("2026/11"), root.join("2026/11/01"));
+        fs::create_dir_all(&sub).unwrap();
+        let listed = SystemTime::now() - Duration::from_secs(600);
+        fs::File::open(&parent).unwrap().set_modified(listed).unwrap();
+        let mut watch = Watch::new(std::slice::from_ref(&root), Duration::from_secs(1)).unwrap();
+        watch.look(&Checkpoint::memory());
+        // Removed between the parent's look and its own: the parent's time is the one its listing saw.
+        fs::remove_dir(&sub).unwrap();
+        fs::File::open(&parent).unwrap().set_modified(listed).unwrap();
+        watch.look(&Checkpoint::memory());
+        assert!(watch.told.is_empty(), "{:?}", watch.told);
+        fs::remove_dir_all(&root).unwrap();
+        watch.look(&Checkpoint::memory());
+        assert_eq!(watch.told, HashSet::from([root]));
+    }
+
+    #[test]
     fn a_stop_ends_following_between_files_and_between_looks() {
         let dir = tempfile::tempdir().unwrap();
         for name in ["a.json", "b.json", "c.json"] {
@@ -390,21 +438,26 @@ mod tests {
             set_modified(&dir.path().join(name), Duration::from_secs(7200));
         }
         let started = Instant::now();
-        for files in [2, 3] {
+        // A stop asked while the second file is read; then one asked at the third turn between looks.
+        for (stop_at, (reads, recorded)) in [((2, 0), (2, 1)), ((3, 3), (3, 3))] {
             // Looks an hour apart: only a stop asked while waiting ends the run in time.
             let watch = Watch::new(&[dir.path().to_path_buf()], Duration::from_secs(3600)).unwrap();
             let mut plan = Plan::Follow { watch, done: Checkpoint::memory() };
-            let read = std::cell::Cell::new(0);
-            let mut count = |_: &[Input]| {
-                read.set(read.get() + 1);
+            let (read, waits) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+            let mut count = |step: Step| {
+                match step {
+                    Step::Read(_) => read.set(read.get() + 1),
+                    Step::Wait => waits.set(waits.get() + 1),
+                }
                 Ok(())
             };
             // The clock only keeps a broken stop from hanging the test.
-            plan.run(&|| read.get() == files || started.elapsed() > Duration::from_secs(60), &mut count).unwrap();
-            assert_eq!(read.get(), files);
+            let stop = || (read.get(), waits.get()) == stop_at || started.elapsed() > Duration::from_secs(60);
+            plan.run(&stop, &mut count).unwrap();
+            assert_eq!((read.get(), waits.get()), stop_at);
+            assert_eq!(read.get(), reads);
             let Plan::Follow { done, .. } = plan else { unreachable!() };
-            // The file read when the stop came may have been cut short by it: it is not recorded.
-            assert_eq!(done.count(), files - 1, "each file read before the stop is recorded, and only those");
+            assert_eq!(done.count(), recorded, "each file read whole is recorded, not the one the stop cut short");
         }
     }
 

@@ -36,7 +36,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::dedup::Dedup;
 use crate::extract::{self, Call, Filter, Outcome};
 use crate::learn::Learner;
 use crate::parse::{self, Cursor, Item, Pos};
@@ -118,18 +117,8 @@ pub fn run(
     let threads = threads.max(1);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start threads")?;
     let mut feed = Feed::new(start_readers(inputs, threads, limits));
-    report.expect_keys(&filter.keys);
-    let mut run = Run {
-        filter,
-        strict,
-        limits,
-        report,
-        handle,
-        tally: Tally::default(),
-        open: None,
-        in_lists: None,
-        dedup: Dedup::new(filter.dedup),
-    };
+    report.expect(filter);
+    let mut run = Run { filter, strict, limits, report, handle, tally: Tally::default(), open: None, in_lists: None };
     let mut ahead = VecDeque::new();
     let mut stopped = None;
     loop {
@@ -404,8 +393,6 @@ struct Run<'r> {
     open: Option<Open>,
     /// The last input seen to end a chunk inside a log file or array: its chunks are not parsed ahead.
     in_lists: Option<usize>,
-    /// `--dedup`: the event IDs of the last records, across inputs.
-    dedup: Option<Dedup>,
 }
 
 impl Run<'_> {
@@ -544,11 +531,8 @@ impl Run<'_> {
         for item in items {
             if let Item::Record(record, _) = item {
                 self.report.carried(record.user_identity.access_key_id.as_str());
-                if let Some(dedup) = &mut self.dedup
-                    && dedup.repeated(record.event_id.as_str())
-                {
+                if self.report.duplicate(record.event_id.as_str()) {
                     self.tally.cloudtrail += 1;
-                    self.report.duplicate();
                     continue;
                 }
             }

@@ -1,14 +1,17 @@
 //! Diagnostics on stderr. Counts what a run read, scored, learned, excluded (by reason), skipped and could
 //! not use, and prints a problem with its input and place (file and line, record index), at most
 //! [`MAX_MESSAGES`] of them so that a broken feed cannot flood the terminal; the summary at the end
-//! gives the full counts. It owns the run's progress bar, if any, and prints its messages above it. Never
-//! writes stdout, and never prints a secret: messages name inputs and stores by the names the caller gives.
+//! gives the full counts. It owns the run's progress bar, if any, and prints its messages above it, and keeps
+//! what a run checks across the pipeline's passes (a checkpointed run makes one a file): the `--key` keys seen and
+//! the `--dedup` window. Never writes stdout, and never prints a secret: messages name inputs and stores by the
+//! names the caller gives.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use crate::extract::Exclusion;
+use crate::dedup::Dedup;
+use crate::extract::{Exclusion, Filter};
 use crate::parse::Skip;
 use crate::progress::Progress;
 use crate::read::Input;
@@ -66,11 +69,14 @@ pub struct Report {
     /// Each `--key`, and whether a record carried it: one that none did is named at the end. Kept here, not
     /// per pass of the pipeline, because a run with a checkpoint passes once per file.
     keys: Vec<(String, bool)>,
+    /// `--dedup`: the event IDs of the last records, kept here for the same reason, so that a record delivered
+    /// again in a later file (as CloudTrail does) is dropped by a run that reads one file a pass.
+    dedup: Option<Dedup>,
 }
 
 impl Report {
     pub fn new(quiet: bool) -> Report {
-        Report { summary: Summary::default(), quiet, printed: 0, progress: None, keys: Vec::new() }
+        Report { summary: Summary::default(), quiet, printed: 0, progress: None, keys: Vec::new(), dedup: None }
     }
 
     /// The same, with a progress bar over `inputs` on stderr when a person can see it (see `progress.rs`).
@@ -86,10 +92,14 @@ impl Report {
         }
     }
 
-    /// The `--key` keys the records are filtered on, to be told at the end which no record carried.
-    pub fn expect_keys(&mut self, keys: &[String]) {
+    /// A pass of the pipeline under `filter` starts. The first sets what the run checks across its passes: the
+    /// `--key` keys (which no record carried is told at the end) and the `--dedup` window.
+    pub fn expect(&mut self, filter: &Filter) {
         if self.keys.is_empty() {
-            self.keys = keys.iter().map(|key| (key.clone(), false)).collect();
+            self.keys = filter.keys.iter().map(|key| (key.clone(), false)).collect();
+        }
+        if self.dedup.is_none() {
+            self.dedup = Dedup::new(filter.dedup);
         }
     }
 
@@ -119,10 +129,15 @@ impl Report {
         }
     }
 
-    /// A record dropped by `--dedup`: its eventID came in the records just before it.
-    pub fn duplicate(&mut self) {
-        self.summary.records += 1;
-        self.summary.duplicates += 1;
+    /// Whether `--dedup` drops the record with the eventID `id`: it came in the records just before it. A
+    /// record dropped is counted.
+    pub fn duplicate(&mut self, id: &str) -> bool {
+        let repeated = self.dedup.as_mut().is_some_and(|dedup| dedup.repeated(id));
+        if repeated {
+            self.summary.records += 1;
+            self.summary.duplicates += 1;
+        }
+        repeated
     }
 
     /// A document that holds nothing to profile.

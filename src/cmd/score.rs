@@ -17,6 +17,7 @@ use crate::autosave::Autosave;
 use crate::cli::{Format, ScoreArgs};
 use crate::emit::{self, Emitter, Judged, WriteVerdict};
 use crate::extract::Filter;
+use crate::follow::Step;
 use crate::lineage::{Lineage, Link};
 use crate::pipeline::{Batch, Fate};
 use crate::profile::Profiles;
@@ -173,8 +174,10 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         Ok(())
     };
     let stopped = || stop::requested().is_some();
-    let outcome = plan.run(&stopped, &mut |inputs| {
-        pipeline::run(inputs, &filter, common.strict, threads, limits, &mut report, handle)
+    let outcome = plan.run(&stopped, &mut |step| match step {
+        Step::Read(inputs) => pipeline::run(inputs, &filter, common.strict, threads, limits, &mut report, handle),
+        // Following waits between looks: the timed save and look-up are done on time, as on a quiet feed.
+        Step::Wait => handle(&Batch::default(), &mut report),
     });
     // Saved whatever ended the run, a closed stdout included: nothing learned is lost.
     let flushed = out.flush().context("cannot write to stdout");
