@@ -5,8 +5,9 @@
 
 mod common;
 
+use base64::Engine;
 use common::{Env, gzip, ndjson, record};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn call(key: &str) -> Value {
     record(key, "2026-11-01T00:00:00Z", "198.51.100.7", "aws-cli/2.13.5", "us-east-1", "DescribeInstances")
@@ -143,4 +144,25 @@ fn bytes_that_are_not_utf8_are_read_as_u_fffd_in_every_field() {
         let value = line[field].as_str().unwrap();
         assert!(value.starts_with("<\u{fffd}") && value.ends_with(&format!("{i}>")), "{field}: {value}");
     }
+}
+
+#[test]
+fn bytes_that_are_not_utf8_inside_awslogs_data_are_read_as_u_fffd() {
+    let env = Env::new();
+    // The gzip inside `awslogs.data` holds bytes, not text: nothing has mended them before it is opened.
+    let mut bad_bytes = call("AKIAEXAMPLEUTF8AWS1");
+    bad_bytes["userAgent"] = Value::from("aws-cli<BAD>");
+    let mut surrogate = call("AKIAEXAMPLEUTF8AWS2");
+    surrogate["userAgent"] = Value::from("boto<SUR>");
+    let batch = json!({"messageType": "DATA_MESSAGE", "logEvents": [
+        {"id": "1", "timestamp": 1, "message": bad_bytes.to_string()},
+        {"id": "2", "timestamp": 1, "message": surrogate.to_string()}]});
+    let text = batch.to_string().replace("<SUR>", r"<\\ud800>");
+    let (before, after) = text.split_once("<BAD>").unwrap();
+    let payload = [before.as_bytes(), b"<\xff\xfe>", after.as_bytes()].concat();
+    let data = base64::engine::general_purpose::STANDARD.encode(gzip(&payload));
+    let out = env.run(&["score"], format!("{}\n", json!({"awslogs": {"data": data}})));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let agents: Vec<String> = out.lines().iter().map(|line| line["userAgent"].as_str().unwrap().to_string()).collect();
+    assert_eq!(agents, ["aws-cli<\u{fffd}\u{fffd}>", "boto<\u{fffd}>"], "{}", out.stderr);
 }
