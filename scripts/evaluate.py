@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How well keywatcher detects, on the scenario suite (scripts/scenarios.py), per scoring configuration.
 
-    scripts/evaluate.py [--seed 7] [--bin target/release/keywatcher] [--markdown]
+    scripts/evaluate.py [--seed 7] [--bin target/release/keywatcher] [--markdown] [--probation 0,24h,...]
 
 Generates the suite into target/scenarios/seed-N, then for each scenario and each configuration learns the
 baseline week(s) and scores the next week (`keywatcher score --baseline baseline.ndjson scored.ndjson`), and
@@ -13,7 +13,8 @@ and, after the table, how many normal calls of keys with no profile (a key made 
 each configuration flagged: the FP rate leaves them out, so they are counted here instead of hidden.
 Without --bin it builds the release binary first. The configurations add one part at a time to the old
 scoring, ending at the standard scoring (the default), then the same profiling by principal (IAM user or
-role ARN) instead of by access key.
+role ARN) instead of by access key, then both as a live pipeline would run them (`score --learn`), with and
+without probation for new addresses in a key's own network.
 """
 
 import argparse
@@ -32,6 +33,7 @@ CONFIGS = {
     "standard, --ip-match network": ["--scoring", "standard", "--ip-match", "network"],
     "standard (default)": ["--scoring", "standard"],
     "standard, by principal": ["--scoring", "standard", "--identity", "principal"],
+    "standard, --learn --probation 0": ["--scoring", "standard", "--learn", "--probation", "0"],
     "standard, --learn": ["--scoring", "standard", "--learn"],
     "by principal, --learn": ["--scoring", "standard", "--identity", "principal", "--learn"],
 }
@@ -86,7 +88,13 @@ def main():
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--bin", help="keywatcher binary (default: build target/release/keywatcher)")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    ap.add_argument("--probation", metavar="SPAN,...",
+                    help="instead of the configurations above, `score --learn --probation SPAN` for each span")
     args = ap.parse_args()
+    configs = CONFIGS
+    if args.probation:
+        configs = {f"--learn --probation {span}": ["--scoring", "standard", "--learn", "--probation", span]
+                   for span in args.probation.split(",")}
     binary = args.bin
     if not binary:
         subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=ROOT, check=True)
@@ -95,18 +103,18 @@ def main():
     subprocess.run([sys.executable, ROOT / "scripts" / "scenarios.py", "--seed", str(args.seed), "--out", suite],
                    check=True, stdout=subprocess.DEVNULL)
     scenarios = sorted(p for p in suite.iterdir() if p.is_dir())
-    total = {name: [0] * 7 for name in CONFIGS}
+    total = {name: [0] * 7 for name in configs}
     rows = []
     for folder in scenarios:
         labels = dict(line.split("\t") for line in (folder / "labels.tsv").read_text().splitlines())
         row = [folder.name]
-        for name, flags in CONFIGS.items():
+        for name, flags in configs.items():
             c = counts(labels, score(binary, folder, flags))
             total[name] = [a + b for a, b in zip(total[name], c)]
             row.append(figures(c))
         rows.append(row)
-    rows.append(["overall"] + [figures(total[name]) for name in CONFIGS])
-    header = ["scenario (recall / FP rate / precision)"] + list(CONFIGS)
+    rows.append(["overall"] + [figures(total[name]) for name in configs])
+    header = ["scenario (recall / FP rate / precision)"] + list(configs)
     if args.markdown:
         print("| " + " | ".join(header) + " |")
         print("|" + "---|" * len(header))
@@ -116,8 +124,8 @@ def main():
         widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
         for row in [header] + rows:
             print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-    print(f"\nseed {args.seed}; {total['legacy'][0]} attacker calls, "
-          f"{total['legacy'][2]} normal calls of profiled keys", file=sys.stderr)
+    first = next(iter(total.values()))
+    print(f"\nseed {args.seed}; {first[0]} attacker calls, {first[2]} normal calls of profiled keys", file=sys.stderr)
     for name, c in total.items():
         print(f"{name}: {c[6]} of {c[5]} normal calls of keys without a profile ('unknown') flagged", file=sys.stderr)
 

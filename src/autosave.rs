@@ -3,7 +3,7 @@
 //! delta of what was learned since the last save. The delta is merged into the store (the same order-free
 //! merge as `learn`, so several scorers may share one store) once `--save-every` has passed or `--save-records`
 //! calls have been learned, and at the end. It never chooses what to learn: the caller gives it only the
-//! calls that were not suspicious.
+//! calls that were not suspicious, and the calls whose address goes on probation.
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 
 use crate::extract::Call;
 use crate::learn;
-use crate::profile::Profiles;
+use crate::profile::{self, Profile, Profiles, Seen};
 use crate::report;
 use crate::store::Store;
 
@@ -49,6 +49,16 @@ impl Autosave {
     pub fn learn(&mut self, call: &Call, known: &mut Profiles) {
         learn::observe(known, &mut self.scratch, call);
         learn::observe(&mut self.delta, &mut self.scratch, call);
+        self.calls += 1;
+    }
+
+    /// Puts the address of `call` on probation (`score.rs`) in `known` and in the delta to save: remembered
+    /// across runs, it is not yet one of the key's addresses.
+    pub fn put_on_probation(&mut self, call: &Call, known: &mut Profiles) {
+        for profiles in [known, &mut self.delta] {
+            let profile = profiles.entry(call.owner.to_string()).or_insert_with(|| Profile::new(call.owner));
+            profile::add_value(&mut profile.probation, call.ip, &Seen::at(call.time));
+        }
         self.calls += 1;
     }
 

@@ -19,8 +19,8 @@ use crate::score::{AgentMatch, IpMatch};
 IPs, with which user agents, in which regions, for which API calls. Then score new calls against that profile and \
 flag those that do not fit.\n\nReads CloudTrail as log files ({\"Records\":[…]}), NDJSON, JSON arrays or \
 pretty-printed records, gzipped or not, from stdin, files or directory trees; records in EventBridge events, \
-lookup-events output, CloudWatch Logs subscription data (decoded or awslogs.data) and Fluent Bit or Vector \
-events (log, message) are taken out of them. Writes scored NDJSON on stdout; \
+lookup-events output, CloudWatch Logs subscription data (decoded or awslogs.data), Fluent Bit or Vector \
+events (log, message) and SQS or SNS messages are taken out of them. Writes scored NDJSON on stdout; \
 diagnostics and a summary go to stderr.",
     after_help = "Examples:\n  \
 $ keywatcher learn archive/2026/10/\n  \
@@ -178,8 +178,8 @@ pub struct CommonArgs {
     /// Stop with exit status 2 at the first record or input that cannot be read, instead of skipping it
     #[arg(long)]
     pub strict: bool,
-    /// Drop a record whose eventID was among the last N records' (CloudTrail and pipelines may deliver a
-    /// record twice); counted in the summary. 0 keeps every record
+    /// Drop a record whose eventID was among the last N event IDs seen (CloudTrail and pipelines may deliver
+    /// a record twice); counted in the summary. 0 keeps every record
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub dedup: usize,
     /// Print no summary and no per-record warnings on stderr (errors are still printed)
@@ -241,6 +241,12 @@ pub struct ScoreOptions {
     /// With --learn, save whenever N calls have been learned since the last save
     #[arg(long, value_name = "N", default_value_t = 100_000, requires = "learn")]
     pub save_records: u64,
+    /// With --learn and the standard scoring, a call that misses only on its address, an address in one of the
+    /// key's own networks (/24, /64), is flagged and the address put on probation; a call like it from the
+    /// same address SPAN or more (in event time) after the first is learned. 0: no probation, such addresses
+    /// are flagged until `learn` takes them in [default: 24h]
+    #[arg(long, value_name = "SPAN", value_parser = crate::config::probation, requires = "learn")]
+    pub probation: Option<jiff::SignedDuration>,
     /// Write every record back as read, one a line, with a `keywatcher` member added: score, threshold,
     /// suspicious, profile, matched and reasons, or `excluded` and why (temporary key, AWS service…)
     #[arg(long)]

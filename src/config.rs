@@ -6,7 +6,7 @@
 use std::io::IsTerminal;
 
 use anyhow::{Context, Result};
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use crate::checkpoint::Checkpoint;
 use crate::cli::{Color, CommonArgs, FollowArgs, Format, ScoreOptions, Scoring, Switch};
@@ -143,6 +143,13 @@ pub fn scorer(options: &ScoreOptions) -> Result<Scorer> {
         dormant_days: options.dormant_days.unwrap_or(defaults.dormant_days),
         denied_burst: options.denied_burst.unwrap_or(defaults.denied_burst),
     });
+    anyhow::ensure!(
+        options.probation.is_none() || options.scoring == Scoring::Standard,
+        "--probation puts addresses of a key's own networks on probation, and --scoring legacy compares exact \
+         addresses: leave --probation out, or use the standard scoring"
+    );
+    // Only `score --learn` remembers what is on probation.
+    method.probation = options.probation.or(method.probation).filter(|span| options.learn && !span.is_zero());
     Ok(Scorer::new(weights, options.threshold, method))
 }
 
@@ -221,6 +228,18 @@ pub fn interval(text: &str) -> Result<std::time::Duration, String> {
         .ok_or_else(|| format!("'{text}' is not a span of time: use a positive span such as 60s, 5m or 1h"))
 }
 
+/// Parses `--probation`: a span such as `24h`, `72h` or `90m` (or ISO 8601, `PT24H`), or 0 for none.
+pub fn probation(text: &str) -> Result<SignedDuration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(SignedDuration::ZERO);
+    }
+    text.parse::<SignedDuration>()
+        .ok()
+        .filter(|span| !span.is_negative())
+        .ok_or_else(|| format!("'{text}' is not a span of time: use a span such as 24h, 72h or 90m, or 0 for none"))
+}
+
 /// Checks the old commands' PERIOD argument as clap reads it, so that a file name given in its place is
 /// refused with the word order explained.
 pub fn period(text: &str) -> Result<String, String> {
@@ -257,7 +276,9 @@ mod tests {
     #[test]
     fn scoring_presets_and_the_flags_that_change_them() {
         let standard = scorer(&score_options(&[])).unwrap();
-        assert_eq!(standard.method, Method::standard());
+        assert_eq!(standard.method, Method { probation: None, ..Method::standard() }, "nothing remembers it");
+        let learning = scorer(&score_options(&["--learn"])).unwrap();
+        assert_eq!(learning.method, Method::standard());
         let legacy = scorer(&score_options(&["--scoring", "legacy"])).unwrap();
         assert_eq!(legacy.method, Method::legacy());
         let tuned = scorer(&score_options(&["--scoring", "legacy", "--signals", "on", "--dormant-days", "7"])).unwrap();
@@ -291,6 +312,21 @@ mod tests {
         assert_eq!(size("1000"), Ok(1000));
         assert!(size("0").is_err() && size("1.5M").is_err() && size("M").is_err() && size("99999999T").is_err());
         assert_eq!([Size(16 << 20), Size(4 << 30), Size(1000)].map(|s| s.to_string()), ["16M", "4G", "1000 bytes"]);
+    }
+
+    #[test]
+    fn probation_takes_a_span_or_zero_and_only_with_learn() {
+        let probation_of = |args: &[&str]| scorer(&score_options(args)).unwrap().method.probation;
+        assert_eq!(probation_of(&["--learn"]), Some(SignedDuration::from_hours(24)), "the default");
+        assert_eq!(probation_of(&["--learn", "--probation", "36h"]), Some(SignedDuration::from_hours(36)));
+        assert_eq!(probation_of(&["--learn", "--probation", "0"]), None);
+        assert_eq!(probation_of(&["--learn", "--scoring", "legacy"]), None, "exact addresses have no network");
+        for bad in ["-5m", "soon", "3 days"] {
+            assert!(probation(bad).is_err(), "{bad}");
+        }
+        use clap::Parser;
+        let err = crate::cli::Cli::try_parse_from(["keywatcher", "score", "--probation", "5h"]).unwrap_err();
+        assert!(err.to_string().contains("--learn"), "{err}");
     }
 
     #[test]

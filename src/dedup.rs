@@ -1,4 +1,4 @@
-//! `--dedup N`: the `eventID`s of the last N records, to drop a record CloudTrail (or a pipeline retrying)
+//! `--dedup N`: the last N distinct `eventID`s, to drop a record CloudTrail (or a pipeline retrying)
 //! delivers again. Takes event IDs in input order and says whether each was among the last N; bounded: a ring
 //! of the IDs in the order first seen and a set to look them up, the oldest forgotten when the ring is full.
 //! Never looks at anything but the ID.
@@ -6,7 +6,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::rc::Rc;
 
-/// The event IDs of the last `window` records that had one.
+/// The last `window` event IDs seen, each once.
 #[derive(Debug)]
 pub struct Dedup {
     window: usize,
@@ -21,7 +21,7 @@ impl Dedup {
     }
 
     /// Whether `id` was seen within the window; if not, it is remembered. A repeat is not remembered again,
-    /// so a record delivered many times is dropped until N other records have come since its first copy.
+    /// so a record delivered many times is dropped until N other event IDs have come since its first copy.
     /// A record without an ID (`""`) is never a repeat.
     pub fn repeated(&mut self, id: &str) -> bool {
         if id.is_empty() || self.seen.contains(id) {

@@ -128,7 +128,7 @@ pub struct Filter {
     /// Only these access keys, when not empty.
     pub keys: Vec<String>,
     pub owner: Owner,
-    /// `--dedup`: drop a record whose `eventID` was among the last this many records'; 0 keeps every record.
+    /// `--dedup`: drop a record whose `eventID` was among the last this many event IDs; 0 keeps every record.
     pub dedup: usize,
 }
 

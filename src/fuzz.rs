@@ -56,7 +56,7 @@ fn records_in<'i>(items: &'i [Item<'i>], records: &mut Vec<&'i parse::Record<'i>
         match item {
             Item::Record(record, _) => records.push(record),
             Item::Opened(opened, _) => records_in(opened.borrow_dependent(), records),
-            Item::Skipped(_) | Item::Malformed(_) => {}
+            Item::Skipped(..) | Item::Malformed(_) => {}
         }
     }
 }

@@ -124,7 +124,9 @@ enum Element<'a> {
 #[allow(clippy::large_enum_variant, reason = "nearly every item is a record: boxing would cost an allocation each")]
 pub enum Item<'a> {
     Record(Record<'a>, Pos),
-    Skipped(Skip),
+    /// With the document's JSON text, when it is a record of its own (digest and Insights, not a control
+    /// message, which is an envelope): what `--passthrough` writes back.
+    Skipped(Skip, Option<&'a [u8]>),
     Malformed(Malformed),
     /// A document an envelope held as text, at `Pos` (the envelope's place), decoded and parsed.
     Opened(Opened, Pos),
@@ -154,14 +156,15 @@ self_cell::self_cell!(
 );
 
 impl Opened {
-    /// Parses `bytes` as a document of its own, as deep in envelopes as `inside`, the envelope's own bytes
-    /// as its opener sees them (one deeper than the envelope itself). Mended first, as `pipeline` mends a
-    /// chunk: a decoded string may hold a lone surrogate escape, and gzip (`awslogs.data`) any bytes at all.
+    /// Parses `bytes` as a document of its own, as deep in envelopes (and as unpacked) as `inside`, the
+    /// envelope's own bytes as its opener sees them (one deeper than the envelope itself). Mended first, as
+    /// `pipeline` mends a chunk: a decoded string may hold a lone surrogate escape, and gzip (`awslogs.data`)
+    /// any bytes at all.
     fn parse(inside: Source, path: String, mut bytes: Vec<u8>) -> Opened {
         mend(&mut bytes);
         Opened::new(Decoded { path, bytes }, |decoded| {
             let mut items = Vec::new();
-            let source = Source { depth: inside.depth, ..Source::new(&decoded.bytes) };
+            let source = Source { depth: inside.depth, unpacked: inside.unpacked, ..Source::new(&decoded.bytes) };
             walk(source, false, &mut Cursor::default(), &mut |item| items.push(item));
             // Most hold one record: a vector grown to four items of some 600 bytes would cost 2.4 KB for
             // each, 600 MB for the 200,000 `Events` a 5 MB lookup-events page can name.
@@ -186,6 +189,17 @@ pub enum Skip {
     Insight,
     /// A CloudWatch Logs `CONTROL_MESSAGE` (the health check of a subscription).
     Control,
+}
+
+impl Skip {
+    /// What the document is, as the summary counts it and `--passthrough` says why it has no verdict.
+    pub fn label(self) -> &'static str {
+        match self {
+            Skip::Digest => "digest file",
+            Skip::Insight => "Insights event",
+            Skip::Control => "CloudWatch Logs control message",
+        }
+    }
 }
 
 /// A document or record that could not be read, and why. `error_at` is the (1-based) line within it and
@@ -229,17 +243,19 @@ enum Expect {
 /// A chunk's bytes and, when they are all UTF-8 (nearly always), the same as text: serde_json then skips
 /// checking every string it meets. That check was an eighth of the time of `score` (perf, 100 MB of NDJSON);
 /// a chunk that is not all UTF-8 (never one from `pipeline`, which mends them first) is read from the bytes.
-/// `depth` counts the envelopes around these bytes.
+/// `depth` counts the envelopes around these bytes; `unpacked` says they came out of an `awslogs.data` payload
+/// (or a document inside one), where another payload is not unpacked.
 #[derive(Clone, Copy)]
 struct Source<'a> {
     bytes: &'a [u8],
     text: Option<&'a str>,
     depth: u8,
+    unpacked: bool,
 }
 
 impl<'a> Source<'a> {
     fn new(bytes: &'a [u8]) -> Source<'a> {
-        Source { bytes, text: simdutf8::basic::from_utf8(bytes).ok(), depth: 0 }
+        Source { bytes, text: simdutf8::basic::from_utf8(bytes).ok(), depth: 0, unpacked: false }
     }
 
     /// Where `part`, a slice of these bytes (a raw value the parser borrowed from them), starts.
@@ -642,9 +658,9 @@ fn deliver_at<'a>(source: Source<'a>, at: usize, index: Option<usize>, each: &mu
 
 fn one<'a>(source: Source<'a>, record: Record<'a>, pos: Pos, each: &mut dyn FnMut(Item<'a>)) {
     if record.digest_start_time.is_some() {
-        each(Item::Skipped(Skip::Digest));
+        each(Item::Skipped(Skip::Digest, Some(record.text)));
     } else if record.insight_details.is_some() || record.event_type.as_str() == "AwsCloudTrailInsight" {
-        each(Item::Skipped(Skip::Insight));
+        each(Item::Skipped(Skip::Insight, Some(record.text)));
     } else if record.looks_like_cloudtrail() || !envelope::open(source, pos, each) {
         each(Item::Record(record, pos));
     }
@@ -929,7 +945,7 @@ mod tests {
     fn show(item: &Item) -> String {
         match item {
             Item::Record(r, pos) => format!("{}@{}:{:?}", r.event_name.as_str(), pos.offset, pos.index),
-            Item::Skipped(s) => format!("{s:?}"),
+            Item::Skipped(s, _) => format!("{s:?}"),
             Item::Malformed(m) => format!("bad@{}:{}", m.pos.offset, m.why),
             Item::Opened(opened, pos) => {
                 let inner: Vec<String> = opened.borrow_dependent().iter().map(show).collect();

@@ -76,7 +76,8 @@ struct Tally {
 pub struct Batch<'a> {
     /// The calls to learn or score, in input order.
     pub calls: Vec<Call<'a>>,
-    /// Every record, in input order, but those dropped by `--dedup` and those that are not JSON: its JSON
+    /// Every record (digest files and Insights events too), in input order, but those dropped by `--dedup` and
+    /// those that are not JSON: its JSON
     /// text as read (for a record opened from an envelope, the record decoded) and what became of it. What
     /// `--passthrough` writes back.
     pub records: Vec<Passed<'a>>,
@@ -92,7 +93,7 @@ pub struct Passed<'a> {
 pub enum Fate {
     /// A call: its index in [`Batch::calls`].
     Call(usize),
-    /// Not a call, and why: excluded (a temporary key…), unusable, or not CloudTrail.
+    /// Not a call, and why: excluded (a temporary key…), skipped (an Insights event), unusable, or not CloudTrail.
     Excluded(Cow<'static, str>),
 }
 
@@ -579,9 +580,12 @@ impl Run<'_> {
                         (pos, why, None)
                     }
                 },
-                Item::Skipped(skip) => {
+                Item::Skipped(skip, text) => {
                     self.tally.cloudtrail += 1;
                     self.report.skipped(*skip);
+                    if let Some(text) = text {
+                        batch.records.push(Passed { text, fate: Fate::Excluded(skip.label().into()) });
+                    }
                     continue;
                 }
                 Item::Malformed(bad) => {

@@ -1,6 +1,6 @@
 //! Profiles: what is known of each access key. A [`Profile`] holds the key's account, user name and type,
 //! and four sets of values (source IPs, user agents, regions, events), each value with a count and the first
-//! and last `eventTime` it was seen. Merging is union, add, min, max, so profiles learned in any order, in
+//! and last `eventTime` it was seen, and the addresses on probation (`score --learn`). Merging is union, add, min, max, so profiles learned in any order, in
 //! parallel or on several machines, merge into the same result. This file holds the data and its merge; it
 //! never reads records or touches a store.
 
@@ -67,6 +67,12 @@ pub struct Profile {
     /// old script, which did not keep the service) stands for that name on any service.
     #[serde(default)]
     pub events: Values,
+    /// New addresses in the key's own networks, seen by `score --learn` in calls that fitted in every other
+    /// way, and flagged until they are seen again `--probation` after their first sighting (`score.rs`). Not
+    /// the key's addresses: only `ips` is. An address on probation that was learned since stays here,
+    /// harmless, until `profile prune` forgets it.
+    #[serde(default, skip_serializing_if = "Values::is_empty")]
+    pub probation: Values,
 }
 
 /// Profiles by access key.
@@ -85,6 +91,7 @@ impl Profile {
             (&mut self.agents, &other.agents),
             (&mut self.regions, &other.regions),
             (&mut self.events, &other.events),
+            (&mut self.probation, &other.probation),
         ] {
             merge_values(mine, theirs);
         }
@@ -113,10 +120,15 @@ impl Profile {
 }
 
 impl Profile {
+    /// Every set of values: the four factors' and the addresses on probation.
+    pub fn sets_mut(&mut self) -> [&mut Values; 5] {
+        [&mut self.ips, &mut self.agents, &mut self.regions, &mut self.events, &mut self.probation]
+    }
+
     /// Removes the values last seen before `cutoff`; returns how many were removed.
     pub fn forget_before(&mut self, cutoff: Timestamp) -> usize {
         let mut removed = 0;
-        for values in [&mut self.ips, &mut self.agents, &mut self.regions, &mut self.events] {
+        for values in self.sets_mut() {
             let before = values.len();
             values.retain(|_, seen| seen.fresh(cutoff));
             removed += before - values.len();

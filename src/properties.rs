@@ -29,8 +29,8 @@ fn values() -> impl Strategy<Value = Values> {
 
 fn profile(key: &'static str) -> impl Strategy<Value = Profile> {
     let who = ("(1|2)", "(ci|deploy|\"\n)", "(IAMUser|Root)");
-    (who, time(), time(), values(), values(), values(), values()).prop_map(
-        move |((account, user, kind), a, b, ips, agents, regions, events)| {
+    (who, time(), time(), values(), values(), values(), values(), values()).prop_map(
+        move |((account, user, kind), a, b, ips, agents, regions, events, probation)| {
             let (first_seen, last_seen) = if a <= b { (a, b) } else { (b, a) };
             Profile {
                 access_key_id: key.to_string(),
@@ -43,6 +43,7 @@ fn profile(key: &'static str) -> impl Strategy<Value = Profile> {
                 agents,
                 regions,
                 events,
+                probation,
             }
         },
     )
@@ -68,7 +69,7 @@ fn merged(a: &Profiles, b: &Profiles) -> Profiles {
 /// The profiles with every count set to 1: what an idempotent merge must keep.
 fn without_counts(mut profiles: Profiles) -> Profiles {
     for p in profiles.values_mut() {
-        for values in [&mut p.ips, &mut p.agents, &mut p.regions, &mut p.events] {
+        for values in p.sets_mut() {
             values.values_mut().for_each(|seen| seen.count = 1);
         }
     }

@@ -216,12 +216,7 @@ impl Summary {
             let _ = write!(line, "; excluded {excluded} ({})", reasons.join(", "));
         }
         for (skip, n) in &self.skipped {
-            let what = match skip {
-                Skip::Digest => "digest file(s)",
-                Skip::Insight => "Insights event(s)",
-                Skip::Control => "CloudWatch Logs control message(s)",
-            };
-            let _ = write!(line, "; skipped {n} {what}");
+            let _ = write!(line, "; skipped {n} {}(s)", skip.label());
         }
         if self.duplicates > 0 {
             let _ = write!(line, "; dropped {} duplicate(s) (--dedup)", self.duplicates);

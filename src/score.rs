@@ -76,6 +76,11 @@ impl fmt::Display for Weights {
 /// habit any more (Splunk's and Sumo Logic's first-seen baselines keep 90 days too).
 pub const FORGET_AFTER_DAYS: i64 = 90;
 
+/// The standard scoring's `--probation`: a day, so that a NAT gateway or Elastic IP replaced in the key's own
+/// /24 is learned after a day's calls, while an intruder next to it, whose session lasts minutes, is flagged
+/// throughout (README, "How well it detects", measures it).
+pub const PROBATION: SignedDuration = SignedDuration::from_hours(24);
+
 /// How a call's user agent is compared with the profile's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AgentMatch {
@@ -113,6 +118,12 @@ pub struct Method {
     /// Whether a key with no profile, made during the run by one that has one, is scored against its
     /// maker's profile (`lineage.rs`).
     pub lineage: bool,
+    /// `score --learn --probation SPAN`: a call that misses only on its address, an address in one of the
+    /// key's own networks, puts the address on probation (it is flagged, with a reason saying so); a call like
+    /// it from the same address SPAN or more after its first one counts the address as the key's, and is
+    /// learned. None: such an address is flagged until `learn` takes it in. Only `score --learn` remembers what
+    /// is on probation, so `config.rs` keeps it for that alone.
+    pub probation: Option<SignedDuration>,
 }
 
 impl Method {
@@ -125,6 +136,7 @@ impl Method {
             signals: None,
             forget_after: None,
             lineage: false,
+            probation: None,
         }
     }
 
@@ -137,6 +149,7 @@ impl Method {
             signals: Some(Settings::default()),
             forget_after: Some(FORGET_AFTER_DAYS),
             lineage: true,
+            probation: Some(PROBATION),
         }
     }
 }
@@ -186,6 +199,11 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// Whether the call's address goes on probation: its only signal says so.
+    pub fn on_probation(&self) -> bool {
+        matches!(self.signals[..], [Signal::Probation { .. }])
+    }
+
     /// Adds a signal found outside the scorer (`lineage.rs`): the call is suspicious.
     pub fn flag(&mut self, signal: Signal) {
         self.signals.push(signal);
@@ -258,6 +276,15 @@ where
     map.get(key).is_some_and(|last| cutoff.is_none_or(|cutoff| *last >= cutoff))
 }
 
+/// Where a new address in one of the key's networks stands, in a call that fits in every other way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probation {
+    /// On probation since `since`, until `until`: the call is flagged and the address remembered.
+    Serving { since: Timestamp, until: Timestamp },
+    /// First seen on probation at least the span before this call: the address counts as the key's.
+    Served,
+}
+
 /// Scores calls; holds the weights, the threshold, the method, what it worked out of each profile, and the
 /// signals' memory of the run.
 #[derive(Debug)]
@@ -309,12 +336,16 @@ impl Scorer {
         // Values not seen for --forget-after before this call no longer count.
         let cutoff =
             self.method.forget_after.and_then(|days| call.time.checked_sub(SignedDuration::from_hours(24 * days)).ok());
-        let matched = Matched {
+        let mut matched = Matched {
             ip: self.ip_matches(call, profile, cutoff),
             agent: self.agent_matches(call, profile, cutoff),
             region: !call.region.is_empty() && holds(&profile.regions, call.region, cutoff),
             event: self.event_matches(call, profile, cutoff),
         };
+        let probation = self.probation(call, profile, matched, cutoff);
+        if let Some(Probation::Served) = probation {
+            matched.ip = true;
+        }
         let w = self.weights;
         let hit = |matched: bool, weight: u32| if matched { weight } else { 0 };
         let score = Weights {
@@ -331,6 +362,13 @@ impl Scorer {
                 standing = Standing::Warming(warming);
             }
             watch.check(call, Some(profile), matched.ip, &mut signals);
+        }
+        // Only a call that nothing but its address makes suspicious is on probation: one with a signal is not.
+        if let Some(Probation::Serving { since, until }) = probation
+            && signals.is_empty()
+            && score < self.threshold
+        {
+            signals.push(Signal::Probation { since, until });
         }
         let suspicious = score < self.threshold || !signals.is_empty();
         Verdict { score, threshold: self.threshold, suspicious, standing, matched, signals, made_by: None }
@@ -355,6 +393,29 @@ impl Scorer {
         let (Some(network), Some(digest)) = (net::network(ip), self.digests.get(call.owner)) else { return false };
         let owned = self.method.ips == IpMatch::Network || digest.moves_in(network);
         owned && holds_since(&digest.networks, &network, cutoff)
+    }
+
+    /// Where the address of `call` stands on probation, when probation is on and the call misses only on an
+    /// address in one of the key's networks (its /24 or /64, however few addresses the key used there).
+    fn probation(
+        &self,
+        call: &Call,
+        profile: &Profile,
+        matched: Matched,
+        cutoff: Option<Timestamp>,
+    ) -> Option<Probation> {
+        let span = self.method.probation?;
+        if matched.ip || !(matched.agent && matched.region && matched.event) {
+            return None;
+        }
+        let (network, digest) = (net::network(call.ip)?, self.digests.get(call.owner)?);
+        if !holds_since(&digest.networks, &network, cutoff) {
+            return None;
+        }
+        let since =
+            profile.probation.get(call.ip).and_then(|seen| seen.first).map_or(call.time, |first| first.min(call.time));
+        let until = since.saturating_add(span).ok()?;
+        Some(if call.time >= until { Probation::Served } else { Probation::Serving { since, until } })
     }
 
     fn agent_matches(&mut self, call: &Call, profile: &Profile, cutoff: Option<Timestamp>) -> bool {
@@ -475,6 +536,45 @@ mod tests {
         assert!(ip_matched(network, &pinned, "54.228.16.201"), "--ip-match network: any address of the /24");
         let v6 = profile(&[("ip", "2600:1f18:61d4:a300::1")]);
         assert!(ip_matched(Method::standard(), &v6, "2600:1f18:61d4:a300:5c1e::9"), "a /64 is one site's");
+    }
+
+    #[test]
+    fn a_new_address_in_the_keys_own_slash_24_serves_its_probation_then_counts() {
+        let mut p = profile(&[
+            ("ip", "54.228.16.10"),
+            ("agent", "Boto3/1.28.57"),
+            ("region", "ap-southeast-2"),
+            ("event", "rds.amazonaws.com:DescribeDBSnapshots"),
+        ]);
+        let at = |time: &str, ip, agent| Call { time: time.parse().unwrap(), ..call(ip, agent) };
+        let first = at("2026-11-02T10:00:00Z", "54.228.16.74", "Boto3/1.34.100");
+        let mut scorer = Scorer::new(Weights::default(), 70, Method::standard());
+        let v = scorer.score(&first, Some(&p));
+        let since: Timestamp = "2026-11-02T10:00:00Z".parse().unwrap();
+        let until: Timestamp = "2026-11-03T10:00:00Z".parse().unwrap();
+        assert_eq!((v.suspicious, &v.signals[..]), (true, &[Signal::Probation { since, until }][..]));
+        assert!(v.on_probation());
+        p.probation.insert("54.228.16.74".into(), Seen::at(since));
+        let mut verdict = |time, ip, agent| scorer.score(&at(time, ip, agent), Some(&p));
+        let later = verdict("2026-11-03T09:59:59Z", "54.228.16.74", "Boto3/1.34.100");
+        assert_eq!(later.signals, [Signal::Probation { since, until }], "counted from its first sighting");
+        let served = verdict("2026-11-03T10:00:00Z", "54.228.16.74", "Boto3/1.34.100");
+        assert_eq!((served.suspicious, served.matched.ip, served.score), (false, true, 100));
+        let new_client = verdict("2026-11-04T10:00:00Z", "54.228.16.74", "curl/8.4.0");
+        assert!(
+            !new_client.matched.ip && !new_client.on_probation(),
+            "only a call that fits otherwise: {new_client:?}"
+        );
+        let elsewhere = verdict("2026-11-04T10:00:00Z", "54.228.17.74", "Boto3/1.34.100");
+        assert!(elsewhere.suspicious && elsewhere.signals.is_empty(), "another /24 is not the key's network");
+        let mut probe = at("2026-11-02T11:00:00Z", "54.228.16.99", "Boto3/1.34.100");
+        (probe.event_source, probe.event_name) = ("sts.amazonaws.com", "GetCallerIdentity");
+        p.events.insert("sts.amazonaws.com:GetCallerIdentity".into(), Seen::default());
+        let probe = scorer.score(&probe, Some(&p));
+        assert_eq!(probe.signals, [Signal::CallerIdentityFirst], "a call with a signal is not on probation");
+        let mut without = Scorer::new(Weights::default(), 70, Method { probation: None, ..Method::standard() });
+        let plain = without.score(&first, Some(&p));
+        assert!(plain.suspicious && plain.signals.is_empty(), "no probation: flagged as any new address");
     }
 
     #[test]

@@ -59,6 +59,13 @@ pub enum Signal {
         maker: String,
         user: String,
     },
+    /// A new address in one of the key's own networks, in a call that fits in every other way, first seen
+    /// there at `since`: `score --learn` learns it once a call like this comes from it at or after `until`
+    /// (`score.rs`).
+    Probation {
+        since: Timestamp,
+        until: Timestamp,
+    },
 }
 
 impl Signal {
@@ -71,6 +78,7 @@ impl Signal {
             Signal::DeniedBurst { .. } => "denied",
             Signal::MarkedAddress => "marked",
             Signal::MadeForOther { .. } => "for-user",
+            Signal::Probation { .. } => "probation",
         }
     }
 }
@@ -91,6 +99,11 @@ impl fmt::Display for Signal {
                 f,
                 "key made by {maker} for another IAM user, {user} (iam:CreateAccessKey) in this run; \
                  not scored against its maker's profile"
+            ),
+            Signal::Probation { since, until } => write!(
+                f,
+                "new address in the key's own network, on probation since {since}: learned if a call like this \
+                 comes from it at or after {until}"
             ),
         }
     }

@@ -221,6 +221,10 @@ pub fn profile_detail(out: &mut impl Write, p: &Profile) -> io::Result<()> {
         writeln!(out)?;
         aligned(out, &value_rows(name, values))?;
     }
+    if !p.probation.is_empty() {
+        writeln!(out)?;
+        aligned(out, &value_rows("IP ON PROBATION", &p.probation))?;
+    }
     Ok(())
 }
 

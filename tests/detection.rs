@@ -267,3 +267,65 @@ fn a_key_made_for_another_user_is_not_scored_against_its_maker() {
          not scored against its maker's profile; no profile for this key"
     );
 }
+
+#[test]
+fn score_learn_puts_a_new_address_of_the_keys_own_network_on_probation_across_runs() {
+    let env = Env::new();
+    let base = baseline(&env);
+    assert_eq!(env.run(&["learn", "-q", &base], "").code, 0);
+    let at = |time: &str, ip: &str, agent: &str| record(KEY, time, ip, agent, "us-east-1", "UpdateService");
+    // The NAT gateway is replaced inside its /24; a stranger in the same /24 uses another client.
+    let day_one = [
+        at("2026-10-22T10:00:00Z", "203.0.113.57", CLI),
+        at("2026-10-22T20:00:00Z", "203.0.113.57", CLI),
+        at("2026-10-22T21:00:00Z", "203.0.113.99", "curl/8.4.0"),
+    ];
+    let out = env.run(&["score", "--learn"], ndjson(&day_one));
+    assert!(
+        out.stderr.contains("; 2 call(s) from new addresses in their key's own network on probation"),
+        "{}",
+        out.stderr
+    );
+    let first = out.lines();
+    assert_eq!(flagged(&first), [true, true, true]);
+    let on_probation = "on probation since 2026-10-22T10:00:00Z: learned if a call like this comes from it at or \
+                        after 2026-10-23T10:00:00Z";
+    assert!(reasons(&first[0]).contains(on_probation), "{}", reasons(&first[0]));
+    assert!(reasons(&first[1]).contains(on_probation), "counted from the first sighting: {}", reasons(&first[1]));
+    assert!(!reasons(&first[2]).contains("probation"), "a new client too: {}", reasons(&first[2]));
+
+    // A later run reads the probation back from the store: a day after its first call the address is the key's.
+    let day_two = [
+        at("2026-10-23T09:59:00Z", "203.0.113.57", CLI),
+        at("2026-10-23T10:00:00Z", "203.0.113.57", CLI),
+        at("2026-10-23T11:00:00Z", "203.0.113.57", CLI),
+        at("2026-10-23T12:00:00Z", "203.0.113.99", CLI),
+    ];
+    let second = env.run(&["score", "-q", "--learn"], ndjson(&day_two)).lines();
+    assert_eq!(flagged(&second), [true, false, false, true]);
+    assert!(reasons(&second[3]).contains("on probation since 2026-10-23T12:00:00Z"), "{}", reasons(&second[3]));
+    let profile = &env.run(&["profile", "export"], "").lines()[0];
+    assert_eq!(profile["ips"]["203.0.113.57"]["count"], 2, "learned once served: {profile}");
+    assert!(profile["ips"].get("203.0.113.99").is_none(), "on probation is not learned: {profile}");
+    assert_eq!(profile["probation"]["203.0.113.99"]["first"], "2026-10-23T12:00:00Z", "{profile}");
+
+    // Without --learn nothing is remembered, so nothing is said of probation; --probation 0 turns it off.
+    let plain = env.run(&["score", "-q"], ndjson(&[at("2026-10-24T12:00:00Z", "203.0.113.99", CLI)])).lines();
+    assert!(plain[0]["suspicious"] == true && !reasons(&plain[0]).contains("probation"), "{}", reasons(&plain[0]));
+    let off = ["score", "-q", "--learn", "--probation", "0"];
+    let never = env.run(&off, ndjson(&[at("2026-10-25T12:00:00Z", "203.0.113.99", CLI)])).lines();
+    assert!(never[0]["suspicious"] == true && !reasons(&never[0]).contains("probation"), "{}", reasons(&never[0]));
+    // A key made in the run is scored against its maker and never learned: nothing of it goes on probation.
+    let mut create = at("2026-10-26T10:00:00Z", "203.0.113.10", CLI);
+    (create["eventSource"], create["eventName"]) = (json!("iam.amazonaws.com"), json!("CreateAccessKey"));
+    create["responseElements"] = json!({"accessKey": {"accessKeyId": "AKIAEXAMPLEROTATED1", "userName": "ci"}});
+    let child =
+        record("AKIAEXAMPLEROTATED1", "2026-10-26T10:05:00Z", "203.0.113.58", CLI, "us-east-1", "UpdateService");
+    let made = env.run(&["score", "-q", "--learn"], ndjson(&[create, child])).lines();
+    assert_eq!(flagged(&made), [false, true]);
+    assert!(!reasons(&made[1]).contains("probation") && reasons(&made[1]).contains("key made by"), "{:?}", made[1]);
+
+    let out = env.run(&["score", "--learn", "--scoring", "legacy", "--probation", "24h"], "");
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--scoring legacy compares exact addresses"), "{}", out.stderr);
+}

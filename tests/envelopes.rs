@@ -1,5 +1,6 @@
 //! Behaviour tests of what pipelines feed keywatcher: records in envelopes (EventBridge, lookup-events,
-//! CloudWatch Logs decoded and as delivered, Fluent Bit and Vector events), `--passthrough` and `--dedup`.
+//! CloudWatch Logs decoded and as delivered, Fluent Bit and Vector events, SQS messages), `--passthrough` and
+//! `--dedup`.
 
 mod common;
 
@@ -67,11 +68,21 @@ fn every_envelope_is_opened_and_scored_like_the_plain_records() {
         {"message": calls[1], "source_type": "exec"}
     ]))
     .unwrap();
-    let input = format!("{}{vector}\n", ndjson(&wrapped));
+    // EventBridge through SQS: `aws sqs receive-message` output, and the event a Lambda function gets (its
+    // `Records` are no CloudTrail log file); the second through SNS too.
+    let bridged = |call: &Value| json!({"detail-type": "AWS API Call via CloudTrail", "detail": call}).to_string();
+    let sns = json!({"Type": "Notification", "TopicArn": "arn:aws:sns:us-east-1:123456789012:trail",
+                     "Message": bridged(&calls[3])});
+    let sqs = [
+        json!({"Messages": [{"MessageId": "m1", "ReceiptHandle": "r", "MD5OfBody": "x", "Body": bridged(&calls[2])}]}),
+        json!({"Records": [{"messageId": "m2", "body": sns.to_string(), "eventSource": "aws:sqs",
+                            "awsRegion": "us-east-1"}]}),
+    ];
+    let input = format!("{}{vector}\n{}", ndjson(&wrapped), ndjson(&sqs));
     let out = env.run(&["score", "--baseline", baseline.to_str().unwrap()], &input);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let plain = plain.lines();
-    let want: Vec<&str> = ids(&plain).into_iter().chain(ids(&plain[..2])).collect();
+    let want: Vec<&str> = ids(&plain).into_iter().chain(ids(&plain[..4])).collect();
     assert_eq!(ids(&out.lines()), want);
     assert!(out.lines().iter().all(|line| line["score"] == 100), "{}", out.stdout);
     assert!(out.stderr.contains("skipped 1 CloudWatch Logs control message(s)"), "{}", out.stderr);
@@ -80,7 +91,7 @@ fn every_envelope_is_opened_and_scored_like_the_plain_records() {
     // Learning reads them too.
     let learn = env.run(&["learn"], &input);
     assert_eq!(learn.code, 0, "{}", learn.stderr);
-    assert!(learn.stderr.contains("learned 8"), "{}", learn.stderr);
+    assert!(learn.stderr.contains("learned 10"), "{}", learn.stderr);
 }
 
 #[test]
@@ -113,7 +124,7 @@ fn a_bad_record_inside_an_envelope_is_reported_with_its_origin_and_the_rest_kept
 
     let bomb = base64::engine::general_purpose::STANDARD.encode(gzip(&vec![b' '; 9 << 20]));
     let out = env.run(&["learn"], json!({"awslogs": {"data": bomb}}).to_string());
-    assert!(out.stderr.contains("awslogs.data unpacks to more than 8 MiB"), "{}", out.stderr);
+    assert!(out.stderr.contains("awslogs.data unpacks to more than 64 times its size"), "{}", out.stderr);
 }
 
 #[test]
@@ -131,6 +142,9 @@ fn passthrough_writes_every_record_back_byte_for_byte_with_its_verdict() {
         temporary.to_string(),
         json!({"note": "not CloudTrail"}).to_string(),
         json!({"message": "GET /index.html 200", "source_type": "exec"}).to_string(),
+        json!({"eventVersion": "1.08", "eventTime": "2026-11-02T10:00:00Z", "eventType": "AwsCloudTrailInsight",
+               "eventCategory": "Insight", "insightDetails": {"state": "Start", "eventName": "RunInstances"}})
+        .to_string(),
     ];
     let input: String = lines.iter().map(|line| format!("{line}\n")).collect();
     let out =
@@ -155,6 +169,8 @@ fn passthrough_writes_every_record_back_byte_for_byte_with_its_verdict() {
     assert_eq!(verdicts[4]["excluded"], "not a CloudTrail record (no eventTime, eventName or userIdentity)");
     // A Vector event of another log line is no envelope of CloudTrail: it comes back as it is, too.
     assert_eq!(verdicts[5]["excluded"], verdicts[4]["excluded"]);
+    // An Insights event is no call, but a record an enrichment stage must not lose.
+    assert_eq!(verdicts[6], json!({"excluded": "Insights event"}));
     // The report reads these lines as it reads verdict lines; the records not scored are no calls.
     let report = env.run(&["report"], &out.stdout);
     assert_eq!(report.code, 0, "{}", report.stderr);

@@ -691,13 +691,18 @@ fn score_learn_saves_into_every_store_alike() {
     let server = Server::start(&env.path("redis"), free_port(false), &[]);
     let cluster = Cluster::start(&env);
     let stores = ["snapshot".to_string(), server.url(), cluster.url()];
-    let (first, scored) = (records(40, 6, 0), records(40, 3, 1));
+    // And a key pinned to one address, seen from a new one in its /24: that address goes on probation.
+    let pinned = |time: &str, ip: &str| {
+        ndjson(&[record("AKIAPINNED0000000001", time, ip, "aws-cli/2.13.5", "us-east-1", "UpdateService")])
+    };
+    let first = records(40, 6, 0) + &pinned("2026-11-01T10:00:00Z", "203.0.113.10");
+    let scored = records(40, 3, 1) + &pinned("2026-11-02T10:00:00Z", "203.0.113.57");
     for store in &stores {
         learn(&env, store, &first);
         let before = export(&env, store);
         let mut live = env.live(&["score", "--learn", "--store", store]);
         live.send(&scored);
-        for _ in 0..120 {
+        for _ in 0..121 {
             live.line();
         }
         live.signal("TERM");
@@ -706,6 +711,7 @@ fn score_learn_saves_into_every_store_alike() {
         assert_ne!(export(&env, store), before, "{store}: nothing learned\n{stderr}");
     }
     let exported = export(&env, &stores[0]);
+    assert!(exported.contains(r#""probation":{"203.0.113.57":"#), "{exported}");
     for store in &stores[1..] {
         assert_eq!(export(&env, store), exported, "{store}");
     }

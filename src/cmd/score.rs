@@ -2,8 +2,9 @@
 //! profiles of each chunk's keys from the store (or learn `--baseline` inputs in memory first), score every
 //! call and write one JSON line per call, in input order (or, for a person at a terminal, one table row; or
 //! with `--passthrough`, every record back with its verdict added). With `--learn`, the calls that were not
-//! suspicious are learned as they go (`autosave.rs`). SIGTERM and SIGINT end the run after the chunks already
-//! read: their lines are written, what was learned is saved.
+//! suspicious are learned as they go, and new addresses in a key's own networks put on probation
+//! (`autosave.rs`). SIGTERM and SIGINT end the run after the chunks already read: their lines are written,
+//! what was learned is saved.
 
 use std::collections::HashSet;
 use std::io::IsTerminal;
@@ -72,6 +73,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     let mut looked = Instant::now();
     let mut lineage = Lineage::default();
     let mut autosave = options.learn.then(|| Autosave::new(options.save_every, options.save_records));
+    let mut on_probation = 0u64;
     // Verdicts on the terminal would be drawn over by a progress bar: it is shown only when they go elsewhere.
     let mut report = if std::io::stdout().is_terminal() {
         Report::new(common.quiet)
@@ -106,7 +108,11 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
             };
             let mut verdict = scorer.score(call, profile);
             match link {
-                Some(Link::MadeBy(maker)) => verdict.made_by = Some(maker.to_string()),
+                Some(Link::MadeBy(maker)) => {
+                    verdict.made_by = Some(maker.to_string());
+                    // Its calls are not learned (below), so nothing of theirs goes on probation either.
+                    verdict.signals.retain(|signal| !matches!(signal, Signal::Probation { .. }));
+                }
                 Some(Link::MadeForOther { maker, user }) => {
                     verdict.flag(Signal::MadeForOther { maker: maker.to_string(), user: user.to_string() })
                 }
@@ -116,12 +122,16 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
             // A call scored against the key that made it is not learned: a profile of its own would then
             // replace its maker's as the measure of its next calls.
             if let Some(autosave) = &mut autosave
-                && !verdict.suspicious
                 && verdict.made_by.is_none()
             {
-                autosave.learn(call, &mut profiles);
-                report.learned(1);
-                learned.push(call.owner);
+                if !verdict.suspicious {
+                    autosave.learn(call, &mut profiles);
+                    report.learned(1);
+                    learned.push(call.owner);
+                } else if verdict.on_probation() {
+                    autosave.put_on_probation(call, &mut profiles);
+                    on_probation += 1;
+                }
             }
             verdict
         };
@@ -174,7 +184,11 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     };
     report.finish("score");
     if let Some(location) = saved.transpose()? {
-        report.note(&format!("{} call(s) that were not suspicious learned into {location}", report.summary.learned));
+        report.note(&format!(
+            "{} call(s) that were not suspicious learned into {location}; {on_probation} call(s) from new addresses \
+             in their key's own network on probation (--probation)",
+            report.summary.learned
+        ));
     }
     outcome?;
     flushed?;

@@ -6,7 +6,9 @@
 //!   JSON string;
 //! - CloudWatch Logs subscription data, decoded (`logEvents[].message`, `CONTROL_MESSAGE`s skipped) or as
 //!   delivered (`awslogs.data`: base64 of gzip of the same);
-//! - a Fluent Bit or Vector event: a record in `log` or `message`, as a JSON string or an object.
+//! - a Fluent Bit or Vector event: a record in `log` or `message`, as a JSON string or an object;
+//! - an SQS message: the event in `Body` (`aws sqs receive-message`: `Messages[].Body`) or `body` (a Lambda
+//!   event's `Records[]`), and an SNS notification's `Message`, each a JSON string.
 //!
 //! A record held as an object is parsed where it lies and borrows from the chunk; one held as text is decoded
 //! into bytes of its own and parsed as a document of its own ([`Opened`]), named by its path
@@ -31,6 +33,12 @@ const MAX_DEPTH: u8 = 4;
 /// batch; a payload that unpacks to much more is not a batch but a gzip bomb, and is not read.
 pub const MAX_UNPACKED: u64 = 8 << 20;
 
+/// The most bytes `awslogs.data` may unpack to for each byte of its base64: what bounds the memory of a chunk
+/// of payloads, as [`MAX_UNPACKED`] alone does not (a 1 MiB line of 11 KB payloads each unpacking to 8 MiB
+/// held 750 MB). Batches of CloudTrail records unpack to 8–9 times their base64 (100 and 700 records of
+/// `scripts/gen.py`); 64 leaves room for far more repetitive logs.
+const MAX_RATIO: u64 = 64;
+
 /// The members of the envelopes, all of them optional: which are present says which envelope it is.
 #[derive(Deserialize)]
 struct Envelope<'a> {
@@ -42,6 +50,14 @@ struct Envelope<'a> {
     log: Option<&'a RawValue>,
     #[serde(borrow, default, rename = "CloudTrailEvent")]
     cloudtrail_event: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "Body")]
+    sqs_body: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "body")]
+    lambda_body: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "Message")]
+    sns_message: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "Messages")]
+    messages: Option<Vec<&'a RawValue>>,
     #[serde(borrow, default, rename = "Events")]
     events: Option<Vec<&'a RawValue>>,
     #[serde(borrow, default, rename = "logEvents")]
@@ -75,6 +91,10 @@ impl<'a> Envelope<'a> {
             || self.message.is_some()
             || self.log.is_some()
             || self.cloudtrail_event.is_some()
+            || self.sqs_body.is_some()
+            || self.lambda_body.is_some()
+            || self.sns_message.is_some()
+            || self.messages.is_some()
             || self.events.is_some()
             || self.log_events.is_some()
             || self.awslogs.as_ref().is_some_and(|awslogs| awslogs.data.is_some())
@@ -101,17 +121,30 @@ impl<'a> Envelope<'a> {
     /// when it gave nothing, not even a problem: its members hold no JSON.
     fn give(self, source: Source<'a>, pos: Pos, prefix: &str, each: &mut dyn FnMut(Item<'a>)) -> bool {
         if self.message_type.as_deref() == Some("CONTROL_MESSAGE") {
-            each(Item::Skipped(Skip::Control));
+            each(Item::Skipped(Skip::Control, None));
             return true;
         }
         let mut gave = false;
-        let held = [("detail", self.detail), ("message", self.message), ("log", self.log)];
-        for (name, raw) in held.into_iter().chain([("CloudTrailEvent", self.cloudtrail_event)]) {
-            if let Some(raw) = raw {
-                gave |= hold(source, pos, format!("{prefix}{name}"), raw.get(), each);
+        let held = [
+            ("detail", self.detail),
+            ("message", self.message),
+            ("log", self.log),
+            ("CloudTrailEvent", self.cloudtrail_event),
+            ("Body", self.sqs_body),
+            ("body", self.lambda_body),
+            ("Message", self.sns_message),
+        ];
+        // An event holds one record: the first member with JSON in it (a Fluent Bit filter may copy `log` to
+        // `message`, and the record must not be read twice).
+        for (name, raw) in held {
+            if let Some(raw) = raw
+                && hold(source, pos, format!("{prefix}{name}"), raw.get(), each)
+            {
+                gave = true;
+                break;
             }
         }
-        for (name, list) in [("Events", self.events), ("logEvents", self.log_events)] {
+        for (name, list) in [("Events", self.events), ("logEvents", self.log_events), ("Messages", self.messages)] {
             for (index, raw) in list.into_iter().flatten().enumerate() {
                 gave = true;
                 // The path names the element: no index beside it.
@@ -131,8 +164,10 @@ impl<'a> Envelope<'a> {
         if let Some(data) = self.awslogs.and_then(|awslogs| awslogs.data) {
             gave = true;
             let path = format!("{prefix}awslogs.data");
-            match unpack(&data) {
-                Ok(bytes) => each(Item::Opened(Opened::parse(source, path, bytes), pos)),
+            // CloudWatch Logs never packs a payload in a payload; unpacking one would multiply the ratio.
+            let unpacked = if source.unpacked { Err(NESTED.to_string()) } else { unpack(&data) };
+            match unpacked {
+                Ok(bytes) => each(Item::Opened(Opened::parse(Source { unpacked: true, ..source }, path, bytes), pos)),
                 Err(why) => report(each, pos.offset, pos.index, format!("{path} {why}"), None),
             }
         }
@@ -160,20 +195,30 @@ fn hold<'a>(source: Source<'a>, pos: Pos, path: String, text: &'a str, each: &mu
     true
 }
 
-/// `awslogs.data` → the JSON it holds: base64, then gzip, at most [`MAX_UNPACKED`] bytes; or what is wrong.
+/// Why an `awslogs.data` inside another one is not unpacked.
+const NESTED: &str = "is inside another awslogs.data: not unpacked (CloudWatch Logs does not nest its payloads)";
+
+/// `awslogs.data` → the JSON it holds: base64, then gzip, at most [`MAX_UNPACKED`] bytes and [`MAX_RATIO`]
+/// times the base64's length; or what is wrong.
 fn unpack(data: &str) -> Result<Vec<u8>, String> {
     let packed = base64::engine::general_purpose::STANDARD
         .decode(data)
         .map_err(|err| format!("is not base64 ({err}): CloudWatch Logs sends base64 of gzip"))?;
+    let limit = MAX_UNPACKED.min(MAX_RATIO * data.len() as u64);
     let mut unpacked = Vec::new();
     MultiGzDecoder::new(&packed[..])
-        .take(MAX_UNPACKED + 1)
+        .take(limit + 1)
         .read_to_end(&mut unpacked)
         .map_err(|err| format!("is not gzip ({err}): CloudWatch Logs sends base64 of gzip"))?;
     if unpacked.len() as u64 > MAX_UNPACKED {
         return Err(format!(
             "unpacks to more than {} MiB, far more than a CloudWatch Logs batch holds (1 MiB): not read",
             MAX_UNPACKED >> 20
+        ));
+    }
+    if unpacked.len() as u64 > limit {
+        return Err(format!(
+            "unpacks to more than {MAX_RATIO} times its size, far more than log events compress: not read"
         ));
     }
     Ok(unpacked)
@@ -183,11 +228,13 @@ fn unpack(data: &str) -> Result<Vec<u8>, String> {
 mod tests {
     use std::io::Write;
 
+    use flate2::Compression;
+
     use super::super::tests::collect;
     use super::*;
 
-    fn packed(json: &str) -> String {
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    fn packed(json: &str, level: Compression) -> String {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), level);
         gz.write_all(json.as_bytes()).unwrap();
         base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap())
     }
@@ -208,6 +255,19 @@ mod tests {
             (r#"{"messageType":"CONTROL_MESSAGE","logEvents":[{"message":"CWL CONTROL MESSAGE"}]}"#, "Control"),
             (r#"{"log":"{\"eventName\":\"A\"}\n","stream":"stdout"}"#, "log@0[A@0:None]"),
             (r#"{"message":{"eventName":"A"},"host":"h"}"#, "A@11:None"),
+            // One record per event: the first member that holds one.
+            (r#"{"message":"GET / 200","log":{"eventName":"A"},"detail":"x"}"#, "A@29:None"),
+            (r#"{"log":{"eventName":"A"},"message":{"eventName":"A"}}"#, "A@35:None"),
+            // EventBridge through SQS, as `aws sqs receive-message` and a Lambda function get it; SNS.
+            (
+                r#"{"Messages":[{"MessageId":"1","Body":"{\"detail\":{\"eventName\":\"A\"}}"}]}"#,
+                "Messages[0].Body@13[A@10:None]",
+            ),
+            (
+                r#"{"Records":[{"messageId":"1","body":"{\"detail\":{\"eventName\":\"A\"}}","eventSource":"aws:sqs"}]}"#,
+                "body@12[A@10:None]",
+            ),
+            (r#"{"Type":"Notification","Message":"{\"eventName\":\"A\"}"}"#, "Message@0[A@0:None]"),
             // Not an envelope of CloudTrail: the object is given as it is, for `extract` to call it foreign.
             (r#"{"message":"GET / 200"}"#, "@0:None"),
             (
@@ -227,11 +287,16 @@ mod tests {
     #[test]
     fn awslogs_data_is_unpacked_and_a_bomb_is_refused() {
         let batch = r#"{"messageType":"DATA_MESSAGE","logEvents":[{"message":"{\"eventName\":\"A\"}"}]}"#;
-        let input = format!(r#"{{"awslogs":{{"data":"{}"}}}}"#, packed(batch));
+        let input = format!(r#"{{"awslogs":{{"data":"{}"}}}}"#, packed(batch, Compression::default()));
         assert_eq!(collect(&input, false).0, ["awslogs.data@0[logEvents[0].message@43[A@0:None]]"]);
-        let bomb = format!(r#"{{"awslogs":{{"data":"{}"}}}}"#, packed(&" ".repeat(MAX_UNPACKED as usize + 1)));
-        let seen = collect(&bomb, false).0;
+        // Stored, not compressed: within the ratio, over the size.
+        let big = packed(&" ".repeat(MAX_UNPACKED as usize + 1), Compression::none());
+        let seen = collect(&format!(r#"{{"awslogs":{{"data":"{big}"}}}}"#), false).0;
         assert!(seen[0].starts_with("bad@0:awslogs.data unpacks to more than 8 MiB"), "{seen:?}");
+        // 1 MiB from 1.4 KB: within the size, over the ratio (a line of these held 750 MB).
+        let bomb = packed(&" ".repeat(1 << 20), Compression::best());
+        let seen = collect(&format!(r#"{{"awslogs":{{"data":"{bomb}"}}}}"#), false).0;
+        assert!(seen[0].starts_with("bad@0:awslogs.data unpacks to more than 64 times its size"), "{seen:?}");
         let garbled = collect(r#"{"awslogs":{"data":"not base64!"}}"#, false).0;
         assert!(garbled[0].starts_with("bad@0:awslogs.data is not base64"), "{garbled:?}");
     }
@@ -245,6 +310,18 @@ mod tests {
             let seen = collect(&nested, false).0;
             assert!(seen.concat().contains("envelopes nested more than 4 deep: not opened"), "{list}: {seen:?}");
         }
+    }
+
+    #[test]
+    fn a_payload_inside_a_payload_is_not_unpacked() {
+        // Each level would multiply what a few bytes unpack to (a 15 KB line reached gigabytes).
+        let inner = format!(r#"{{"awslogs":{{"data":"{}"}}}}"#, packed(r#"{"eventName":"A"}"#, Compression::default()));
+        let batch = serde_json::json!({"logEvents": [{"message": inner}]}).to_string();
+        let input = format!(r#"{{"awslogs":{{"data":"{}"}}}}"#, packed(&batch, Compression::default()));
+        let seen = collect(&input, false).0;
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert!(seen[0].contains("awslogs.data is inside another awslogs.data: not unpacked"), "{seen:?}");
+        assert!(!seen[0].contains("A@"), "{seen:?}");
     }
 
     #[test]

@@ -328,9 +328,15 @@ fn access_key(hash_key: &str) -> Option<&str> {
     hash_key.strip_prefix(PREFIX)?.strip_suffix('}')
 }
 
-/// The four kinds of values, as their fields begin, with the profile's set of each.
-fn values(profile: &Profile) -> [(&'static str, &Values); 4] {
-    [("ip:", &profile.ips), ("agent:", &profile.agents), ("region:", &profile.regions), ("event:", &profile.events)]
+/// The kinds of values, as their fields begin, with the profile's set of each.
+fn values(profile: &Profile) -> [(&'static str, &Values); 5] {
+    [
+        ("ip:", &profile.ips),
+        ("agent:", &profile.agents),
+        ("region:", &profile.regions),
+        ("event:", &profile.events),
+        ("probation:", &profile.probation),
+    ]
 }
 
 /// A time as the script compares it: fixed width, so that text order is time order.
@@ -367,6 +373,7 @@ fn decode(access_key: &str, fields: HashMap<String, String>) -> Result<Profile> 
                     "agent" => &mut profile.agents,
                     "region" => &mut profile.regions,
                     "event" => &mut profile.events,
+                    "probation" => &mut profile.probation,
                     _ => return Err(bad()),
                 };
                 let mut parts = value.split(' ');
