@@ -12,18 +12,17 @@ use crate::parse::{self, Cursor, Item};
 use crate::score::{Method, Scorer, Weights};
 use crate::store::{exchange, legacy, snapshot};
 
-/// Bytes → records → calls → verdicts → NDJSON, as one chunk of `score` goes: mended, parsed, extracted,
-/// half of the calls learned into a profile, every call scored against it and written. Checks that every
-/// call gives exactly one line and that each line is one JSON object.
-pub fn input(bytes: &[u8]) {
+/// Bytes → records → calls → verdicts → NDJSON, as one chunk of `score` goes: mended, parsed (records in
+/// envelopes too), extracted, half of the calls learned into a profile, every call scored against it and
+/// written. Checks that every call gives exactly one line and that each line is one JSON object. Gives the
+/// number of calls, so that a replay can tell a seed that reaches the scorer from one that stops before.
+pub fn input(bytes: &[u8]) -> usize {
     let mut chunk = bytes.to_vec();
     parse::mend(&mut chunk);
+    let mut items = Vec::new();
+    parse::chunk(&chunk, false, &mut Cursor::default(), &mut |item| items.push(item));
     let mut records = Vec::new();
-    parse::chunk(&chunk, false, &mut Cursor::default(), &mut |item| {
-        if let Item::Record(record, _) = item {
-            records.push(record);
-        }
-    });
+    records_in(&items, &mut records);
     let filter = Filter::default();
     let calls: Vec<_> = records
         .iter()
@@ -47,6 +46,18 @@ pub fn input(bytes: &[u8]) {
     for line in text.lines() {
         let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         assert!(value.is_object(), "not an object: {line}");
+    }
+    calls.len()
+}
+
+/// The records among `items`, and in the documents opened from envelopes among them, in order.
+fn records_in<'i>(items: &'i [Item<'i>], records: &mut Vec<&'i parse::Record<'i>>) {
+    for item in items {
+        match item {
+            Item::Record(record, _) => records.push(record),
+            Item::Opened(opened, _) => records_in(opened.borrow_dependent(), records),
+            Item::Skipped(..) | Item::Malformed(_) => {}
+        }
     }
 }
 

@@ -21,7 +21,26 @@ fn replay(target: &str, check: fn(&[u8])) {
 
 #[test]
 fn the_input_corpus_passes() {
-    replay("input", keywatcher::fuzz::input);
+    replay("input", |bytes| {
+        keywatcher::fuzz::input(bytes);
+    });
+}
+
+/// The envelope seeds take the fuzzer past the envelope into the records it holds: each gives its calls.
+#[test]
+fn the_envelope_seeds_reach_the_scorer() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/input");
+    for (seed, calls) in [
+        ("envelope-awslogs-data", 2),
+        ("envelope-cloudwatch-decoded", 2),
+        ("envelope-lookup-events", 2),
+        ("envelope-eventbridge", 2),
+        ("envelope-fluent-bit-log", 2),
+        ("envelope-vector-message-nested", 1),
+    ] {
+        let bytes = std::fs::read(dir.join(seed)).unwrap_or_else(|e| panic!("{seed}: {e}"));
+        assert_eq!(keywatcher::fuzz::input(&bytes), calls, "{seed}");
+    }
 }
 
 #[test]

@@ -5,8 +5,9 @@
 
 mod common;
 
+use base64::Engine;
 use common::{Env, gzip, ndjson, record};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn call(key: &str) -> Value {
     record(key, "2026-11-01T00:00:00Z", "198.51.100.7", "aws-cli/2.13.5", "us-east-1", "DescribeInstances")
@@ -143,4 +144,62 @@ fn bytes_that_are_not_utf8_are_read_as_u_fffd_in_every_field() {
         let value = line[field].as_str().unwrap();
         assert!(value.starts_with("<\u{fffd}") && value.ends_with(&format!("{i}>")), "{field}: {value}");
     }
+}
+
+#[test]
+fn bytes_that_are_not_utf8_inside_awslogs_data_are_read_as_u_fffd() {
+    let env = Env::new();
+    // The gzip inside `awslogs.data` holds bytes, not text: nothing has mended them before it is opened.
+    let mut bad_bytes = call("AKIAEXAMPLEUTF8AWS1");
+    bad_bytes["userAgent"] = Value::from("aws-cli<BAD>");
+    let mut surrogate = call("AKIAEXAMPLEUTF8AWS2");
+    surrogate["userAgent"] = Value::from("boto<SUR>");
+    let batch = json!({"messageType": "DATA_MESSAGE", "logEvents": [
+        {"id": "1", "timestamp": 1, "message": bad_bytes.to_string()},
+        {"id": "2", "timestamp": 1, "message": surrogate.to_string()}]});
+    let text = batch.to_string().replace("<SUR>", r"<\\ud800>");
+    let (before, after) = text.split_once("<BAD>").unwrap();
+    let payload = [before.as_bytes(), b"<\xff\xfe>", after.as_bytes()].concat();
+    let data = base64::engine::general_purpose::STANDARD.encode(gzip(&payload));
+    let out = env.run(&["score"], format!("{}\n", json!({"awslogs": {"data": data}})));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let agents: Vec<String> = out.lines().iter().map(|line| line["userAgent"].as_str().unwrap().to_string()).collect();
+    assert_eq!(agents, ["aws-cli<\u{fffd}\u{fffd}>", "boto<\u{fffd}>"], "{}", out.stderr);
+}
+
+#[test]
+fn passthrough_and_the_table_keep_one_line_per_record_whatever_its_strings_hold() {
+    let env = Env::new();
+    let agents: [&[u8]; 5] = [
+        b"aws-\xff\xfecli",               // bytes that are not UTF-8
+        br"boto\ud800x\udc00",            // lone surrogates, high and low
+        br"nul\u0000and\u001b[31mred",    // NUL and an ANSI escape, escaped as JSON must
+        b"line\\nbreak\\u2028sep\\u202e", // a newline, a line separator and a bidi override
+        &[b'A'; 10_000],                  // a 10,000-character user agent
+    ];
+    let mut input = Vec::new();
+    for (i, agent) in agents.iter().enumerate() {
+        let mut call = call(&format!("AKIAEXAMPLEPASS000{i}"));
+        call["userAgent"] = Value::from("<AGENT>");
+        let (before, after) =
+            call.to_string().split_once("<AGENT>").map(|(b, a)| (b.to_string(), a.to_string())).unwrap();
+        input.extend_from_slice(&[before.as_bytes(), agent, after.as_bytes(), b"\n"].concat());
+    }
+    let out = env.run(&["score", "--passthrough"], &input);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines = out.lines();
+    assert_eq!(lines.len(), agents.len(), "one valid JSON line per record: {}", out.stdout);
+    let kept: Vec<&str> = lines.iter().map(|line| line["userAgent"].as_str().unwrap()).collect();
+    assert_eq!(
+        kept[..4],
+        ["aws-\u{fffd}\u{fffd}cli", "boto\u{fffd}x\u{fffd}", "nul\0and\u{1b}[31mred", "line\nbreak\u{2028}sep\u{202e}"]
+    );
+    assert_eq!(kept[4].len(), 10_000);
+    assert!(lines.iter().all(|line| line["keywatcher"]["suspicious"] == true), "{}", out.stdout);
+
+    let table = env.run(&["score", "--format", "table"], &input);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    let rows: Vec<&str> = table.stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), agents.len(), "one row per record:\n{}", table.stdout);
+    assert!(!table.stdout.contains(['\0', '\u{1b}', '\u{2028}', '\u{202e}', '\r']), "{}", table.stdout);
 }

@@ -82,11 +82,7 @@ pub(super) fn open<'a>(source: Source<'a>, pos: Pos, each: &mut dyn FnMut(Item<'
     if !envelope.holds_something() {
         return false;
     }
-    if source.depth >= MAX_DEPTH {
-        report(each, pos.offset, pos.index, format!("envelopes nested more than {MAX_DEPTH} deep: not opened"), None);
-        return true;
-    }
-    envelope.give(Source { depth: source.depth + 1, ..source }, pos, "", each)
+    envelope.give_inside(source, pos, "", each)
 }
 
 impl<'a> Envelope<'a> {
@@ -102,6 +98,23 @@ impl<'a> Envelope<'a> {
             || self.events.is_some()
             || self.log_events.is_some()
             || self.awslogs.as_ref().is_some_and(|awslogs| awslogs.data.is_some())
+    }
+
+    /// [`Envelope::give`], one envelope deeper than `source`; past [`MAX_DEPTH`], a problem instead. Every
+    /// way into an envelope comes through here, so that no shape of nesting (objects, strings, or the elements
+    /// of `Events` holding `Events`) can make the parser recurse deeper.
+    fn give_inside(self, source: Source<'a>, pos: Pos, prefix: &str, each: &mut dyn FnMut(Item<'a>)) -> bool {
+        if source.depth >= MAX_DEPTH {
+            report(
+                each,
+                pos.offset,
+                pos.index,
+                format!("envelopes nested more than {MAX_DEPTH} deep: not opened"),
+                None,
+            );
+            return true;
+        }
+        self.give(Source { depth: source.depth + 1, ..source }, pos, prefix, each)
     }
 
     /// Gives each document the envelope at `pos` holds, in order; `prefix` is the path to the envelope. False
@@ -139,7 +152,7 @@ impl<'a> Envelope<'a> {
                 let path = format!("{prefix}{name}[{index}]");
                 let gave_any = match value::<Envelope>(source, at) {
                     Ok((event, _)) if event.holds_something() => {
-                        event.give(source, Pos { offset: at, index: None }, &format!("{path}."), each)
+                        event.give_inside(source, Pos { offset: at, index: None }, &format!("{path}."), each)
                     }
                     _ => false,
                 };
@@ -286,6 +299,17 @@ mod tests {
         assert!(seen[0].starts_with("bad@0:awslogs.data unpacks to more than 64 times its size"), "{seen:?}");
         let garbled = collect(r#"{"awslogs":{"data":"not base64!"}}"#, false).0;
         assert!(garbled[0].starts_with("bad@0:awslogs.data is not base64"), "{garbled:?}");
+    }
+
+    #[test]
+    fn lists_of_events_holding_lists_of_events_are_not_followed_down() {
+        // Each element of `Events` held `Events` again, and was opened without counting: 10,000 levels
+        // overflowed the stack (100,000 crashed the binary).
+        for list in ["Events", "logEvents"] {
+            let nested = format!("{}{{}}{}", format!(r#"{{"{list}":["#).repeat(10_000), "]}".repeat(10_000));
+            let seen = collect(&nested, false).0;
+            assert!(seen.concat().contains("envelopes nested more than 4 deep: not opened"), "{list}: {seen:?}");
+        }
     }
 
     #[test]
