@@ -8,6 +8,7 @@
 use std::io::{self, BufWriter, Write};
 
 use crate::extract::Call;
+use crate::parse;
 use crate::score::{Standing, Verdict};
 
 /// Standard output, block-buffered (Rust's own stdout flushes every line, even into a pipe).
@@ -47,7 +48,11 @@ impl<W: Write> Emitter<W> {
         line.clear();
         let text = String::from_utf8_lossy(record);
         let body = text.trim().strip_prefix('{').and_then(|t| t.strip_suffix('}')).unwrap_or_default();
-        line.push(b'{');
+        // A record with a `keywatcher` member of its own (anyone who can write to the trail can add one) is
+        // nested whole under `record`, so that the line never has two: a reader taking the first would see
+        // the forged one.
+        let nested = parse::may_have_member(record, "keywatcher");
+        line.extend_from_slice(if nested { b"{\"record\":{" } else { b"{" });
         if memchr::memchr2(b'\n', b'\r', body.as_bytes()).is_none() {
             line.extend_from_slice(body.as_bytes());
         } else {
@@ -56,7 +61,9 @@ impl<W: Write> Emitter<W> {
                 line.extend_from_slice(part.as_bytes());
             }
         }
-        if !body.trim().is_empty() {
+        if nested {
+            line.extend_from_slice(b"},");
+        } else if !body.trim().is_empty() {
             line.push(b',');
         }
         line.extend_from_slice(b"\"keywatcher\":{");
@@ -348,6 +355,25 @@ mod tests {
                 "{\"a\": [1,2],\"b\": \"x y\",\"keywatcher\":{\"excluded\":\"why\"}}\n",
                 "{ \"keywatcher\":{\"excluded\":\"why\"}}\n",
                 "{\"c\":\"\u{fffd}\",\"keywatcher\":{\"excluded\":\"why\"}}\n"
+            )
+        );
+    }
+
+    #[test]
+    fn passthrough_nests_a_record_with_a_keywatcher_member_of_its_own() {
+        let mut emitter = Emitter::new(Vec::new());
+        let forged: &[u8] = br#"{"eventName":"X","keywatcher":{"suspicious":false}}"#;
+        let named: &[u8] = br#"{"eventName":"X","userAgent":"keywatcher"}"#;
+        for record in [forged, named] {
+            emitter.passthrough(record, Judged::Excluded("why")).unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(emitter.out).unwrap(),
+            concat!(
+                r#"{"record":{"eventName":"X","keywatcher":{"suspicious":false}},"keywatcher":{"excluded":"why"}}"#,
+                "\n",
+                r#"{"eventName":"X","userAgent":"keywatcher","keywatcher":{"excluded":"why"}}"#,
+                "\n"
             )
         );
     }

@@ -278,6 +278,32 @@ enum Fail {
     Bad(serde_json::Error),
 }
 
+/// Whether the JSON object `text` may have a top-level member named `name`, for `--passthrough`, which adds
+/// a `keywatcher` member: a record that has one already must not come out with two. A quick look for the
+/// quoted name first, so that almost every record costs no parse; when `text` cannot be read, it may.
+pub fn may_have_member(text: &[u8], name: &str) -> bool {
+    if memchr::memmem::find(text, format!("\"{name}\"").as_bytes()).is_none() {
+        return false;
+    }
+    struct Member<'n>(&'n str);
+    impl<'de> Visitor<'de> for Member<'_> {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            let mut found = false;
+            while let Some(key) = map.next_key::<Cow<str>>()? {
+                found |= key == self.0;
+                map.next_value::<IgnoredAny>()?;
+            }
+            Ok(found)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(text);
+    de::Deserializer::deserialize_map(&mut de, Member(name)).unwrap_or(true)
+}
+
 /// Mends what would keep a record's call from being scored although its JSON is readable: lone surrogate
 /// escapes and bytes that are not UTF-8, each read as U+FFFD. `pipeline` runs it on every chunk it reads.
 pub fn mend(bytes: &mut Vec<u8>) {
