@@ -115,7 +115,7 @@ pub fn run(
     handle: &mut dyn FnMut(&Batch, &mut Report) -> Result<()>,
 ) -> Result<()> {
     let threads = threads.max(1);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start threads")?;
+    let pool = parsers(threads)?;
     let mut feed = Feed::new(start_readers(inputs, threads, limits));
     report.expect(filter);
     let mut run = Run { filter, strict, limits, report, handle, tally: Tally::default(), open: None, in_lists: None };
@@ -193,6 +193,22 @@ enum Piece {
 
 /// Held by the reader of stdin while it reads it.
 static STDIN: Mutex<()> = Mutex::new(());
+
+/// The parser threads, `threads` of them, started once per process: a run with a checkpoint or `--follow`
+/// passes through [`run`] once per file, and starting and stopping a pool for each cost about 1.4 ms a file
+/// (5,432 small gzipped files: 8.6 s with a checkpoint, against 1.3 s without).
+fn parsers(threads: usize) -> Result<&'static rayon::ThreadPool> {
+    static POOLS: Mutex<Vec<&'static rayon::ThreadPool>> = Mutex::new(Vec::new());
+    let mut pools = POOLS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(pool) = pools.iter().find(|pool| pool.current_num_threads() == threads) {
+        return Ok(pool);
+    }
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start threads")?;
+    // Kept for the process: a process asks for one number of threads (tests, a few).
+    let pool: &'static rayon::ThreadPool = Box::leak(Box::new(pool));
+    pools.push(pool);
+    Ok(pool)
+}
 
 /// Starts `count` reader threads that take the inputs in order and cut each into chunks. Gives one receiver
 /// per input, in input order. The threads stop when the receivers are dropped (a run that stops early); one
