@@ -40,8 +40,8 @@ const STOP_CHECK: Duration = Duration::from_millis(100);
 pub enum Plan {
     /// Every input, in one go (no checkpoint).
     All(Vec<Input>),
-    /// The files of a run with a checkpoint, those it holds already left out, one after another, each
-    /// recorded when done.
+    /// The files of a run with a checkpoint, those it holds already left out, read in one go, each recorded
+    /// when done.
     Once { inputs: Vec<Input>, done: Checkpoint },
     /// Every file that appears in the watched trees, until stopped.
     Follow { watch: Watch, done: Checkpoint },
@@ -84,9 +84,9 @@ impl Plan {
         }
     }
 
-    /// Hands the inputs to `work` as the plan says, until they are all read or, file by file, until `stop`
-    /// says so (it is asked before and after each file, and while following waits between looks; a file read when
-    /// it says so is not recorded as done, as the stop may have cut it short). While following waits between
+    /// Hands the inputs to `work` as the plan says, until they are all read or until `stop` says so (it is asked
+    /// before each look and while following waits between looks; `work` itself ends early when it says so, and a
+    /// file it did not read to its end is not recorded). While following waits between
     /// looks, `work` is given [`Step::Wait`] every [`STOP_CHECK`], for the caller's timed work (`score --learn`
     /// saving). An error from `work` or the checkpoint ends the run; the file it came from is not recorded as done.
     pub fn run(&mut self, stop: &dyn Fn() -> bool, work: &mut dyn FnMut(Step) -> Result<()>) -> Result<()> {
@@ -100,34 +100,15 @@ impl Plan {
 
     fn pass(&mut self, stop: &dyn Fn() -> bool, work: &mut dyn FnMut(Step) -> Result<()>) -> Result<()> {
         match self {
-            Plan::All(inputs) => work(Step::Read(inputs)),
-            Plan::Once { inputs, done } => {
-                for input in inputs.iter() {
-                    if stop() {
-                        return Ok(());
-                    }
-                    work(Step::Read(std::slice::from_ref(input)))?;
-                    if stop() {
-                        return Ok(()); // The stop may have cut the file short: it is read again next time.
-                    }
-                    // A part of a tree that could not be listed is reported by the reader, and not recorded,
-                    // so that it is tried again next time.
-                    if let Input::File(path) = input {
-                        done.record(path)?;
-                    }
-                }
-                Ok(())
-            }
+            Plan::All(inputs) => work(Step::Read(inputs, &mut |_| Ok(()))),
+            Plan::Once { inputs, done } => read_and_record(inputs, done, work),
             Plan::Follow { watch, done } => loop {
-                for path in watch.look(done) {
-                    if stop() {
-                        return Ok(());
-                    }
-                    work(Step::Read(&[Input::File(path.clone())]))?;
-                    if stop() {
-                        return Ok(()); // The stop may have cut the file short: it is read again next time.
-                    }
-                    done.record(&path)?;
+                if stop() {
+                    return Ok(());
+                }
+                let inputs: Vec<Input> = watch.look(done).into_iter().map(Input::File).collect();
+                if !inputs.is_empty() {
+                    read_and_record(&inputs, done, work)?;
                 }
                 done.sync()?;
                 let next = Instant::now() + watch.interval;
@@ -143,10 +124,21 @@ impl Plan {
     }
 }
 
+/// Hands `inputs` to `work` in one go, and records each file as `work` says it has ended (all that came of
+/// it written out). A file that a stop cut short never ends, so it is read again next time. A part of a tree
+/// that could not be listed is reported by the reader, and not recorded, so that it is tried again.
+fn read_and_record(inputs: &[Input], done: &mut Checkpoint, work: &mut dyn FnMut(Step) -> Result<()>) -> Result<()> {
+    work(Step::Read(inputs, &mut |index| match &inputs[index] {
+        Input::File(path) => done.record(path),
+        _ => Ok(()),
+    }))
+}
+
 /// What [`Plan::run`] asks of its caller.
 pub enum Step<'a> {
-    /// Read these inputs, writing out all that comes of them before returning.
-    Read(&'a [Input]),
+    /// Read these inputs, writing out all that comes of them, and call the function with each input's index
+    /// once all that came of it is written out.
+    Read(&'a [Input], &'a mut dyn FnMut(usize) -> Result<()>),
     /// Nothing to read yet: a turn for timed work.
     Wait,
 }
@@ -431,33 +423,38 @@ mod tests {
     }
 
     #[test]
-    fn a_stop_ends_following_between_files_and_between_looks() {
+    fn a_stop_ends_following_and_a_file_not_read_to_its_end_is_not_recorded() {
         let dir = tempfile::tempdir().unwrap();
         for name in ["a.json", "b.json", "c.json"] {
             fs::write(dir.path().join(name), "{}").unwrap();
             set_modified(&dir.path().join(name), Duration::from_secs(7200));
         }
         let started = Instant::now();
-        // A stop asked while the second file is read; then one asked at the third turn between looks.
-        for (stop_at, (reads, recorded)) in [((2, 0), (2, 1)), ((3, 3), (3, 3))] {
+        // The reader ends two of the three files when a stop comes; then it ends all three, and a stop is asked
+        // at the third turn between looks.
+        for (ending, stop_at_wait) in [(2, 0), (3, 3)] {
             // Looks an hour apart: only a stop asked while waiting ends the run in time.
             let watch = Watch::new(&[dir.path().to_path_buf()], Duration::from_secs(3600)).unwrap();
             let mut plan = Plan::Follow { watch, done: Checkpoint::memory() };
-            let (read, waits) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
-            let mut count = |step: Step| {
+            let (reads, waits) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+            let mut work = |step: Step| {
                 match step {
-                    Step::Read(_) => read.set(read.get() + 1),
+                    Step::Read(inputs, ended) => {
+                        assert_eq!(inputs.len(), 3, "the files of one look are read in one go");
+                        reads.set(reads.get() + 1);
+                        (0..ending).try_for_each(ended)?;
+                    }
                     Step::Wait => waits.set(waits.get() + 1),
                 }
                 Ok(())
             };
             // The clock only keeps a broken stop from hanging the test.
-            let stop = || (read.get(), waits.get()) == stop_at || started.elapsed() > Duration::from_secs(60);
-            plan.run(&stop, &mut count).unwrap();
-            assert_eq!((read.get(), waits.get()), stop_at);
-            assert_eq!(read.get(), reads);
+            let stop =
+                || (reads.get() == 1 && waits.get() == stop_at_wait) || started.elapsed() > Duration::from_secs(60);
+            plan.run(&stop, &mut work).unwrap();
+            assert_eq!((reads.get(), waits.get()), (1, stop_at_wait));
             let Plan::Follow { done, .. } = plan else { unreachable!() };
-            assert_eq!(done.count(), recorded, "each file read whole is recorded, not the one the stop cut short");
+            assert_eq!(done.count(), ending, "each file read to its end is recorded, not the one the stop cut short");
         }
     }
 

@@ -80,6 +80,9 @@ pub struct Batch<'a> {
     /// text as read (for a record opened from an envelope, the record decoded) and what became of it. What
     /// `--passthrough` writes back.
     pub records: Vec<Passed<'a>>,
+    /// In a batch of its own, with no records: the input at this index of `inputs` has been read to its end
+    /// (or could not be opened), and every batch of it handed over before. What a checkpoint records.
+    pub ended: Option<usize>,
 }
 
 /// A record's text and what became of it.
@@ -148,7 +151,13 @@ pub fn run(
         }
         match ahead.pop_front() {
             None => break,
-            Some(Ahead::Piece(index, piece)) => run.piece(inputs, index, piece)?,
+            Some(Ahead::Piece(index, piece)) => {
+                let ends = matches!(piece, Piece::Unopened(_) | Piece::End(..));
+                run.piece(inputs, index, piece)?;
+                if ends {
+                    (run.handle)(&Batch { ended: Some(index), ..Batch::default() }, run.report)?;
+                }
+            }
             Some(Ahead::Parsing(index, receiver)) => {
                 let parsed = receiver.recv().context("a parser thread stopped")?;
                 run.guessed(inputs, index, &parsed)?;
@@ -525,7 +534,8 @@ impl Run<'_> {
         if open.cursor != Cursor::default() {
             self.in_lists = Some(open.index);
         }
-        let mut batch = Batch { calls: Vec::with_capacity(items.len()), records: Vec::with_capacity(items.len()) };
+        let mut batch =
+            Batch { calls: Vec::with_capacity(items.len()), records: Vec::with_capacity(items.len()), ended: None };
         let stop = self.walk(chunk, items, &mut Vec::new(), &mut batch);
         (self.handle)(&batch, self.report)?;
         match stop {

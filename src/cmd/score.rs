@@ -175,7 +175,12 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     };
     let stopped = || stop::requested().is_some();
     let outcome = plan.run(&stopped, &mut |step| match step {
-        Step::Read(inputs) => pipeline::run(inputs, &filter, common.strict, threads, limits, &mut report, handle),
+        Step::Read(inputs, ended) => {
+            pipeline::run(inputs, &filter, common.strict, threads, limits, &mut report, &mut |batch, report| {
+                handle(batch, report)?;
+                batch.ended.map_or(Ok(()), &mut *ended)
+            })
+        }
         // Following waits between looks: the timed save and look-up are done on time, as on a quiet feed.
         Step::Wait => handle(&Batch::default(), &mut report),
     });
