@@ -5,8 +5,8 @@
 //! across chunks longer than [`Limits::record`] stops its input (reported, exit status 2), so that no record can take
 //! memory without bound. It also says
 //! when a run could not have looked at what was asked: an input in which nothing is CloudTrail (an input error), a
-//! `--key` that no record carries (named by the report at the end, since a run with a checkpoint passes through
-//! here once per file). This is the only file that starts threads.
+//! `--key` that no record carries (named by the report at the end, since a following run passes through here
+//! once per look). This is the only file that starts threads.
 //!
 //! Threads, and why the output cannot tell: `threads` reader threads open the inputs in order, several at
 //! once (so gzip is decoded in parallel over a tree of files), and cut each into chunks, a few chunks ahead
@@ -118,7 +118,7 @@ pub fn run(
     handle: &mut dyn FnMut(&Batch, &mut Report) -> Result<()>,
 ) -> Result<()> {
     let threads = threads.max(1);
-    let pool = parsers(threads)?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start threads")?;
     let mut feed = Feed::new(start_readers(inputs, threads, limits));
     report.expect(filter);
     let mut run = Run { filter, strict, limits, report, handle, tally: Tally::default(), open: None, in_lists: None };
@@ -202,22 +202,6 @@ enum Piece {
 
 /// Held by the reader of stdin while it reads it.
 static STDIN: Mutex<()> = Mutex::new(());
-
-/// The parser threads, `threads` of them, started once per process: a run with a checkpoint or `--follow`
-/// passes through [`run`] once per file, and starting and stopping a pool for each cost about 1.4 ms a file
-/// (5,432 small gzipped files: 8.6 s with a checkpoint, against 1.3 s without).
-fn parsers(threads: usize) -> Result<&'static rayon::ThreadPool> {
-    static POOLS: Mutex<Vec<&'static rayon::ThreadPool>> = Mutex::new(Vec::new());
-    let mut pools = POOLS.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(pool) = pools.iter().find(|pool| pool.current_num_threads() == threads) {
-        return Ok(pool);
-    }
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start threads")?;
-    // Kept for the process: a process asks for one number of threads (tests, a few).
-    let pool: &'static rayon::ThreadPool = Box::leak(Box::new(pool));
-    pools.push(pool);
-    Ok(pool)
-}
 
 /// Starts `count` reader threads that take the inputs in order and cut each into chunks. Gives one receiver
 /// per input, in input order. The threads stop when the receivers are dropped (a run that stops early); one

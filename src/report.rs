@@ -67,10 +67,10 @@ pub struct Report {
     printed: u64,
     progress: Option<Progress>,
     /// Each `--key`, and whether a record carried it: one that none did is named at the end. Kept here, not
-    /// per pass of the pipeline, because a run with a checkpoint passes once per file.
+    /// per pass of the pipeline, because a following run passes once per look.
     keys: Vec<(String, bool)>,
     /// `--dedup`: the event IDs of the last records, kept here for the same reason, so that a record delivered
-    /// again in a later file (as CloudTrail does) is dropped by a run that reads one file a pass.
+    /// again in a later file (as CloudTrail does) is dropped by a run that passes once per look.
     dedup: Option<Dedup>,
 }
 

@@ -201,6 +201,15 @@ fn records(keys: usize, per_key: usize, salt: usize) -> String {
     ndjson(&out)
 }
 
+/// The export of the first store, after checking that every other store exports the same.
+fn exported_alike(env: &Env, stores: &[String]) -> String {
+    let exported = export(env, &stores[0]);
+    for store in &stores[1..] {
+        assert_eq!(export(env, store), exported, "{store}");
+    }
+    exported
+}
+
 fn export(env: &Env, store: &str) -> String {
     let out = env.run(&["profile", "export", "--store", store], "");
     assert_eq!(out.code, 0, "export from {store}: {}", out.stderr);
@@ -227,11 +236,8 @@ fn snapshot_redis_and_cluster_give_the_same_profiles_and_scores() {
         learn(&env, store, &first);
         learn(&env, store, &second);
     }
-    let exported = export(&env, &stores[0]);
+    let exported = exported_alike(&env, &stores);
     assert_eq!(exported.lines().count(), 50);
-    for store in &stores[1..] {
-        assert_eq!(export(&env, store), exported, "{store}");
-    }
     let scores: Vec<String> = stores
         .iter()
         .map(|store| {
@@ -249,10 +255,7 @@ fn snapshot_redis_and_cluster_give_the_same_profiles_and_scores() {
         let out = env.run(&["profile", "show", "--store", store, "AKIAKEY0000"], "");
         assert_eq!(out.stdout.lines().filter(|line| line.contains("AKIAKEY")).count(), 8, "{store}: {}", out.stdout);
     }
-    let exported = export(&env, &stores[0]);
-    for store in &stores[1..] {
-        assert_eq!(export(&env, store), exported, "{store}");
-    }
+    exported_alike(&env, &stores);
 }
 
 #[test]
@@ -710,11 +713,8 @@ fn score_learn_saves_into_every_store_alike() {
         assert!(status.success() && rest.is_empty(), "{store}: {status} {rest:?}\n{stderr}");
         assert_ne!(export(&env, store), before, "{store}: nothing learned\n{stderr}");
     }
-    let exported = export(&env, &stores[0]);
+    let exported = exported_alike(&env, &stores);
     assert!(exported.contains(r#""probation":{"203.0.113.57":"#), "{exported}");
-    for store in &stores[1..] {
-        assert_eq!(export(&env, store), exported, "{store}");
-    }
 }
 
 #[test]
