@@ -121,6 +121,11 @@ impl Report {
         }
     }
 
+    /// A call read (and counted as a record) that is excluded after all, by what the store holds.
+    pub fn excluded(&mut self, why: Exclusion) {
+        *self.summary.excluded.entry(why).or_default() += 1;
+    }
+
     /// Prints a line on stderr above the progress bar, if there is one.
     fn say(&self, text: std::fmt::Arguments) {
         match &self.progress {

@@ -8,11 +8,12 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::cli::{FollowArgs, LearnArgs};
+use crate::extract::Owner;
 use crate::report::Report;
 use crate::{config, pipeline, stop, store};
 
 pub fn run(args: LearnArgs) -> Result<ExitCode> {
-    let filter = config::filter(&args.common)?;
+    let filter = config::filter(&args.common, Owner::default())?;
     let reading = FollowArgs { checkpoint: args.checkpoint.clone(), ..FollowArgs::default() };
     let mut plan = config::plan(&args.inputs, &reading, args.common.quiet)?;
     let inputs = plan.inputs();
