@@ -15,9 +15,9 @@ use crate::score::{AgentMatch, IpMatch};
     name = "keywatcher",
     version,
     about = "Learn how each long-term AWS access key is used, from CloudTrail, and flag the calls that do not fit",
-    long_about = "Learn how each long-term AWS access key (AKIA…) is used, from CloudTrail records: from which source \
-IPs, with which user agents, in which regions, for which API calls. Then score new calls against that profile and \
-flag those that do not fit.\n\nReads CloudTrail as log files ({\"Records\":[…]}), NDJSON, JSON arrays or \
+    long_about = "Learn how each long-term AWS access key (AKIA…) and each role is used, from CloudTrail records: from \
+which source IPs, with which user agents, in which regions, for which API calls. Then score new calls against that \
+profile and flag those that do not fit; a role session's temporary credentials are scored against its role.\n\nReads CloudTrail as log files ({\"Records\":[…]}), NDJSON, JSON arrays or \
 pretty-printed records, gzipped or not, from stdin, files or directory trees; records in EventBridge events, \
 lookup-events output, CloudWatch Logs subscription data (decoded or awslogs.data), Fluent Bit or Vector \
 events (log, message) and SQS or SNS messages are taken out of them. Writes scored NDJSON on stdout; \
@@ -52,6 +52,7 @@ $ keywatcher learn --checkpoint /var/lib/kw/learned /srv/cloudtrail/   # cron: e
 $ aws s3 cp s3://trail/AWSLogs/…/x.json.gz - | keywatcher score\n  \
 $ keywatcher score --only-suspicious --since \"1 hour ago\" /var/log/cloudtrail/\n  \
 $ keywatcher score --baseline archive/2026/10 archive/2026/11/0[1-3]   # no store touched\n  \
+$ keywatcher score --frozen records.json   # against the stored profiles only, as before\n  \
 $ keywatcher score --weights ip=50,agent=20,region=20,event=10 --threshold 80 records.json\n  \
 $ keywatcher score --passthrough --dedup 10000 -   # exec stage: records back, enriched\n  \
 $ keywatcher score --follow --checkpoint /var/lib/kw/done /srv/cloudtrail/   # new files, once\n\n\
@@ -59,8 +60,10 @@ Each output line has CloudTrail's fields (eventTime, eventID, accessKeyId, accou
 awsRegion, sourceIPAddress, userAgent, eventSource, eventName) and score, threshold, suspicious, profile \
 (known|warming|unknown), matched {ip, agent, region, event} and reasons. With --passthrough each line is \
 the record as read, with a keywatcher member holding score to reasons, or excluded and why.\n\n\
---scoring legacy gives the old script's exact matching; the standard scoring was chosen on the scenario suite \
-(scripts/evaluate.py, README \"How well it detects\").")]
+A call that was not suspicious is learned in memory at once, so the calls after it are scored against it; \
+--learn also saves it into the store, --frozen scores against the stored profiles only. Role sessions are scored against their role once `learn` has seen it.\n\n\
+--scoring legacy gives the old script's exact matching, by key and frozen; the standard scoring was chosen on the \
+scenario suite (scripts/evaluate.py, README \"How well it detects\").")]
     Score(ScoreArgs),
     /// Show, delete, export or import stored profiles
     #[command(
