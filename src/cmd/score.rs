@@ -209,9 +209,10 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         _ => None,
     };
     report.finish("score");
-    let into = match saved.transpose()? {
-        Some(location) => location,
-        None => "memory for this run only (--learn saves them)".to_string(),
+    let into = match (saved.transpose()?, &store) {
+        (Some(location), _) => location,
+        (None, Some(_)) => "memory for this run only (--learn saves them)".to_string(),
+        (None, None) => "memory for this run only".to_string(),
     };
     if adapt.is_some() {
         report.note(&format!(
