@@ -27,11 +27,11 @@ pub fn run(args: LearnArgs) -> Result<ExitCode> {
     let limits = config::limits("--max-record-bytes", common.max_record_bytes, common.max_decompressed_bytes);
     let (learned, outcome) =
         pipeline::learn(inputs, &filter, common.strict, config::threads(common), limits, &mut report);
-    let keys = learned.len();
+    let profiles = learned.len();
     // The store's errors name it and say what failed.
     store.merge(learned)?;
     report.finish("learn");
-    report.note(&format!("{keys} key(s) learned into {}", store.location()));
+    report.note(&format!("{profiles} profile(s) learned into {}", store.location()));
     outcome?;
     // Only now is what the files held stored; a crash before this learns them again next time. A run stopped
     // by a signal may not have read every file: none is recorded.
