@@ -202,4 +202,7 @@ fn passthrough_and_the_table_keep_one_line_per_record_whatever_its_strings_hold(
     let rows: Vec<&str> = table.stdout.lines().skip(1).collect();
     assert_eq!(rows.len(), agents.len(), "one row per record:\n{}", table.stdout);
     assert!(!table.stdout.contains(['\0', '\u{1b}', '\u{2028}', '\u{202e}', '\r']), "{}", table.stdout);
+    let long = rows[4];
+    assert!(long.ends_with('…') && long.len() < 500, "the 10,000-character agent is cut: {} bytes", long.len());
 }
+
