@@ -639,6 +639,12 @@ fn describe(err: &serde_json::Error) -> String {
         Some(cut) => &text[..cut],
         None => &text,
     };
+    // serde_json skips a value it is not asked for without computing its numbers, so `1e999` fails a record
+    // only in a value keywatcher reads (a string field, `userIdentity`, `responseElements`): never in
+    // `requestParameters` or any other field.
+    if text == "number out of range" {
+        return "a number beyond the range of a 64-bit float where keywatcher reads a value".to_string();
+    }
     format!("invalid JSON ({text})")
 }
 

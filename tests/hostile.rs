@@ -206,3 +206,74 @@ fn passthrough_and_the_table_keep_one_line_per_record_whatever_its_strings_hold(
     assert!(long.ends_with('…') && long.len() < 500, "the 10,000-character agent is cut: {} bytes", long.len());
 }
 
+/// `call`'s JSON text with `value` written raw (a number `serde_json` cannot hold, such as `1e999`) in place
+/// of the string `"<N>"` set at `path`.
+fn with_raw(key: &str, path: &[&str], value: &str) -> String {
+    let mut call = call(key);
+    let mut slot = &mut call;
+    for name in path {
+        slot = &mut slot[*name];
+    }
+    *slot = Value::from("<N>");
+    call.to_string().replace("\"<N>\"", value)
+}
+
+#[test]
+fn numbers_beyond_a_float_in_fields_keywatcher_does_not_read_cost_nothing() {
+    let env = Env::new();
+    let numbers = ["1e999", "-1e999", "1e-999", "123456789012345678901234567890"];
+    let places: [&[&str]; 4] = [
+        &["requestParameters"],
+        &["requestParameters", "nested", "deeper"],
+        &["userIdentity", "principalId"],
+        &["responseElements", "credentials"],
+    ];
+    let mut records = Vec::new();
+    for (i, place) in places.iter().enumerate() {
+        for (j, number) in numbers.iter().enumerate() {
+            records.push(with_raw(&format!("AKIAEXAMPLENUM00{i}{j}"), place, number));
+        }
+    }
+    let input: String = records.iter().map(|record| format!("{record}\n")).collect();
+    let out = env.run(&["score", "--passthrough"], &input);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), records.len(), "every record is read: {}", out.stderr);
+    for (line, record) in lines.iter().zip(&records) {
+        // The record comes back byte for byte, with the verdict added as its last member.
+        let kept = &record[..record.len() - 1];
+        assert!(line.starts_with(kept) && line[kept.len()..].starts_with(r#","keywatcher":{"score""#), "{line}");
+    }
+
+    // Inside a log file and in the envelopes' own members, the same.
+    let log = format!(r#"{{"Records":[{},{}],"x":1e999}}"#, records[0], records[5]);
+    let bridge = format!(r#"{{"id":1e999,"detail-type":"AWS API Call via CloudTrail","detail":{}}}"#, records[1]);
+    let cloudwatch =
+        json!({"messageType": "DATA_MESSAGE", "logEvents": [{"id": "1", "timestamp": "<T>", "message": records[2]}]})
+            .to_string()
+            .replace("\"<T>\"", "-1e999");
+    let out = env.run(&["score"], format!("{log}\n{bridge}\n{cloudwatch}\n"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines = out.lines();
+    assert_eq!(keys(&lines), ["AKIAEXAMPLENUM0000", "AKIAEXAMPLENUM0011", "AKIAEXAMPLENUM0001", "AKIAEXAMPLENUM0002"]);
+}
+
+#[test]
+fn a_number_beyond_a_float_in_a_field_keywatcher_reads_is_named() {
+    let env = Env::new();
+    let input = [
+        with_raw("AKIAEXAMPLENUMREAD1", &["userAgent"], "1e999"),
+        call("AKIAEXAMPLENUMREAD2").to_string(),
+        with_raw("AKIAEXAMPLENUMREAD3", &["userIdentity", "accessKeyId"], "-1e999"),
+    ]
+    .join("\n");
+    let out = env.run(&["score"], &input);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(keys(&out.lines()), ["AKIAEXAMPLENUMREAD2"]);
+    let why = "a number beyond the range of a 64-bit float where keywatcher reads a value";
+    for line in [1, 3] {
+        assert!(out.stderr.contains(&format!("<stdin>:{line}: {why}")), "{}", out.stderr);
+    }
+    let strict = env.run(&["score", "--strict"], &input);
+    assert_eq!(strict.code, 2, "{}", strict.stderr);
+}
