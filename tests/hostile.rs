@@ -277,3 +277,33 @@ fn a_number_beyond_a_float_in_a_field_keywatcher_reads_is_named() {
     let strict = env.run(&["score", "--strict"], &input);
     assert_eq!(strict.code, 2, "{}", strict.stderr);
 }
+
+#[test]
+fn an_awslogs_payload_is_bounded_by_max_record_bytes_which_may_raise_it() {
+    let env = Env::new();
+    // About 1.5 MiB of log events that compress as real ones do (each has a few random-looking bytes).
+    let mut state = 12345u64;
+    let events: Vec<Value> = (0..3_000)
+        .map(|i| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let mut call = call(&format!("AKIAEXAMPLEAWSL{i:04}"));
+            call["requestParameters"] = json!({"nonce": format!("{state:016x}")});
+            json!({"id": i.to_string(), "timestamp": 1, "message": call.to_string()})
+        })
+        .collect();
+    let batch = json!({"messageType": "DATA_MESSAGE", "logEvents": events}).to_string();
+    assert!(batch.len() > 3 << 19, "{}", batch.len());
+    let data = base64::engine::general_purpose::STANDARD.encode(gzip(batch.as_bytes()));
+    let input = format!("{}\n{}\n", json!({"awslogs": {"data": data}}), call("AKIAEXAMPLEAFTER001"));
+
+    let out = env.run(&["score", "--max-record-bytes", "1M"], &input);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("<stdin>:1: awslogs.data unpacks to more than 1M (--max-record-bytes)"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(keys(&out.lines()), ["AKIAEXAMPLEAFTER001"], "the next record is read");
+    let raised = env.run(&["score", "-q", "--max-record-bytes", "2M"], &input);
+    assert_eq!((raised.code, raised.lines().len()), (0, 3_001), "{}", raised.stderr);
+}
