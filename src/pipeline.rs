@@ -542,7 +542,7 @@ impl Run<'_> {
         for item in items {
             if let Item::Record(record, _) = item {
                 self.report.carried(record.user_identity.access_key_id.as_str());
-                if self.report.duplicate(record.event_id.as_str()) {
+                if self.report.duplicate(record) {
                     self.tally.cloudtrail += 1;
                     continue;
                 }

@@ -12,7 +12,7 @@ use std::io::Write as _;
 
 use crate::dedup::Dedup;
 use crate::extract::{Exclusion, Filter};
-use crate::parse::Skip;
+use crate::parse::{Record, Skip};
 use crate::progress::Progress;
 use crate::read::Input;
 
@@ -129,10 +129,10 @@ impl Report {
         }
     }
 
-    /// Whether `--dedup` drops the record with the eventID `id`: it came in the records just before it. A
-    /// record dropped is counted.
-    pub fn duplicate(&mut self, id: &str) -> bool {
-        let repeated = self.dedup.as_mut().is_some_and(|dedup| dedup.repeated(id));
+    /// Whether `--dedup` drops `record`: it came, with the same eventID and call, in the records just before
+    /// it. A record dropped is counted.
+    pub fn duplicate(&mut self, record: &Record) -> bool {
+        let repeated = self.dedup.as_mut().is_some_and(|dedup| dedup.repeated(record));
         if repeated {
             self.summary.records += 1;
             self.summary.duplicates += 1;

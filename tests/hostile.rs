@@ -307,3 +307,18 @@ fn an_awslogs_payload_is_bounded_by_max_record_bytes_which_may_raise_it() {
     let raised = env.run(&["score", "-q", "--max-record-bytes", "2M"], &input);
     assert_eq!((raised.code, raised.lines().len()), (0, 3_001), "{}", raised.stderr);
 }
+
+#[test]
+fn a_forged_record_with_a_real_calls_event_id_does_not_make_dedup_drop_the_call() {
+    let env = Env::new();
+    let real = call("AKIAEXAMPLEREAL0001");
+    let mut forged = call("AKIAEXAMPLEREAL0001");
+    forged["sourceIPAddress"] = Value::from("192.0.2.10");
+    assert_eq!(forged["eventID"], real["eventID"]);
+    let out = env.run(&["score", "--dedup", "100"], ndjson(&[forged.clone(), real.clone(), real, forged]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let addresses: Vec<Value> = out.lines().iter().map(|line| line["sourceIPAddress"].clone()).collect();
+    // The real call is scored, and so is its copy: neither can be told from the forgery, which came first.
+    assert_eq!(addresses, ["192.0.2.10", "198.51.100.7", "198.51.100.7"], "{}", out.stderr);
+    assert!(out.stderr.contains("dropped 1 duplicate(s)"), "{}", out.stderr);
+}
