@@ -309,6 +309,32 @@ fn an_awslogs_payload_is_bounded_by_max_record_bytes_which_may_raise_it() {
 }
 
 #[test]
+fn a_member_repeated_in_user_identity_is_read_as_its_last_as_other_readers_do() {
+    let env = Env::new();
+    let repeat = |key: &str, member: &str, first: &str, last: &str| {
+        let text = call(key).to_string();
+        let inside = r#""userIdentity":{"#;
+        text.replacen(inside, &format!(r#"{inside}"{member}":"{first}","#), 1).replacen(
+            r#""userName":"ci""#,
+            &format!(r#""userName":"ci","{member}":"{last}""#),
+            1,
+        )
+    };
+    let records = [
+        repeat("AKIAEXAMPLEMIDDLE01", "accessKeyId", "AKIAEXAMPLEFIRST001", "AKIAEXAMPLELAST0001"),
+        // Said first as a user and last as a role session: excluded, as a role session is.
+        repeat("AKIAEXAMPLETYPE0001", "type", "IAMUser", "AssumedRole"),
+    ];
+    // The key a JSON reader sees (serde_json here; jq, Python and Go alike) is the last one.
+    let seen: Value = serde_json::from_str(&records[0]).unwrap();
+    assert_eq!(seen["userIdentity"]["accessKeyId"], "AKIAEXAMPLELAST0001");
+    let out = env.run(&["score"], format!("{}\n{}\n", records[0], records[1]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(keys(&out.lines()), ["AKIAEXAMPLELAST0001"]);
+    assert!(out.stderr.contains("excluded 1"), "{}", out.stderr);
+}
+
+#[test]
 fn a_forged_record_with_a_real_calls_event_id_does_not_make_dedup_drop_the_call() {
     let env = Env::new();
     let real = call("AKIAEXAMPLEREAL0001");
