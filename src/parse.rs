@@ -129,7 +129,7 @@ pub enum Item<'a> {
     /// With the document's JSON text, when it is a record of its own (digest and Insights, not a control
     /// message, which is an envelope): what `--passthrough` writes back.
     Skipped(Skip, Option<&'a [u8]>),
-    Malformed(Malformed),
+    Malformed(Malformed<'a>),
     /// A document an envelope held as text, at `Pos` (the envelope's place), decoded and parsed.
     Opened(Opened, Pos),
 }
@@ -206,12 +206,22 @@ impl Skip {
 }
 
 /// A document or record that could not be read, and why. `error_at` is the (1-based) line within it and
-/// the column where the JSON parser stopped, when it did.
+/// the column where the JSON parser stopped, when it did. `text` is its JSON text when it is a well-formed
+/// object all the same (a field repeated, a number beyond a 64-bit float where keywatcher reads a value):
+/// `--passthrough` writes it back, so that a record keywatcher cannot use does not vanish from the stream.
 #[derive(Debug)]
-pub struct Malformed {
+pub struct Malformed<'a> {
     pub pos: Pos,
     pub why: String,
     pub error_at: Option<(usize, usize)>,
+    pub text: Option<&'a [u8]>,
+}
+
+impl Malformed<'_> {
+    fn new(offset: usize, index: Option<usize>, why: String, err: Option<&serde_json::Error>) -> Self {
+        let error_at = err.filter(|err| err.line() > 0).map(|err| (err.line(), err.column()));
+        Malformed { pos: Pos { offset, index }, why, error_at, text: None }
+    }
 }
 
 /// Where the parser is within one input, kept from one chunk to the next: a CloudTrail log file or an array
@@ -551,7 +561,8 @@ fn skip_invalid<'a>(
 ) -> Result<usize, Fail> {
     let Fail::Bad(err) = fail else { return Err(Fail::Eof) };
     let (_, end) = value::<IgnoredAny>(bytes, at)?;
-    report(each, at, index, describe(&err), Some(&err));
+    let text = (bytes[at] == b'{').then(|| &bytes.bytes[at..end]);
+    each(Item::Malformed(Malformed { text, ..Malformed::new(at, index, describe(&err), Some(&err)) }));
     Ok(end)
 }
 
@@ -619,8 +630,7 @@ fn report<'a>(
     why: String,
     err: Option<&serde_json::Error>,
 ) {
-    let error_at = err.filter(|err| err.line() > 0).map(|err| (err.line(), err.column()));
-    each(Item::Malformed(Malformed { pos: Pos { offset, index }, why, error_at }));
+    each(Item::Malformed(Malformed::new(offset, index, why, err)));
 }
 
 fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {

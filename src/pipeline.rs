@@ -585,6 +585,9 @@ impl Run<'_> {
                 }
                 Item::Malformed(bad) => {
                     self.tally.broken += 1;
+                    if let Some(text) = bad.text {
+                        batch.records.push(Passed { text, fate: Fate::Excluded(bad.why.clone().into()) });
+                    }
                     (&bad.pos, bad.why.as_str(), bad.error_at)
                 }
                 Item::Opened(opened, pos) => {

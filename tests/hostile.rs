@@ -348,3 +348,27 @@ fn a_forged_record_with_a_real_calls_event_id_does_not_make_dedup_drop_the_call(
     assert_eq!(addresses, ["192.0.2.10", "198.51.100.7", "198.51.100.7"], "{}", out.stderr);
     assert!(out.stderr.contains("dropped 1 duplicate(s)"), "{}", out.stderr);
 }
+
+#[test]
+fn passthrough_writes_back_a_well_formed_record_keywatcher_cannot_read() {
+    let env = Env::new();
+    let huge = with_raw("AKIAEXAMPLEPASSNUM1", &["userAgent"], "1e999");
+    let text = call("AKIAEXAMPLEPASSDUP1").to_string();
+    let repeated = text.replacen(r#""eventName":"#, r#""eventName":"ListBuckets","eventName":"#, 1);
+    let good = call("AKIAEXAMPLEPASSGOOD").to_string();
+    let out = env.run(&["score", "--passthrough"], format!("{huge}\n{repeated}\n{good}\n"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "every record comes back: {}", out.stdout);
+    for (line, record, why) in [
+        (lines[0], &huge, "a number beyond the range of a 64-bit float where keywatcher reads a value"),
+        (lines[1], &repeated, "invalid JSON (duplicate field `eventName`)"),
+    ] {
+        let kept = &record[..record.len() - 1];
+        assert_eq!(line.strip_prefix(kept), Some(format!(r#","keywatcher":{{"excluded":"{}"}}}}"#, why).as_str()));
+    }
+    assert!(lines[2].contains(r#""keywatcher":{"score""#), "{}", lines[2]);
+    // Still named and counted as unreadable.
+    assert!(out.stderr.contains("<stdin>:1: a number beyond") && out.stderr.contains("<stdin>:2: invalid JSON"));
+    assert!(out.stderr.contains("2 unreadable record(s) skipped"), "{}", out.stderr);
+}
