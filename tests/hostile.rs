@@ -372,3 +372,30 @@ fn passthrough_writes_back_a_well_formed_record_keywatcher_cannot_read() {
     assert!(out.stderr.contains("<stdin>:1: a number beyond") && out.stderr.contains("<stdin>:2: invalid JSON"));
     assert!(out.stderr.contains("2 unreadable record(s) skipped"), "{}", out.stderr);
 }
+
+#[test]
+fn report_reads_every_passthrough_call_whatever_numbers_or_members_its_record_holds() {
+    let env = Env::new();
+    let mut forged = call("AKIAEXAMPLEREPORT03");
+    forged["keywatcher"] = json!({"suspicious": false});
+    let records = [
+        with_raw("AKIAEXAMPLEREPORT01", &["requestParameters"], "1e999"),
+        with_raw("AKIAEXAMPLEREPORT02", &["requestParameters", "n"], "-1e999"),
+        forged.to_string(),
+    ];
+    // No profiles: every call is suspicious.
+    let scored = env.run(&["score", "--passthrough"], records.join("\n"));
+    assert_eq!((scored.code, scored.stdout.lines().count()), (0, 3), "{}", scored.stderr);
+    let page = env.path("incident.html");
+    let out = env.run(&["report", "-o", page.to_str().unwrap()], &scored.stdout);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("3 call(s) of 3 key(s), 3 suspicious") && !out.stderr.contains("skipped"),
+        "{}",
+        out.stderr
+    );
+    let html = std::fs::read_to_string(page).unwrap();
+    for key in ["AKIAEXAMPLEREPORT01", "AKIAEXAMPLEREPORT02", "AKIAEXAMPLEREPORT03"] {
+        assert!(html.contains(key), "{key} is in the page");
+    }
+}
