@@ -15,11 +15,16 @@ use crate::extract::{Exclusion, Filter};
 use crate::parse::{Record, Skip};
 use crate::progress::Progress;
 use crate::read::Input;
+use crate::terminal::terminal;
 
 /// Writes one line on stderr, `keywatcher: ` first. A closed stderr is no reason to stop (or to panic, as
-/// `eprintln!` would): the line is dropped.
+/// `eprintln!` would): the line is dropped. The input names and record values a message holds are an
+/// attacker's to choose (an S3 object key, an `eventTime`), so every control or invisible formatting
+/// character is shown as its escape, as in the table: no message can drive the terminal, or end its line and
+/// start a forged one in a log.
 pub fn say(text: std::fmt::Arguments) {
-    let _ = writeln!(std::io::stderr().lock(), "keywatcher: {text}");
+    let text = text.to_string();
+    let _ = writeln!(std::io::stderr().lock(), "keywatcher: {}", terminal(&text));
 }
 
 /// How many problem messages a run prints before it only counts them.

@@ -399,3 +399,19 @@ fn report_reads_every_passthrough_call_whatever_numbers_or_members_its_record_ho
         assert!(html.contains(key), "{key} is in the page");
     }
 }
+
+#[test]
+fn messages_on_stderr_show_what_an_attacker_wrote_as_escapes() {
+    let env = Env::new();
+    let mut forged = call("AKIAEXAMPLESTDERR01");
+    forged["eventTime"] = Value::from("\u{1b}[2J\nkeywatcher: all clear\u{202e}");
+    let dir = env.path("trail");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("a\u{1b}[31m.ndjson"), ndjson(&[forged])).unwrap();
+    let out = env.run(&["score", dir.to_str().unwrap()], "");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains(['\u{1b}', '\u{202e}']), "{:?}", out.stderr);
+    assert!(!out.stderr.lines().any(|line| line.starts_with("keywatcher: all clear")), "{:?}", out.stderr);
+    let escaped = r"a\u{1b}[31m.ndjson:1: eventTime '\u{1b}[2J\nkeywatcher: all clear\u{202e}' is not a time";
+    assert!(out.stderr.contains(escaped), "{}", out.stderr);
+}
