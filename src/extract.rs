@@ -290,11 +290,11 @@ pub fn is_service_origin(ip: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::{self, Item};
+    use crate::parse::{self, Item, Limits};
 
     fn outcome(json: &str, filter: &Filter) -> String {
         let mut result = String::new();
-        parse::chunk(json.as_bytes(), false, &mut parse::Cursor::default(), &mut |item| {
+        parse::chunk(json.as_bytes(), false, &mut parse::Cursor::default(), Limits::DEFAULT, &mut |item| {
             if let Item::Record(record, _) = item {
                 result = match extract(&record, filter) {
                     Outcome::Call(call) => format!("call {} {} {}", call.access_key, call.user_name, call.account),
@@ -363,7 +363,7 @@ mod tests {
         let key_and_role = Filter::default();
         let owner = |json: &str, filter: &Filter| {
             let mut result = String::new();
-            parse::chunk(json.as_bytes(), false, &mut parse::Cursor::default(), &mut |item| {
+            parse::chunk(json.as_bytes(), false, &mut parse::Cursor::default(), Limits::DEFAULT, &mut |item| {
                 if let Item::Record(record, _) = item {
                     result = match extract(&record, filter) {
                         Outcome::Call(call) => format!("{} {}", call.access_key, call.owner),

@@ -141,7 +141,8 @@ pub fn run(
                 Piece::Chunk(chunk) if run.in_lists != Some(index) => {
                     let (parsed, receiver) = mpsc::sync_channel(1);
                     pool.spawn(move || {
-                        let chunk = ParsedChunk::new(chunk, |c| Parsed::of(&c.bytes, !c.last, Cursor::default()));
+                        let chunk =
+                            ParsedChunk::new(chunk, |c| Parsed::of(&c.bytes, !c.last, Cursor::default(), run.limits));
                         let _ = parsed.send(chunk);
                     });
                     Ahead::Parsing(index, receiver)
@@ -262,7 +263,7 @@ fn read_input(input: &Input, limits: Limits, pieces: &SyncSender<Piece>) {
         let whole = chunk.last && chunk.first_line == 1 && chunk.first_column == 1;
         let read = std::mem::replace(&mut chunk, next);
         let piece = if whole {
-            Piece::Parsed(ParsedChunk::new(read, |c| Parsed::of(&c.bytes, false, Cursor::default())))
+            Piece::Parsed(ParsedChunk::new(read, |c| Parsed::of(&c.bytes, false, Cursor::default(), limits)))
         } else {
             Piece::Chunk(read)
         };
@@ -361,9 +362,9 @@ self_cell::self_cell!(
 );
 
 impl<'a> Parsed<'a> {
-    fn of(bytes: &'a [u8], more_follows: bool, mut cursor: Cursor) -> Parsed<'a> {
+    fn of(bytes: &'a [u8], more_follows: bool, mut cursor: Cursor, limits: Limits) -> Parsed<'a> {
         let mut items = Vec::new();
-        let consumed = parse::chunk(bytes, more_follows, &mut cursor, &mut |item| items.push(item));
+        let consumed = parse::chunk(bytes, more_follows, &mut cursor, limits, &mut |item| items.push(item));
         Parsed { items, consumed, cursor }
     }
 }
@@ -506,7 +507,7 @@ impl Run<'_> {
             }
             None => chunk,
         };
-        let parsed = Parsed::of(&whole.bytes, !whole.last, open.cursor);
+        let parsed = Parsed::of(&whole.bytes, !whole.last, open.cursor, self.limits);
         open.cursor = parsed.cursor;
         open.keep(leftover(whole, parsed.consumed));
         self.chunk(whole, &parsed.items)
@@ -541,7 +542,7 @@ impl Run<'_> {
         for item in items {
             if let Item::Record(record, _) = item {
                 self.report.carried(record.user_identity.access_key_id.as_str());
-                if self.report.duplicate(record.event_id.as_str()) {
+                if self.report.duplicate(record) {
                     self.tally.cloudtrail += 1;
                     continue;
                 }
@@ -584,6 +585,9 @@ impl Run<'_> {
                 }
                 Item::Malformed(bad) => {
                     self.tally.broken += 1;
+                    if let Some(text) = bad.text {
+                        batch.records.push(Passed { text, fate: Fate::Excluded(bad.why.clone().into()) });
+                    }
                     (&bad.pos, bad.why.as_str(), bad.error_at)
                 }
                 Item::Opened(opened, pos) => {
