@@ -383,6 +383,18 @@ fn the_old_layout_is_imported_and_left_in_place() {
         assert!(out.stderr.contains("imported 3 profile(s)"), "{store}: {}", out.stderr);
         assert_eq!(export(&env, &store), expected, "{store}");
         assert_eq!(cli(port, &["get", old[0].0]).trim(), "3", "the old keys stay");
+        // Run again, even after a learn into one of those keys, it adds nothing.
+        learn(&env, &store, &ndjson(&[record("AKIAOLD1", "2026-11-02T10:00:00Z", "198.51.100.7", "a", "b", "c")]));
+        let learned = export(&env, &store);
+        let out = env.run(&["profile", "import", "--store", &store, "--from-old-redis"], "");
+        assert_eq!(out.code, 0, "{store}: {}", out.stderr);
+        assert_eq!(export(&env, &store), learned, "{store}: imported twice");
+        // Old keys that changed since are new content: their counts are added (the README says to import once the
+        // old script has stopped).
+        cli(port, &["set", old[5].0, "6"]);
+        let out = env.run(&["profile", "import", "--store", &store, "--from-old-redis"], "");
+        assert_eq!(out.code, 0, "{store}: {}", out.stderr);
+        assert!(export(&env, &store).contains("\"203.0.113.9\":{\"count\":11}"), "{store}: {}", export(&env, &store));
     }
     // The flag reads a Redis store only.
     let out = env.run(&["profile", "import", "--store", "snapshot", "--from-old-redis"], "");
@@ -596,6 +608,50 @@ fn a_stopped_server_fails_runs_within_the_timeout_and_a_rerun_completes() {
     learn(&env, &store, &during);
     learn(&env, "snapshot", &(before + &during));
     assert!(without_counts(&export(&env, &store)) == without_counts(&export(&env, "snapshot")), "profiles differ");
+}
+
+/// How many replies `code` the server on `port` has given.
+fn errors_given(port: u16, code: &str) -> u64 {
+    let stats = cli(port, &["info", "errorstats"]);
+    let count = stats.lines().find_map(|line| line.strip_prefix(&format!("errorstat_{code}:count=")));
+    count.map_or(0, |count| count.trim().parse().unwrap())
+}
+
+#[test]
+fn a_server_still_loading_its_data_is_waited_for_until_the_timeout() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let (dir, port) = (env.path("redis"), free_port(false));
+    {
+        let server = Server::start(&dir, port, &["--enable-debug-command", "yes"]);
+        assert_eq!(cli(server.port, &["debug", "populate", "40000"]).trim(), "OK");
+        assert_eq!(cli(server.port, &["save"]).trim(), "OK");
+    }
+    // Restarted, it loads those keys for several seconds (100 µs each), answering LOADING meanwhile, as a server
+    // with a big dataset does after a restart.
+    let slow = ["--key-load-delay", "100", "--loading-process-events-interval-bytes", "1024"];
+    let server = Server::start(&dir, port, &slow);
+    assert!(cli(port, &["ping"]).starts_with("LOADING"), "the server is not loading");
+    let input = records(30, 2, 0);
+    let out = env.run(&["learn", "--store", &format!("{}?timeout=0.5", server.url()), "-"], &input);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("cannot connect to the servers in Redis {}", server.url()))
+            && out.stderr.contains("loading")
+            && out.stderr.contains("?timeout="),
+        "{}",
+        out.stderr
+    );
+    let refused = errors_given(port, "LOADING");
+    // With the default timeout, 30 s, the learn waits until the data is loaded, and completes.
+    assert!(cli(port, &["ping"]).starts_with("LOADING"), "the server finished loading too soon for this test");
+    learn(&env, &server.url(), &input);
+    assert!(errors_given(port, "LOADING") > refused + 1, "the learn never met LOADING");
+    assert!(cli(port, &["dbsize"]).trim() == "40030");
+    learn(&env, "snapshot", &input);
+    exported_alike(&env, &[server.url(), "snapshot".to_string()]);
 }
 
 #[test]

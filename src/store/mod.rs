@@ -80,11 +80,14 @@ pub fn open(spec: Option<&str>) -> Result<Box<dyn Store>> {
 }
 
 /// The old script's profiles, read from its keys in the Redis that `spec` names (`profile import
-/// --from-old-redis`); the old keys are left as they are.
-pub fn old_redis_profiles(spec: Option<&str>) -> Result<Profiles> {
+/// --from-old-redis`), and that Redis as the store to import them into, merging by content so that a second import
+/// of the same keys adds nothing; the old keys are left as they are.
+pub fn old_redis(spec: Option<&str>) -> Result<(Box<dyn Store>, Profiles)> {
     match spec.map(str::trim) {
         Some(spec) if spec.split_once("://").is_some_and(|(scheme, _)| REDIS_SCHEMES.contains(&scheme)) => {
-            Redis::new(spec)?.old_layout()
+            let mut redis = Redis::new(spec)?;
+            let profiles = redis.old_layout()?;
+            Ok((Box::new(redis.merging_by_content()), profiles))
         }
         _ => bail!("--from-old-redis reads the old script's keys from the Redis of --store: give --store redis://…"),
     }
