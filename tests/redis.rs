@@ -567,6 +567,43 @@ fn slots_moved_while_a_learn_runs_lose_nothing() {
     assert_eq!(export(&env, &url), export(&env, "snapshot"));
 }
 
+#[test]
+fn keys_of_a_slot_half_way_through_moving_are_followed_by_ask() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let cluster = Cluster::start(&env);
+    let url = cluster.url();
+    let (before, during, scored) = (records(40, 3, 0), records(60, 2, 1), records(60, 1, 2));
+    learn(&env, &url, &before);
+    // The slot of one profile starts moving to another master, and that profile moves (MIGRATE) while the slot
+    // stays with its master: the master answers ASK for it, and for a new key of the slot.
+    let hash = "kw:{AKIAKEY00000}";
+    let slot = cli(cluster.servers[0].port, &["cluster", "keyslot", hash]).trim().to_string();
+    let keys_here = |server: &&Server| cli(server.port, &["cluster", "countkeysinslot", &slot]).trim() == "1";
+    let from = cluster.servers.iter().find(keys_here).expect("a master holds the profile");
+    let to = cluster.servers.iter().find(|server| server.port != from.port).unwrap();
+    let id = |server: &Server| cli(server.port, &["cluster", "myid"]).trim().to_string();
+    assert_eq!(cli(to.port, &["cluster", "setslot", &slot, "importing", &id(from)]).trim(), "OK");
+    assert_eq!(cli(from.port, &["cluster", "setslot", &slot, "migrating", &id(to)]).trim(), "OK");
+    assert_eq!(cli(from.port, &["migrate", "127.0.0.1", &to.port.to_string(), hash, "0", "5000"]).trim(), "OK");
+    let asked = errors_given(from.port, "ASK");
+    learn(&env, &url, &during);
+    assert!(errors_given(from.port, "ASK") > asked, "no command was sent on with ASK");
+    learn(&env, "snapshot", &(before + &during));
+    exported_alike(&env, &[url.clone(), "snapshot".to_string()]);
+    let scores: Vec<String> = [&url, "snapshot"]
+        .iter()
+        .map(|store| {
+            let out = env.run(&["score", "--store", store, "-"], &scored);
+            assert_eq!(out.code, 0, "score with {store}: {}", out.stderr);
+            out.stdout
+        })
+        .collect();
+    assert_eq!(scores[0], scores[1]);
+}
+
 /// Stops (SIGSTOP) `stopped` while `args` runs against `store` (whose servers are on `ports`, reached with
 /// `login`), then checks that the run fails within the URL's one-second timeout, naming `stopped`; the caller
 /// resumes it. `input`, what the run reads, should be in the store already, so that only counts can change.
