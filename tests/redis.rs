@@ -58,17 +58,19 @@ struct Cluster {
 
 impl Cluster {
     fn start(env: &Env) -> Cluster {
-        Cluster::start_with(env, &[], &[])
+        Cluster::start_with(env, |_| Vec::new(), &[])
     }
 
-    /// A cluster whose servers also get `extra`; `login` is what redis-cli needs to reach them.
-    fn start_with(env: &Env, extra: &[&str], login: &[&str]) -> Cluster {
+    /// A cluster whose server on each port also gets `extra(port)`; `login` is what redis-cli needs to reach them.
+    fn start_with(env: &Env, extra: impl Fn(u16) -> Vec<String>, login: &[&str]) -> Cluster {
         let servers: Vec<Server> = (0..3)
             .map(|n| {
                 let dir = env.path(&format!("cluster-{n}"));
                 let port = free_port(true);
-                let cluster = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"];
-                Server::start(&dir, port, &[&cluster[..], extra].concat())
+                let mut args =
+                    ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"].map(String::from).to_vec();
+                args.extend(extra(port));
+                Server::start(&dir, port, &args.iter().map(String::as_str).collect::<Vec<_>>())
             })
             .collect();
         let mut create = Command::new("redis-cli");
@@ -402,12 +404,14 @@ fn the_old_layout_is_imported_and_left_in_place() {
     assert!(out.stderr.contains("--store redis://"), "{}", out.stderr);
 }
 
-#[test]
-fn rediss_speaks_tls_to_a_server_it_trusts() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+/// A test certificate authority, and a certificate for 127.0.0.1 that it signed (and its key), made with openssl.
+struct Tls {
+    cert: String,
+    key: String,
+    ca: String,
+}
+
+fn tls_files(env: &Env) -> Tls {
     let tls = env.path("tls");
     std::fs::create_dir_all(&tls).unwrap();
     let ext = env.write("tls/ext", "subjectAltName=IP:127.0.0.1\n");
@@ -435,9 +439,18 @@ fn rediss_speaks_tls_to_a_server_it_trusts() {
         "-extfile",
         ext.to_str().unwrap(),
     ]);
-    let port = free_port(false);
     let file = |name: &str| tls.join(name).to_str().unwrap().to_string();
-    let (cert, key, ca) = (file("server.crt"), file("server.key"), file("ca.crt"));
+    Tls { cert: file("server.crt"), key: file("server.key"), ca: file("ca.crt") }
+}
+
+#[test]
+fn rediss_speaks_tls_to_a_server_it_trusts() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let Tls { cert, key, ca } = tls_files(&env);
+    let port = free_port(false);
     let port_text = port.to_string();
     let tls_args = ["--port", "0", "--tls-port", &port_text, "--tls-cert-file", &cert, "--tls-key-file", &key];
     let _server = Server::start(&env.path("redis"), port, &[&tls_args[..], &["--tls-auth-clients", "no"]].concat());
@@ -447,6 +460,32 @@ fn rediss_speaks_tls_to_a_server_it_trusts() {
     assert_eq!(out.code, 2, "a server signed by an unknown CA is trusted: {}", out.stderr);
     assert!(out.stderr.contains(&store) && out.stderr.contains("SSL_CERT_FILE"), "{}", out.stderr);
     let trusted = [("SSL_CERT_FILE", ca.as_str())];
+    let out = env.run_with(&trusted, &["learn", "--store", &store, "-"], &input);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    learn(&env, "snapshot", &input);
+    let out = env.run_with(&trusted, &["profile", "export", "--store", &store], "");
+    assert_eq!(out.stdout, export(&env, "snapshot"));
+}
+
+#[test]
+fn rediss_cluster_speaks_tls_to_every_master() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let tls = tls_files(&env);
+    let server_args = |port: u16| {
+        let files = ["--tls-cert-file", &tls.cert, "--tls-key-file", &tls.key, "--tls-ca-cert-file", &tls.ca];
+        let rest = ["--tls-cluster", "yes", "--tls-auth-clients", "no", "--port", "0", "--tls-port"];
+        [&files[..], &rest].concat().into_iter().map(String::from).chain([port.to_string()]).collect()
+    };
+    let cluster = Cluster::start_with(&env, server_args, &["--tls", "--cacert", &tls.ca]);
+    let store = cluster.url().replacen("redis+cluster://", "rediss+cluster://", 1);
+    let input = records(30, 3, 0);
+    let out = env.run(&["learn", "--store", &store, "-"], &input);
+    assert_eq!(out.code, 2, "a cluster signed by an unknown CA is trusted: {}", out.stderr);
+    assert!(out.stderr.contains(&store) && out.stderr.contains("SSL_CERT_FILE"), "{}", out.stderr);
+    let trusted = [("SSL_CERT_FILE", tls.ca.as_str())];
     let out = env.run_with(&trusted, &["learn", "--store", &store, "-"], &input);
     assert_eq!(out.code, 0, "{}", out.stderr);
     learn(&env, "snapshot", &input);
@@ -701,7 +740,8 @@ fn a_cluster_refuses_a_wrong_password_at_once_and_a_stopped_master_fails_every_r
     // Nodes that go on serving their slots while one master is down, as in the setting where listings lost keys.
     let lenient = ["--cluster-require-full-coverage", "no", "--cluster-node-timeout", "1000"];
     let login = ["-a", "clu-Pw", "--no-auth-warning"];
-    let cluster = Cluster::start_with(&env, &[&password[..], &lenient].concat(), &login);
+    let extra: Vec<String> = [&password[..], &lenient].concat().into_iter().map(String::from).collect();
+    let cluster = Cluster::start_with(&env, |_| extra.clone(), &login);
     let nodes = cluster.url().replace("redis+cluster://", "");
     let input = records(900, 2, 0);
     let wrong = format!("redis+cluster://:not-it@{nodes}?timeout=1");

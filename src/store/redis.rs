@@ -1,8 +1,8 @@
-//! Profiles in a Redis server (`redis://`, `rediss://` for TLS) or a Redis Cluster (`redis+cluster://h1:p1,…`),
-//! shared by every machine that points at it. Each access key is one hash, `kw:{KEY}` (the hash tag names the
-//! cluster slot), with the fields `account`, `user`, `type`, `first`, `last`, `_batches`, and one field per value,
-//! `ip:…`, `agent:…`, `region:…`, `event:…`, holding `COUNT FIRST LAST`. Times are RFC 3339 with nine fraction
-//! digits, so that they compare as text; an unknown time is empty.
+//! Profiles in a Redis server (`redis://`, `rediss://` for TLS) or a Redis Cluster (`redis+cluster://h1:p1,…`,
+//! `rediss+cluster://` for TLS), shared by every machine that points at it. Each access key is one hash, `kw:{KEY}`
+//! (the hash tag names the cluster slot), with the fields `account`, `user`, `type`, `first`, `last`, `_batches`,
+//! and one field per value, `ip:…`, `agent:…`, `region:…`, `event:…`, holding `COUNT FIRST LAST`. Times are RFC 3339
+//! with nine fraction digits, so that they compare as text; an unknown time is empty.
 //!
 //! A merge runs [`MERGE`], a Lua script loaded once on each server (`EVALSHA`), once per key: union, add, min,
 //! max, as `Profile::merge` does, atomic per key, so learners racing on one Redis lose nothing. The scripts of a

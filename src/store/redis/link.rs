@@ -638,7 +638,8 @@ impl Target {
             "redis" => (false, false),
             "rediss" => (false, true),
             "redis+cluster" => (true, false),
-            _ => bail!("{scheme}:// is not a Redis store (redis://, rediss:// or redis+cluster://)"),
+            "rediss+cluster" => (true, true),
+            _ => bail!("{scheme}:// is not a Redis store (redis://, rediss://, redis+cluster:// or rediss+cluster://)"),
         };
         // The login ends at the last `@`, so that a password holding `/` or `@` is never taken for an address
         // (and never shown in a message about one).
@@ -656,7 +657,7 @@ impl Target {
         let nodes = hosts.split(',').map(node).collect::<Result<Vec<_>>>()?;
         ensure!(
             cluster || nodes.len() == 1,
-            "--store {scheme}://{hosts}: several addresses are a cluster; write redis+cluster://{hosts}"
+            "--store {scheme}://{hosts}: several addresses are a cluster; write {scheme}+cluster://{hosts}"
         );
         let db = match path {
             "" => 0,
@@ -722,6 +723,8 @@ mod tests {
         assert_eq!(t.nodes, [("h1".to_string(), 7001), ("h2".to_string(), 7002)]);
         assert_eq!((t.shown.as_str(), t.timeout), ("redis+cluster://h1:7001,h2:7002", Duration::from_millis(2500)));
         assert_eq!(Target::parse("rediss://[::1]/2?timeout=1s").unwrap().nodes, [("[::1]".to_string(), 6379)]);
+        let t = Target::parse("rediss+cluster://h1:7001").unwrap();
+        assert!(t.cluster && t.tls, "rediss+cluster:// is a cluster over TLS");
         let t = Target::parse("redis://:a/b@c@h1:7000/2").unwrap();
         assert_eq!((t.password.as_deref(), t.nodes[0].1, t.db, t.timeout), (Some("a/b@c"), 7000, 2, TIMEOUT));
         for (bad, says) in [
