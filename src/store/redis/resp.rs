@@ -1,8 +1,9 @@
 //! Commands written straight in RESP, the form Redis reads them in, into a byte buffer: an array header, then
 //! each argument as a bulk string whose parts are copied in place, with no `String` or `Vec` per argument. The
 //! merge of a learn sends one command per key with two arguments per value; built through `redis::Cmd` (an
-//! allocation per field, a `format!` per time, the command copied twice more), that cost keywatcher about as
-//! much CPU time as the parsing of the input. Also the fixed-width text of a time, written on the stack.
+//! allocation per field, a `format!` per time, the command copied twice more), merging 73,458 profiles cost
+//! keywatcher about 1.3 CPU s, as much as parsing their 200,000 records; written here, about 0.5 s less (perf
+//! samples and CPU time, README "Performance"). Also the fixed-width text of a time, written on the stack.
 
 use std::io::Write;
 
