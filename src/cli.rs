@@ -196,7 +196,7 @@ pub struct CommonArgs {
 #[derive(Debug, Args, Clone, Default)]
 pub struct StoreArgs {
     /// Profile store: a snapshot file PATH (or file:PATH), redis://[USER:PASSWORD@]HOST:PORT[/DB], rediss://… (TLS)
-    /// or redis+cluster://HOST:PORT,HOST:PORT,… [default: $XDG_STATE_HOME/keywatcher/profiles]. A Redis password
+    /// or redis+cluster://HOST:PORT,HOST:PORT,… (rediss+cluster:// for TLS) [default: $XDG_STATE_HOME/keywatcher/profiles]. A Redis password
     /// may instead be in KEYWATCHER_REDIS_PASSWORD or REDISCLI_AUTH; a Redis URL may end in ?timeout=SECONDS, the
     /// longest wait for a reply (default 30)
     #[arg(long = "store", value_name = "URL", env = "KEYWATCHER_STORE", hide_env_values = true)]

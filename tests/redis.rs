@@ -58,17 +58,19 @@ struct Cluster {
 
 impl Cluster {
     fn start(env: &Env) -> Cluster {
-        Cluster::start_with(env, &[], &[])
+        Cluster::start_with(env, |_| Vec::new(), &[])
     }
 
-    /// A cluster whose servers also get `extra`; `login` is what redis-cli needs to reach them.
-    fn start_with(env: &Env, extra: &[&str], login: &[&str]) -> Cluster {
+    /// A cluster whose server on each port also gets `extra(port)`; `login` is what redis-cli needs to reach them.
+    fn start_with(env: &Env, extra: impl Fn(u16) -> Vec<String>, login: &[&str]) -> Cluster {
         let servers: Vec<Server> = (0..3)
             .map(|n| {
                 let dir = env.path(&format!("cluster-{n}"));
                 let port = free_port(true);
-                let cluster = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"];
-                Server::start(&dir, port, &[&cluster[..], extra].concat())
+                let mut args =
+                    ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"].map(String::from).to_vec();
+                args.extend(extra(port));
+                Server::start(&dir, port, &args.iter().map(String::as_str).collect::<Vec<_>>())
             })
             .collect();
         let mut create = Command::new("redis-cli");
@@ -383,6 +385,18 @@ fn the_old_layout_is_imported_and_left_in_place() {
         assert!(out.stderr.contains("imported 3 profile(s)"), "{store}: {}", out.stderr);
         assert_eq!(export(&env, &store), expected, "{store}");
         assert_eq!(cli(port, &["get", old[0].0]).trim(), "3", "the old keys stay");
+        // Run again, even after a learn into one of those keys, it adds nothing.
+        learn(&env, &store, &ndjson(&[record("AKIAOLD1", "2026-11-02T10:00:00Z", "198.51.100.7", "a", "b", "c")]));
+        let learned = export(&env, &store);
+        let out = env.run(&["profile", "import", "--store", &store, "--from-old-redis"], "");
+        assert_eq!(out.code, 0, "{store}: {}", out.stderr);
+        assert_eq!(export(&env, &store), learned, "{store}: imported twice");
+        // Old keys that changed since are new content: their counts are added (the README says to import once the
+        // old script has stopped).
+        cli(port, &["set", old[5].0, "6"]);
+        let out = env.run(&["profile", "import", "--store", &store, "--from-old-redis"], "");
+        assert_eq!(out.code, 0, "{store}: {}", out.stderr);
+        assert!(export(&env, &store).contains("\"203.0.113.9\":{\"count\":11}"), "{store}: {}", export(&env, &store));
     }
     // The flag reads a Redis store only.
     let out = env.run(&["profile", "import", "--store", "snapshot", "--from-old-redis"], "");
@@ -390,12 +404,14 @@ fn the_old_layout_is_imported_and_left_in_place() {
     assert!(out.stderr.contains("--store redis://"), "{}", out.stderr);
 }
 
-#[test]
-fn rediss_speaks_tls_to_a_server_it_trusts() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+/// A test certificate authority, and a certificate for 127.0.0.1 that it signed (and its key), made with openssl.
+struct Tls {
+    cert: String,
+    key: String,
+    ca: String,
+}
+
+fn tls_files(env: &Env) -> Tls {
     let tls = env.path("tls");
     std::fs::create_dir_all(&tls).unwrap();
     let ext = env.write("tls/ext", "subjectAltName=IP:127.0.0.1\n");
@@ -423,9 +439,18 @@ fn rediss_speaks_tls_to_a_server_it_trusts() {
         "-extfile",
         ext.to_str().unwrap(),
     ]);
-    let port = free_port(false);
     let file = |name: &str| tls.join(name).to_str().unwrap().to_string();
-    let (cert, key, ca) = (file("server.crt"), file("server.key"), file("ca.crt"));
+    Tls { cert: file("server.crt"), key: file("server.key"), ca: file("ca.crt") }
+}
+
+#[test]
+fn rediss_speaks_tls_to_a_server_it_trusts() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let Tls { cert, key, ca } = tls_files(&env);
+    let port = free_port(false);
     let port_text = port.to_string();
     let tls_args = ["--port", "0", "--tls-port", &port_text, "--tls-cert-file", &cert, "--tls-key-file", &key];
     let _server = Server::start(&env.path("redis"), port, &[&tls_args[..], &["--tls-auth-clients", "no"]].concat());
@@ -435,6 +460,32 @@ fn rediss_speaks_tls_to_a_server_it_trusts() {
     assert_eq!(out.code, 2, "a server signed by an unknown CA is trusted: {}", out.stderr);
     assert!(out.stderr.contains(&store) && out.stderr.contains("SSL_CERT_FILE"), "{}", out.stderr);
     let trusted = [("SSL_CERT_FILE", ca.as_str())];
+    let out = env.run_with(&trusted, &["learn", "--store", &store, "-"], &input);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    learn(&env, "snapshot", &input);
+    let out = env.run_with(&trusted, &["profile", "export", "--store", &store], "");
+    assert_eq!(out.stdout, export(&env, "snapshot"));
+}
+
+#[test]
+fn rediss_cluster_speaks_tls_to_every_master() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let tls = tls_files(&env);
+    let server_args = |port: u16| {
+        let files = ["--tls-cert-file", &tls.cert, "--tls-key-file", &tls.key, "--tls-ca-cert-file", &tls.ca];
+        let rest = ["--tls-cluster", "yes", "--tls-auth-clients", "no", "--port", "0", "--tls-port"];
+        [&files[..], &rest].concat().into_iter().map(String::from).chain([port.to_string()]).collect()
+    };
+    let cluster = Cluster::start_with(&env, server_args, &["--tls", "--cacert", &tls.ca]);
+    let store = cluster.url().replacen("redis+cluster://", "rediss+cluster://", 1);
+    let input = records(30, 3, 0);
+    let out = env.run(&["learn", "--store", &store, "-"], &input);
+    assert_eq!(out.code, 2, "a cluster signed by an unknown CA is trusted: {}", out.stderr);
+    assert!(out.stderr.contains(&store) && out.stderr.contains("SSL_CERT_FILE"), "{}", out.stderr);
+    let trusted = [("SSL_CERT_FILE", tls.ca.as_str())];
     let out = env.run_with(&trusted, &["learn", "--store", &store, "-"], &input);
     assert_eq!(out.code, 0, "{}", out.stderr);
     learn(&env, "snapshot", &input);
@@ -555,6 +606,43 @@ fn slots_moved_while_a_learn_runs_lose_nothing() {
     assert_eq!(export(&env, &url), export(&env, "snapshot"));
 }
 
+#[test]
+fn keys_of_a_slot_half_way_through_moving_are_followed_by_ask() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let cluster = Cluster::start(&env);
+    let url = cluster.url();
+    let (before, during, scored) = (records(40, 3, 0), records(60, 2, 1), records(60, 1, 2));
+    learn(&env, &url, &before);
+    // The slot of one profile starts moving to another master, and that profile moves (MIGRATE) while the slot
+    // stays with its master: the master answers ASK for it, and for a new key of the slot.
+    let hash = "kw:{AKIAKEY00000}";
+    let slot = cli(cluster.servers[0].port, &["cluster", "keyslot", hash]).trim().to_string();
+    let keys_here = |server: &&Server| cli(server.port, &["cluster", "countkeysinslot", &slot]).trim() == "1";
+    let from = cluster.servers.iter().find(keys_here).expect("a master holds the profile");
+    let to = cluster.servers.iter().find(|server| server.port != from.port).unwrap();
+    let id = |server: &Server| cli(server.port, &["cluster", "myid"]).trim().to_string();
+    assert_eq!(cli(to.port, &["cluster", "setslot", &slot, "importing", &id(from)]).trim(), "OK");
+    assert_eq!(cli(from.port, &["cluster", "setslot", &slot, "migrating", &id(to)]).trim(), "OK");
+    assert_eq!(cli(from.port, &["migrate", "127.0.0.1", &to.port.to_string(), hash, "0", "5000"]).trim(), "OK");
+    let asked = errors_given(from.port, "ASK");
+    learn(&env, &url, &during);
+    assert!(errors_given(from.port, "ASK") > asked, "no command was sent on with ASK");
+    learn(&env, "snapshot", &(before + &during));
+    exported_alike(&env, &[url.clone(), "snapshot".to_string()]);
+    let scores: Vec<String> = [&url, "snapshot"]
+        .iter()
+        .map(|store| {
+            let out = env.run(&["score", "--store", store, "-"], &scored);
+            assert_eq!(out.code, 0, "score with {store}: {}", out.stderr);
+            out.stdout
+        })
+        .collect();
+    assert_eq!(scores[0], scores[1]);
+}
+
 /// Stops (SIGSTOP) `stopped` while `args` runs against `store` (whose servers are on `ports`, reached with
 /// `login`), then checks that the run fails within the URL's one-second timeout, naming `stopped`; the caller
 /// resumes it. `input`, what the run reads, should be in the store already, so that only counts can change.
@@ -598,6 +686,50 @@ fn a_stopped_server_fails_runs_within_the_timeout_and_a_rerun_completes() {
     assert!(without_counts(&export(&env, &store)) == without_counts(&export(&env, "snapshot")), "profiles differ");
 }
 
+/// How many replies `code` the server on `port` has given.
+fn errors_given(port: u16, code: &str) -> u64 {
+    let stats = cli(port, &["info", "errorstats"]);
+    let count = stats.lines().find_map(|line| line.strip_prefix(&format!("errorstat_{code}:count=")));
+    count.map_or(0, |count| count.trim().parse().unwrap())
+}
+
+#[test]
+fn a_server_still_loading_its_data_is_waited_for_until_the_timeout() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let (dir, port) = (env.path("redis"), free_port(false));
+    {
+        let server = Server::start(&dir, port, &["--enable-debug-command", "yes"]);
+        assert_eq!(cli(server.port, &["debug", "populate", "40000"]).trim(), "OK");
+        assert_eq!(cli(server.port, &["save"]).trim(), "OK");
+    }
+    // Restarted, it loads those keys for several seconds (100 µs each), answering LOADING meanwhile, as a server
+    // with a big dataset does after a restart.
+    let slow = ["--key-load-delay", "100", "--loading-process-events-interval-bytes", "1024"];
+    let server = Server::start(&dir, port, &slow);
+    assert!(cli(port, &["ping"]).starts_with("LOADING"), "the server is not loading");
+    let input = records(30, 2, 0);
+    let out = env.run(&["learn", "--store", &format!("{}?timeout=0.5", server.url()), "-"], &input);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("cannot connect to the servers in Redis {}", server.url()))
+            && out.stderr.contains("loading")
+            && out.stderr.contains("?timeout="),
+        "{}",
+        out.stderr
+    );
+    let refused = errors_given(port, "LOADING");
+    // With the default timeout, 30 s, the learn waits until the data is loaded, and completes.
+    assert!(cli(port, &["ping"]).starts_with("LOADING"), "the server finished loading too soon for this test");
+    learn(&env, &server.url(), &input);
+    assert!(errors_given(port, "LOADING") > refused + 1, "the learn never met LOADING");
+    assert!(cli(port, &["dbsize"]).trim() == "40030");
+    learn(&env, "snapshot", &input);
+    exported_alike(&env, &[server.url(), "snapshot".to_string()]);
+}
+
 #[test]
 fn a_cluster_refuses_a_wrong_password_at_once_and_a_stopped_master_fails_every_run() {
     if !have_redis() {
@@ -608,7 +740,8 @@ fn a_cluster_refuses_a_wrong_password_at_once_and_a_stopped_master_fails_every_r
     // Nodes that go on serving their slots while one master is down, as in the setting where listings lost keys.
     let lenient = ["--cluster-require-full-coverage", "no", "--cluster-node-timeout", "1000"];
     let login = ["-a", "clu-Pw", "--no-auth-warning"];
-    let cluster = Cluster::start_with(&env, &[&password[..], &lenient].concat(), &login);
+    let extra: Vec<String> = [&password[..], &lenient].concat().into_iter().map(String::from).collect();
+    let cluster = Cluster::start_with(&env, |_| extra.clone(), &login);
     let nodes = cluster.url().replace("redis+cluster://", "");
     let input = records(900, 2, 0);
     let wrong = format!("redis+cluster://:not-it@{nodes}?timeout=1");

@@ -118,18 +118,18 @@ fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
 }
 
 pub fn import(args: ImportArgs) -> Result<ExitCode> {
-    let (name, profiles) = if args.from_old_redis {
-        let profiles = store::old_redis_profiles(args.store.store.as_deref())?;
-        ("the old script's keys".to_string(), profiles)
+    let (name, profiles, mut store) = if args.from_old_redis {
+        let (store, profiles) = store::old_redis(args.store.store.as_deref())?;
+        ("the old script's keys".to_string(), profiles, store)
     } else {
-        read_import(args.file.as_deref())?
+        let (name, profiles) = read_import(args.file.as_deref())?;
+        (name, profiles, store::open(args.store.store.as_deref())?)
     };
     let count = profiles.len();
     anyhow::ensure!(
         count > 0 || !args.replace,
         "{name} holds no profiles; --replace would delete every stored profile (use `profile delete --all` for that)"
     );
-    let mut store = store::open(args.store.store.as_deref())?;
     if args.replace {
         store.replace(profiles)?;
     } else {

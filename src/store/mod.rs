@@ -1,10 +1,10 @@
 //! Where profiles live. [`Store`] is what every command asks of a place that keeps profiles: load some
 //! keys, list them all, merge a learned delta in, replace, delete. [`open`] turns a `--store` value into
 //! one: a path (or `file:PATH`) for the local snapshot (`snapshot.rs`), the default being
-//! `$XDG_STATE_HOME/keywatcher/profiles`, or a `redis://`, `rediss://` or `redis+cluster://` URL for Redis
-//! (`redis.rs`). `exchange.rs` and `legacy.rs` hold the portable JSON Lines form and the old script's formats.
-//! Only this folder reads or writes the stored profiles; `profile export -o` and `profile import` move their
-//! JSON Lines form in and out of files.
+//! `$XDG_STATE_HOME/keywatcher/profiles`, or a `redis://`, `rediss://`, `redis+cluster://` or `rediss+cluster://`
+//! URL for Redis (`redis.rs`). `exchange.rs` and `legacy.rs` hold the portable JSON Lines form and the old
+//! script's formats. Only this folder reads or writes the stored profiles; `profile export -o` and `profile
+//! import` move their JSON Lines form in and out of files.
 
 pub(crate) mod exchange;
 pub(crate) mod legacy;
@@ -22,7 +22,7 @@ pub use exchange::{parse_import, write_jsonl};
 use snapshot::Snapshot;
 
 /// The URL schemes of a Redis store.
-const REDIS_SCHEMES: [&str; 3] = ["redis", "rediss", "redis+cluster"];
+const REDIS_SCHEMES: [&str; 4] = ["redis", "rediss", "redis+cluster", "rediss+cluster"];
 
 /// A place that keeps profiles.
 pub trait Store {
@@ -71,8 +71,8 @@ pub fn open(spec: Option<&str>) -> Result<Box<dyn Store>> {
             _ if REDIS_SCHEMES.contains(&scheme) => return Ok(Box::new(Redis::new(spec)?)),
             _ => bail!(
                 "--store {scheme}://…: profiles are kept in a local snapshot file (a path, or file:PATH), in Redis \
-                 (redis://, rediss://) or in a Redis Cluster (redis+cluster://); {scheme}:// is not a store \
-                 keywatcher can use"
+                 (redis://, rediss://) or in a Redis Cluster (redis+cluster://, rediss+cluster://); {scheme}:// is \
+                 not a store keywatcher can use"
             ),
         }
     }
@@ -80,11 +80,14 @@ pub fn open(spec: Option<&str>) -> Result<Box<dyn Store>> {
 }
 
 /// The old script's profiles, read from its keys in the Redis that `spec` names (`profile import
-/// --from-old-redis`); the old keys are left as they are.
-pub fn old_redis_profiles(spec: Option<&str>) -> Result<Profiles> {
+/// --from-old-redis`), and that Redis as the store to import them into, merging by content so that a second import
+/// of the same keys adds nothing; the old keys are left as they are.
+pub fn old_redis(spec: Option<&str>) -> Result<(Box<dyn Store>, Profiles)> {
     match spec.map(str::trim) {
         Some(spec) if spec.split_once("://").is_some_and(|(scheme, _)| REDIS_SCHEMES.contains(&scheme)) => {
-            Redis::new(spec)?.old_layout()
+            let mut redis = Redis::new(spec)?;
+            let profiles = redis.old_layout()?;
+            Ok((Box::new(redis.merging_by_content()), profiles))
         }
         _ => bail!("--from-old-redis reads the old script's keys from the Redis of --store: give --store redis://…"),
     }

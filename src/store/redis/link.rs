@@ -6,8 +6,10 @@
 //! URL, 30 s by default). At the first reply that misses it, that server's connection is dropped and its whole
 //! share of the batch counts as failed. redis-rs's own pipelines would instead wait the full timeout again for
 //! each remaining reply (500 × 30 s for a stopped server). Failures that may pass are tried again on a fresh
-//! connection, with backoff, for at most one more timeout: a dropped, refused or silent connection, a cluster that
-//! is moving slots (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) or a server still loading its data. Anything else, such as
+//! connection, with backoff, for at most one more timeout: a dropped, refused or silent connection (four more
+//! tries), a cluster that is moving slots (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) or a server still loading its data
+//! after a restart (LOADING, on any command or at login: tried every 2 s until a timeout has gone by, then an error
+//! that says so). Anything else, such as
 //! a refused login, a failed TLS handshake or a command the server rejects, fails at once. Every error names the
 //! server (never the password) and says what to do.
 
@@ -33,6 +35,9 @@ const REDIRECTS: usize = 16;
 const SLOTS: u16 = 16384;
 /// The error codes of a missing or refused login.
 const LOGIN_REFUSED: [&str; 2] = ["NOAUTH", "WRONGPASS"];
+/// The error codes of a server that cannot serve yet: loading its data after a restart, a cluster changing masters
+/// or moving slots, a replica made master that has not loaded the script yet.
+const BUSY: [&str; 6] = ["TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN", "READONLY", "NOSCRIPT"];
 
 /// A server's address.
 type Addr = (String, u16);
@@ -50,16 +55,47 @@ pub(super) struct Target {
     pub(super) shown: String,
 }
 
-/// One command of a batch, packed once, with the cluster slot of its key.
-pub(super) struct Request {
-    slot: u16,
+/// The commands of a batch, packed in RESP one after another in one buffer, each with the cluster slot of its key.
+/// Cleared and refilled from batch to batch, so that a batch allocates nothing once the buffer has grown.
+#[derive(Default)]
+pub(super) struct Requests {
     packed: Vec<u8>,
+    /// Each command's slot, and where it ends in `packed`.
+    ends: Vec<(u16, usize)>,
 }
 
-impl Request {
-    /// `cmd`, which reads or writes the Redis key `key` (and maybe others in its slot).
-    pub(super) fn new(key: &[u8], cmd: &Cmd) -> Request {
-        Request { slot: slot(key), packed: cmd.get_packed_command() }
+impl Requests {
+    pub(super) fn clear(&mut self) {
+        self.packed.clear();
+        self.ends.clear();
+    }
+
+    /// Adds the command that `write` packs at the end of the buffer, which reads or writes the Redis key `key` (and
+    /// maybe others in its slot).
+    pub(super) fn push(&mut self, key: &[u8], write: impl FnOnce(&mut Vec<u8>)) {
+        write(&mut self.packed);
+        self.ends.push((slot(key), self.packed.len()));
+    }
+
+    pub(super) fn push_cmd(&mut self, key: &[u8], cmd: &Cmd) {
+        self.push(key, |out| cmd.write_packed_command(out));
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    fn slot(&self, i: usize) -> u16 {
+        self.ends[i].0
+    }
+
+    fn packed(&self, i: usize) -> &[u8] {
+        let start = i.checked_sub(1).map_or(0, |before| self.ends[before].1);
+        &self.packed[start..self.ends[i].1]
     }
 }
 
@@ -71,6 +107,8 @@ pub(super) struct Link {
     /// `(first, last, master)` for each slot range; empty until read, and always for a single server.
     slots: Vec<(u16, u16, Addr)>,
     conns: HashMap<Addr, Connection>,
+    /// What is written to one server in a round trip, kept from one to the next.
+    out: Vec<u8>,
 }
 
 /// A batch written to the servers, its replies not read yet.
@@ -95,17 +133,29 @@ struct Started {
     failure: Option<Failure>,
 }
 
+/// How a failure that may pass showed itself: it sets how long to keep trying, and what the message says.
+#[derive(Clone, Copy, PartialEq)]
+enum Trouble {
+    /// A dropped, refused or closed connection: the server may be down.
+    Unreachable,
+    /// No answer in time.
+    Silent,
+    /// The server answered that it cannot serve yet (`BUSY`), or a cluster's slots have no master for now: tried
+    /// until a timeout has gone by, since a big dataset takes a while to load and a failover a while to settle.
+    Busy,
+}
+
 /// Why a try failed, and whether another may succeed.
 enum Failure {
-    /// A dropped, refused or silent connection, or a cluster in the middle of a change.
-    Passing { node: Addr, why: String, timed_out: bool },
+    /// A dropped, refused or silent connection, or a server that cannot serve yet.
+    Passing { node: Addr, why: String, trouble: Trouble },
     /// A refused login, a failed TLS handshake, or a reply no new try changes.
     Final(anyhow::Error),
 }
 
 impl Link {
     pub(super) fn new(target: Target, setup: Vec<Cmd>) -> Link {
-        Link { target, setup, slots: Vec::new(), conns: HashMap::new() }
+        Link { target, setup, slots: Vec::new(), conns: HashMap::new(), out: Vec::new() }
     }
 
     /// Where the store is, for messages.
@@ -115,21 +165,21 @@ impl Link {
     }
 
     /// Sends `requests` and returns their replies in order. `doing` completes "cannot …" in an error.
-    pub(super) fn pipe(&mut self, doing: &str, requests: &[Request]) -> Result<Vec<Value>> {
+    pub(super) fn pipe(&mut self, doing: &str, requests: &Requests) -> Result<Vec<Value>> {
         let sent = self.send_all(requests);
         self.answers(doing, requests, sent)
     }
 
     /// Writes `requests` and returns without reading a reply, so that the caller can prepare its next batch while
     /// the servers work; [`Link::answers`] reads them, and must be called before anything else is sent.
-    pub(super) fn send_all(&mut self, requests: &[Request]) -> Sent {
+    pub(super) fn send_all(&mut self, requests: &Requests) -> Sent {
         let pending = (0..requests.len()).map(|i| (i, None)).collect();
         Sent { started: self.start(requests, pending), replies: vec![None; requests.len()] }
     }
 
     /// The replies to `requests`, sent by [`Link::send_all`], in order; what failed in a way that may pass is sent
     /// again, with backoff.
-    pub(super) fn answers(&mut self, doing: &str, requests: &[Request], sent: Sent) -> Result<Vec<Value>> {
+    pub(super) fn answers(&mut self, doing: &str, requests: &Requests, sent: Sent) -> Result<Vec<Value>> {
         let Sent { started, mut replies } = sent;
         let (mut pending, failure) = self.finish(started, &mut replies);
         let mut first = Some(failure);
@@ -203,12 +253,13 @@ impl Link {
                     }
                 }
                 Err(Failure::Final(err)) => return Err(err.context(format!("cannot {doing} in {}", self.location()))),
-                Err(Failure::Passing { node, why, timed_out }) => {
+                Err(Failure::Passing { node, why, trouble }) => {
                     tries += 1;
                     let since = *first_failure.get_or_insert_with(Instant::now);
-                    match waits.next() {
+                    let longest = BACKOFF.last().filter(|_| trouble == Trouble::Busy);
+                    match waits.next().or(longest) {
                         Some(wait) if since.elapsed() < self.target.timeout => sleep(*wait),
-                        _ => return Err(self.give_up(doing, &node, &why, timed_out, tries, started)),
+                        _ => return Err(self.give_up(doing, &node, &why, trouble, tries, started)),
                     }
                 }
             }
@@ -220,22 +271,26 @@ impl Link {
         doing: &str,
         node: &Addr,
         why: &str,
-        timed_out: bool,
+        trouble: Trouble,
         tries: usize,
         started: Instant,
     ) -> anyhow::Error {
         let (store, at) = (self.location(), self.at(node));
         let over = format!("{tries} tries over {:.0} s", started.elapsed().as_secs_f64());
-        if timed_out {
-            anyhow!(
-                "cannot {doing} in {store}: {at}did not answer within {} s ({over}); it may be stopped, \
-                 overloaded or cut off: check it, then run again",
-                self.target.timeout.as_secs_f64()
-            )
-        } else {
-            anyhow!(
+        let timeout = self.target.timeout.as_secs_f64();
+        match trouble {
+            Trouble::Silent => anyhow!(
+                "cannot {doing} in {store}: {at}did not answer within {timeout} s ({over}); it may be stopped, \
+                 overloaded or cut off: check it, then run again"
+            ),
+            Trouble::Busy => anyhow!(
+                "cannot {doing} in {store}: {at}{why}, still after {over}; it is not ready yet (loading its data, \
+                 or its cluster changing masters): run again once it is, or wait longer with ?timeout=SECONDS in the \
+                 URL (now {timeout} s)"
+            ),
+            Trouble::Unreachable => anyhow!(
                 "cannot {doing} in {store}: {at}{why} ({over}); check that it is running and reachable, then run again"
-            )
+            ),
         }
     }
 
@@ -246,7 +301,7 @@ impl Link {
 
     /// The first half of one round trip for the `pending` requests (each with the node that answered ASK, if one
     /// did): one pipeline written to each server. [`Link::finish`] reads the replies.
-    fn start(&mut self, requests: &[Request], pending: Vec<(usize, Option<Addr>)>) -> Started {
+    fn start(&mut self, requests: &Requests, pending: Vec<(usize, Option<Addr>)>) -> Started {
         if self.target.cluster
             && pending.iter().any(|(_, asked)| asked.is_none())
             && let Err(failure) = self.slot_map()
@@ -256,7 +311,7 @@ impl Link {
         let mut by_node: BTreeMap<Addr, Vec<(usize, bool)>> = BTreeMap::new();
         for (i, asked) in pending {
             let asking = asked.is_some();
-            let node = asked.unwrap_or_else(|| self.owner(requests[i].slot));
+            let node = asked.unwrap_or_else(|| self.owner(requests.slot(i)));
             by_node.entry(node).or_default().push((i, asking));
         }
         let (mut again, mut failure) = (Vec::new(), None);
@@ -268,7 +323,7 @@ impl Link {
                 if asking {
                     packed.push(b"*1\r\n$6\r\nASKING\r\n");
                 }
-                packed.push(&requests[i].packed);
+                packed.push(requests.packed(i));
             }
             match self.send(&node, &packed) {
                 Ok(deadline) => sent.push(Share { count: packed.len(), node, batch, deadline }),
@@ -323,7 +378,8 @@ impl Link {
                         self.conns.remove(&node);
                         again.push((i, None));
                         let why = format!("it answered {err}");
-                        failure = failure.or(Some(Failure::Passing { node: node.clone(), why, timed_out: false }));
+                        failure =
+                            failure.or(Some(Failure::Passing { node: node.clone(), why, trouble: Trouble::Busy }));
                     }
                     // The other servers' replies are still read, so that none is left on a connection.
                     None => rejected = rejected.or_else(|| Some(Failure::Final(self.rejected(&node, &err)))),
@@ -345,13 +401,15 @@ impl Link {
     /// Writes `packed` to `node` in one pipeline; returns the deadline for its replies.
     fn send(&mut self, node: &Addr, packed: &[&[u8]]) -> Result<Instant, Failure> {
         let (timeout, at) = (self.target.timeout, self.at(node));
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        packed.iter().for_each(|p| out.extend_from_slice(p));
         let result = self.conn(node).and_then(|conn| {
             let deadline = Instant::now() + timeout;
-            let mut out = Vec::with_capacity(packed.iter().map(|p| p.len()).sum());
-            packed.iter().for_each(|p| out.extend_from_slice(p));
             conn.send_packed_command(&out).map_err(|err| failure(&at, node, err))?;
             Ok(deadline)
         });
+        self.out = out;
         if result.is_err() {
             self.conns.remove(node);
         }
@@ -371,14 +429,15 @@ impl Link {
     fn read(&mut self, node: &Addr, count: usize, deadline: Instant) -> Result<Vec<Value>, Failure> {
         let at = self.at(node);
         let failure = |err| failure(&at, node, err);
-        let closed = || Failure::Passing { node: node.clone(), why: "connection closed".into(), timed_out: false };
+        let closed =
+            || Failure::Passing { node: node.clone(), why: "connection closed".into(), trouble: Trouble::Unreachable };
         let conn = self.conns.get_mut(node).ok_or_else(closed)?;
         let mut replies = Vec::with_capacity(count);
         for _ in 0..count {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 let why = "no answer in time".to_string();
-                return Err(Failure::Passing { node: node.clone(), why, timed_out: true });
+                return Err(Failure::Passing { node: node.clone(), why, trouble: Trouble::Silent });
             }
             conn.set_read_timeout(Some(left)).map_err(failure)?;
             replies.push(conn.recv_response().map_err(failure)?);
@@ -399,7 +458,7 @@ impl Link {
             conn.set_read_timeout(Some(self.target.timeout)).map_err(failure)?;
             for cmd in &self.setup {
                 if let Err(err) = cmd.query::<Value>(&mut conn) {
-                    if err.code().is_some_and(|code| !LOGIN_REFUSED.contains(&code)) {
+                    if err.code().is_some_and(|code| !LOGIN_REFUSED.contains(&code) && !BUSY.contains(&code)) {
                         return Err(Failure::Final(anyhow!("{at}it refuses what every connection needs first: {err}")));
                     }
                     return Err(failure(err));
@@ -434,7 +493,7 @@ impl Link {
                         read_slots(&node, reply).map_err(|err| Failure::Final(anyhow!("{}{err}", self.at(&node))))?;
                     if let Some(missing) = uncovered(&slots) {
                         let why = format!("no master holds slots {missing}; is one of its masters down?");
-                        return Err(Failure::Passing { node, why, timed_out: false });
+                        return Err(Failure::Passing { node, why, trouble: Trouble::Busy });
                     }
                     self.slots = slots;
                     return Ok(());
@@ -476,7 +535,7 @@ fn redirect(err: &ServerError) -> Option<Redirect> {
             let (host, port) = to.rsplit_once(':')?;
             Some(Redirect::Ask((host.to_string(), port.parse().ok()?)))
         }
-        "TRYAGAIN" | "CLUSTERDOWN" | "LOADING" | "MASTERDOWN" | "READONLY" | "NOSCRIPT" => Some(Redirect::Wait),
+        code if BUSY.contains(&code) => Some(Redirect::Wait),
         _ => None,
     }
 }
@@ -491,8 +550,11 @@ fn failure(at: &str, node: &Addr, err: RedisError) -> Failure {
             "{at}the TLS connection failed ({err}). Is the server's certificate signed by a root this system \
              trusts? SSL_CERT_FILE names a file of further roots"
         ))
+    } else if err.code().is_some_and(|code| BUSY.contains(&code)) {
+        Failure::Passing { node: node.clone(), why: format!("it answered {err}"), trouble: Trouble::Busy }
     } else if err.is_timeout() || err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal() {
-        Failure::Passing { node: node.clone(), why: err.to_string(), timed_out: err.is_timeout() }
+        let trouble = if err.is_timeout() { Trouble::Silent } else { Trouble::Unreachable };
+        Failure::Passing { node: node.clone(), why: err.to_string(), trouble }
     } else {
         Failure::Final(anyhow!("{at}{err}"))
     }
@@ -576,7 +638,8 @@ impl Target {
             "redis" => (false, false),
             "rediss" => (false, true),
             "redis+cluster" => (true, false),
-            _ => bail!("{scheme}:// is not a Redis store (redis://, rediss:// or redis+cluster://)"),
+            "rediss+cluster" => (true, true),
+            _ => bail!("{scheme}:// is not a Redis store (redis://, rediss://, redis+cluster:// or rediss+cluster://)"),
         };
         // The login ends at the last `@`, so that a password holding `/` or `@` is never taken for an address
         // (and never shown in a message about one).
@@ -594,7 +657,7 @@ impl Target {
         let nodes = hosts.split(',').map(node).collect::<Result<Vec<_>>>()?;
         ensure!(
             cluster || nodes.len() == 1,
-            "--store {scheme}://{hosts}: several addresses are a cluster; write redis+cluster://{hosts}"
+            "--store {scheme}://{hosts}: several addresses are a cluster; write {scheme}+cluster://{hosts}"
         );
         let db = match path {
             "" => 0,
@@ -660,6 +723,8 @@ mod tests {
         assert_eq!(t.nodes, [("h1".to_string(), 7001), ("h2".to_string(), 7002)]);
         assert_eq!((t.shown.as_str(), t.timeout), ("redis+cluster://h1:7001,h2:7002", Duration::from_millis(2500)));
         assert_eq!(Target::parse("rediss://[::1]/2?timeout=1s").unwrap().nodes, [("[::1]".to_string(), 6379)]);
+        let t = Target::parse("rediss+cluster://h1:7001").unwrap();
+        assert!(t.cluster && t.tls, "rediss+cluster:// is a cluster over TLS");
         let t = Target::parse("redis://:a/b@c@h1:7000/2").unwrap();
         assert_eq!((t.password.as_deref(), t.nodes[0].1, t.db, t.timeout), (Some("a/b@c"), 7000, 2, TIMEOUT));
         for (bad, says) in [
