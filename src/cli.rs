@@ -251,11 +251,11 @@ pub struct ScoreOptions {
     /// --scoring legacy and the old script's commands
     #[arg(long, conflicts_with = "learn")]
     pub frozen: bool,
-    /// With the standard scoring, a call that misses only on its address, an address in one of the key's own
-    /// networks (/24, /64), is flagged and the address put on probation; a call like it from the same address
-    /// SPAN or more (in event time) after the first is learned. 0: no probation, such addresses are flagged
-    /// until `learn` takes them in [default: 24h]
-    #[arg(long, value_name = "SPAN", value_parser = crate::config::probation, conflicts_with = "frozen")]
+    /// With the standard scoring, in a run that learns (not --frozen), a call that misses only on its address,
+    /// an address in one of the key's own networks (/24, /64), is flagged and the address put on probation; a
+    /// call like it from the same address SPAN or more (in event time) after the first is learned. 0: no
+    /// probation, such addresses are flagged until `learn` takes them in [default: 24h]
+    #[arg(long, value_name = "SPAN", value_parser = crate::config::probation)]
     pub probation: Option<jiff::SignedDuration>,
     /// Write every record back as read, one a line, with a `keywatcher` member added: score, threshold,
     /// suspicious, profile, matched and reasons, or `excluded` and why (temporary key, AWS service…)
