@@ -162,7 +162,8 @@ pub struct CommonArgs {
     /// The time that "1 hour ago" and the like count back from (default: the clock)
     #[arg(long, value_name = "T", allow_hyphen_values = true)]
     pub now: Option<String>,
-    /// Only calls made with this access key (repeatable)
+    /// Only calls made with this access key, or of this profile: a role's ARN, as `profile show` lists it
+    /// (with --identity principal, an IAM user's too) (repeatable)
     #[arg(long = "key", value_name = "KEY")]
     pub keys: Vec<String>,
     /// How many threads read, decompress and parse [default: one per core]. The output is the same with any number
