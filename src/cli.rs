@@ -17,7 +17,8 @@ use crate::score::{AgentMatch, IpMatch};
     about = "Learn how each long-term AWS access key is used, from CloudTrail, and flag the calls that do not fit",
     long_about = "Learn how each long-term AWS access key (AKIA…) and each role is used, from CloudTrail records: from \
 which source IPs, with which user agents, in which regions, for which API calls. Then score new calls against that \
-profile and flag those that do not fit; a role session's temporary credentials are scored against its role.\n\nReads CloudTrail as log files ({\"Records\":[…]}), NDJSON, JSON arrays or \
+profile and flag those that do not fit; a role session's temporary credentials are scored against its role.\n\n\
+Reads CloudTrail as log files ({\"Records\":[…]}), NDJSON, JSON arrays or \
 pretty-printed records, gzipped or not, from stdin, files or directory trees; records in EventBridge events, \
 lookup-events output, CloudWatch Logs subscription data (decoded or awslogs.data), Fluent Bit or Vector \
 events (log, message) and SQS or SNS messages are taken out of them. Writes scored NDJSON on stdout; \
@@ -61,7 +62,8 @@ awsRegion, sourceIPAddress, userAgent, eventSource, eventName) and score, thresh
 (known|warming|unknown), matched {ip, agent, region, event} and reasons. With --passthrough each line is \
 the record as read, with a keywatcher member holding score to reasons, or excluded and why.\n\n\
 A call that was not suspicious is learned in memory at once, so the calls after it are scored against it; \
---learn also saves it into the store, --frozen scores against the stored profiles only. Role sessions are scored against their role once `learn` has seen it.\n\n\
+--learn also saves it into the store, --frozen scores against the stored profiles only. Role sessions are scored \
+against their role once `learn` has seen it.\n\n\
 --scoring legacy gives the old script's exact matching, by key and frozen; the standard scoring was chosen on the \
 scenario suite (scripts/evaluate.py, README \"How well it detects\").")]
     Score(ScoreArgs),
@@ -160,7 +162,8 @@ pub struct CommonArgs {
     /// The time that "1 hour ago" and the like count back from (default: the clock)
     #[arg(long, value_name = "T", allow_hyphen_values = true)]
     pub now: Option<String>,
-    /// Only calls made with this access key (repeatable)
+    /// Only calls made with this access key, or of this profile: a role's ARN, as `profile show` lists it
+    /// (with --identity principal, an IAM user's too) (repeatable)
     #[arg(long = "key", value_name = "KEY")]
     pub keys: Vec<String>,
     /// How many threads read, decompress and parse [default: one per core]. The output is the same with any number
@@ -251,11 +254,11 @@ pub struct ScoreOptions {
     /// --scoring legacy and the old script's commands
     #[arg(long, conflicts_with = "learn")]
     pub frozen: bool,
-    /// With the standard scoring, a call that misses only on its address, an address in one of the key's own
-    /// networks (/24, /64), is flagged and the address put on probation; a call like it from the same address
-    /// SPAN or more (in event time) after the first is learned. 0: no probation, such addresses are flagged
-    /// until `learn` takes them in [default: 24h]
-    #[arg(long, value_name = "SPAN", value_parser = crate::config::probation, conflicts_with = "frozen")]
+    /// With the standard scoring, in a run that learns (not --frozen), a call that misses only on its address,
+    /// an address in one of the key's own networks (/24, /64), is flagged and the address put on probation; a
+    /// call like it from the same address SPAN or more (in event time) after the first is learned. 0: no
+    /// probation, such addresses are flagged until `learn` takes them in [default: 24h]
+    #[arg(long, value_name = "SPAN", value_parser = crate::config::probation)]
     pub probation: Option<jiff::SignedDuration>,
     /// Write every record back as read, one a line, with a `keywatcher` member added: score, threshold,
     /// suspicious, profile, matched and reasons, or `excluded` and why (temporary key, AWS service…)

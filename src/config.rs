@@ -165,6 +165,11 @@ pub fn scorer(options: &ScoreOptions) -> Result<Scorer> {
          addresses: leave --probation out, or use the standard scoring"
     );
     // Only a run that learns as it goes remembers what is on probation.
+    anyhow::ensure!(
+        options.probation.is_none() || adapts(options),
+        "--probation is served by a run that learns as it goes, and this one scores against the stored profiles \
+         only (--frozen, or the old script's score_request): leave --probation out, or add --learn"
+    );
     method.probation = options.probation.or(method.probation).filter(|span| adapts(options) && !span.is_zero());
     Ok(Scorer::new(weights, options.threshold, method))
 }
@@ -351,7 +356,7 @@ mod tests {
     }
 
     #[test]
-    fn probation_takes_a_span_or_zero_and_only_with_learn() {
+    fn probation_takes_a_span_or_zero_and_only_where_the_run_learns() {
         let probation_of = |args: &[&str]| scorer(&score_options(args)).unwrap().method.probation;
         assert_eq!(probation_of(&[]), Some(SignedDuration::from_hours(24)), "the default");
         assert_eq!(probation_of(&["--learn"]), Some(SignedDuration::from_hours(24)));
@@ -362,10 +367,19 @@ mod tests {
         for bad in ["-5m", "soon", "3 days"] {
             assert!(probation(bad).is_err(), "{bad}");
         }
-        use clap::Parser;
-        let err =
-            crate::cli::Cli::try_parse_from(["keywatcher", "score", "--frozen", "--probation", "5h"]).unwrap_err();
+        let err = scorer(&score_options(&["--frozen", "--probation", "5h"])).unwrap_err();
         assert!(err.to_string().contains("--frozen"), "{err}");
+        use clap::Parser;
+        let old = crate::cli::Cli::try_parse_from(["keywatcher", "score_request", "--probation", "5h"]).unwrap();
+        let crate::cli::Command::ScoreRequest(old) = old.command else { unreachable!("parsed as score_request") };
+        let err = scorer(&old.into_score().options).unwrap_err();
+        assert!(err.to_string().contains("score_request"), "refused, not ignored: {err}");
+        let learning = crate::cli::Cli::try_parse_from(["keywatcher", "score_request", "--learn", "--probation", "5h"]);
+        let crate::cli::Command::ScoreRequest(learning) = learning.unwrap().command else { unreachable!() };
+        assert_eq!(
+            scorer(&learning.into_score().options).unwrap().method.probation,
+            Some(SignedDuration::from_hours(5))
+        );
     }
 
     #[test]

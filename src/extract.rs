@@ -139,7 +139,7 @@ pub enum Owner {
 pub struct Filter {
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
-    /// Only these access keys, when not empty.
+    /// Only these access keys or profiles (a role's ARN; by principal, an IAM user's too), when not empty.
     pub keys: Vec<String>,
     pub owner: Owner,
     /// `--dedup`: drop a record whose `eventID` was among the last this many event IDs; 0 keeps every record.
@@ -190,7 +190,13 @@ pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
     if access_key.starts_with("ASIA") && !by_principal && !role_session {
         return Outcome::Excluded(Exclusion::TemporaryKey);
     }
-    if !filter.keys.is_empty() && !filter.keys.iter().any(|k| k == access_key) {
+    let owner = match (filter.owner, id.arn.as_str()) {
+        _ if role_session => id.issuer_arn.as_str(),
+        (Owner::Principal, arn) if !arn.is_empty() => arn,
+        _ => access_key,
+    };
+    // A role's sessions each carry a key of their own: `--key` takes the role's ARN, as `profile show` names it.
+    if !filter.keys.is_empty() && !filter.keys.iter().any(|k| k == access_key || k == owner) {
         return Outcome::Excluded(Exclusion::OtherKey);
     }
     let event_time = match &record.event_time {
@@ -230,11 +236,6 @@ pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
     let account = match id.account_id.as_str() {
         "" => record.recipient_account_id.as_str(),
         account => account,
-    };
-    let owner = match (filter.owner, id.arn.as_str()) {
-        _ if role_session => id.issuer_arn.as_str(),
-        (Owner::Principal, arn) if !arn.is_empty() => arn,
-        _ => access_key,
     };
     Outcome::Call(Call {
         time,

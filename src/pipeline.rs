@@ -541,7 +541,10 @@ impl Run<'_> {
     ) -> Option<anyhow::Error> {
         for item in items {
             if let Item::Record(record, _) = item {
-                self.report.carried(record.user_identity.access_key_id.as_str());
+                let id = &record.user_identity;
+                for name in [&id.access_key_id, &id.issuer_arn, &id.arn] {
+                    self.report.carried(name.as_str());
+                }
                 if self.report.duplicate(record) {
                     self.tally.cloudtrail += 1;
                     continue;

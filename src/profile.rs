@@ -1,8 +1,9 @@
-//! Profiles: what is known of each access key. A [`Profile`] holds the key's account, user name and type,
-//! and four sets of values (source IPs, user agents, regions, events), each value with a count and the first
-//! and last `eventTime` it was seen, and the addresses on probation (`score`, saved by `--learn`). Merging is union, add, min, max, so profiles learned in any order, in
-//! parallel or on several machines, merge into the same result. This file holds the data and its merge; it
-//! never reads records or touches a store.
+//! Profiles: what is known of each access key (or role). A [`Profile`] holds the key's account, user name and
+//! type, and four sets of values (source IPs, user agents, regions, events), each value with a count and the
+//! first and last `eventTime` it was seen, and the addresses on probation (`score`, saved by `--learn`).
+//! Merging is union, add, min, max, so profiles learned in any order, in parallel or on several machines,
+//! merge into the same result. This file holds the data and its merge; it never reads records or touches a
+//! store.
 
 use std::collections::BTreeMap;
 

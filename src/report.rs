@@ -108,7 +108,7 @@ impl Report {
         }
     }
 
-    /// A record carries the access key `key`.
+    /// A record carries `key`: its access key, role ARN or IAM user ARN.
     pub fn carried(&mut self, key: &str) {
         if let Some((_, seen)) = self.keys.iter_mut().find(|(k, _)| k == key) {
             *seen = true;
@@ -214,7 +214,10 @@ impl Report {
             progress.finish();
         }
         for (key, _) in self.keys.iter().filter(|(_, seen)| !seen) {
-            self.note(&format!("no record carries --key {key}; access key IDs are upper case, one per --key"));
+            self.note(&format!(
+                "no record carries --key {key}; access key IDs are upper case, roles are named by ARN as `profile \
+                 show` lists them, one per --key"
+            ));
         }
         if !self.quiet {
             say(format_args!("{}", self.summary.line(verb)));

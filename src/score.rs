@@ -211,7 +211,7 @@ impl Verdict {
     }
 }
 
-/// What the scorer works out once per key from its profile: the agent families, the networks, the number of
+/// What the scorer works out once per profile: the agent families, the networks, the number of
 /// calls. Kept in step with what a run learns (`Scorer::learned`); the times in it are lower bounds, since a
 /// call learned with a value the profile already held does not touch them (working out the family of every
 /// learned call's agent cost 5 % of a plain `score`'s instructions): a time older than the cutoff is checked
@@ -315,17 +315,17 @@ impl Scorer {
         Scorer { weights, threshold, method, digests: HashMap::new(), watch, scratch: String::new() }
     }
 
-    /// Keeps what the scorer worked out of the profile of `call`'s key in step with `call` being learned into
-    /// it (`adapt.rs`); `profile` is the profile before. Only a value new to the profile changes the digest
+    /// Keeps what the scorer worked out of `profile` in step with `call` being learned into it (`adapt.rs`);
+    /// `profile` is the profile before. Only a value new to the profile changes the digest
     /// beyond its count of calls (its times are lower bounds, see [`Digest`]), so the next call is scored as
     /// against a digest worked out again, whatever chunk it is in, for a few look-ups. A value without times
     /// (imported from the old script) gets one when learned, which can lower its family's or network's last
     /// time: that digest is dropped, to be worked out again at the key's next call.
     pub fn learned(&mut self, call: &Call, profile: &Profile) {
-        let Some(digest) = self.digests.get_mut(call.owner) else { return };
+        let Some(digest) = self.digests.get_mut(&profile.access_key_id) else { return };
         let (agent, ip) = (profile.agents.get(call.agent), profile.ips.get(call.ip));
         if [agent, ip].iter().any(|seen| seen.is_some_and(|seen| seen.last.is_none())) {
-            self.digests.remove(call.owner);
+            self.digests.remove(&profile.access_key_id);
             return;
         }
         if !call.event_name.is_empty() {
@@ -363,8 +363,10 @@ impl Scorer {
         };
         let digest_used =
             self.method.agents == AgentMatch::Family || self.method.ips != IpMatch::Exact || self.watch.is_some();
-        if digest_used && !self.digests.contains_key(call.owner) {
-            self.digests.insert(call.owner.to_string(), Digest::of(profile));
+        // By the profile's name, not the call's: a key made during the run is scored against its maker's
+        // profile (`lineage.rs`), and must see what the maker's calls have taught it since.
+        if digest_used && !self.digests.contains_key(&profile.access_key_id) {
+            self.digests.insert(profile.access_key_id.clone(), Digest::of(profile));
         }
         // Values not seen for --forget-after before this call no longer count.
         let cutoff =
@@ -390,7 +392,7 @@ impl Scorer {
         .total();
         let mut standing = Standing::Known;
         if let Some(watch) = &mut self.watch {
-            let calls = self.digests.get(call.owner).map_or(0, |d| d.calls);
+            let calls = self.digests.get(&profile.access_key_id).map_or(0, |d| d.calls);
             if let Some(warming) = watch.warming(profile, calls) {
                 standing = Standing::Warming(warming);
             }
@@ -423,7 +425,9 @@ impl Scorer {
         if !call.vpc_endpoint.is_empty() && holds(&profile.ips, call.vpc_endpoint, cutoff) {
             return true;
         }
-        let (Some(network), Some(digest)) = (net::network(ip), self.digests.get(call.owner)) else { return false };
+        let (Some(network), Some(digest)) = (net::network(ip), self.digests.get(&profile.access_key_id)) else {
+            return false;
+        };
         let owned = self.method.ips == IpMatch::Network || digest.moves_in(network);
         owned && digest.holds_network(profile, network, cutoff)
     }
@@ -441,7 +445,7 @@ impl Scorer {
         if matched.ip || !(matched.agent && matched.region && matched.event) {
             return None;
         }
-        let (network, digest) = (net::network(call.ip)?, self.digests.get(call.owner)?);
+        let (network, digest) = (net::network(call.ip)?, self.digests.get(&profile.access_key_id)?);
         if !digest.holds_network(profile, network, cutoff) {
             return None;
         }
@@ -461,7 +465,7 @@ impl Scorer {
         }
         if self.method.agents == AgentMatch::Family {
             let family = agent::family(agent);
-            return self.digests.get(call.owner).is_some_and(|d| d.holds_family(profile, &family, cutoff));
+            return self.digests.get(&profile.access_key_id).is_some_and(|d| d.holds_family(profile, &family, cutoff));
         }
         // The old script stored agents with every space turned into '-'.
         if !agent.contains(' ') {
@@ -535,6 +539,26 @@ mod tests {
             kept.learned(&call, &profiles["AKIAEXAMPLE1"]);
             crate::learn::observe(&mut profiles, &mut scratch, &call);
         }
+    }
+
+    #[test]
+    fn a_key_scored_against_its_makers_profile_sees_what_the_maker_learned_since() {
+        let method = Method { signals: None, probation: None, ..Method::standard() };
+        let mut profiles = Profiles::new();
+        let mut scratch = String::new();
+        crate::learn::observe(&mut profiles, &mut scratch, &call("10.0.0.1", "aws-cli/2.13.5"));
+        let mut kept = Scorer::new(Weights::default(), 70, method.clone());
+        // A key made during the run, with no profile of its own, is scored against its maker's (`lineage.rs`).
+        let made = |agent| Call { owner: "AKIAMADE", access_key: "AKIAMADE", ..call("10.0.0.1", agent) };
+        kept.score(&made("aws-cli/2.13.5"), profiles.get("AKIAEXAMPLE1"));
+        // Then the maker's call with a new client passes and is learned.
+        let maker = call("10.0.0.1", "terraform/1.6.0");
+        kept.learned(&maker, &profiles["AKIAEXAMPLE1"]);
+        crate::learn::observe(&mut profiles, &mut scratch, &maker);
+        let later = made("terraform/1.7.0");
+        let afresh = Scorer::new(Weights::default(), 70, method).score(&later, profiles.get("AKIAEXAMPLE1"));
+        assert!(afresh.matched.agent, "the maker now uses terraform/1");
+        assert_eq!(kept.score(&later, profiles.get("AKIAEXAMPLE1")), afresh);
     }
 
     #[test]

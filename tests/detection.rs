@@ -246,6 +246,15 @@ fn by_key_and_role_a_role_session_is_excluded_until_its_role_is_learned() {
     assert_eq!(after[1]["accessKeyId"], "ASIAEXAMPLEROLE0001");
     let by_key = env.run(&["score", "-q", "--identity", "key"], &calls);
     assert!(by_key.stdout.is_empty(), "--identity key is as before: {}", by_key.stdout);
+
+    // `--key` takes the role's ARN, as `profile show` lists it: its sessions, whatever key each carries.
+    let mut other_session = session("2026-10-10T10:10:00Z", "54.228.16.10");
+    other_session["userIdentity"]["accessKeyId"] = json!("ASIAEXAMPLEROLE0002");
+    let mixed = ndjson(&[key_call, session("2026-10-10T10:00:00Z", "54.228.16.10"), other_session]);
+    let keyed = env.run(&["score", "--key", role], &mixed);
+    let keys: Vec<Value> = keyed.lines().iter().map(|v| v["accessKeyId"].clone()).collect();
+    assert_eq!(keys, [json!("ASIAEXAMPLEROLE0001"), json!("ASIAEXAMPLEROLE0002")], "{}", keyed.stderr);
+    assert!(!keyed.stderr.contains("no record carries"), "{}", keyed.stderr);
 }
 
 #[test]
