@@ -90,12 +90,18 @@ fn walk(dir: &Path, inputs: &mut Vec<Input>, seen: &mut HashSet<PathBuf>) {
         Ok(entries) => entries,
         Err(err) => return inputs.push(Input::Unreadable(dir.to_path_buf(), format!("cannot list directory: {err}"))),
     };
-    entries.sort_by_key(|entry| entry.file_name());
+    entries.sort_by_cached_key(|entry| entry.file_name());
     for entry in entries {
         let path = entry.path();
-        match fs::metadata(&path) {
-            Ok(meta) if meta.is_dir() => walk(&path, inputs, seen),
-            Ok(meta) if meta.is_file() => inputs.push(Input::File(path)),
+        // The type the listing gave costs no system call; a symbolic link is followed. (A `stat` of each of
+        // 5,432 files was 6 % of the thread that scores, spent before any file was read.)
+        let kind = match entry.file_type() {
+            Ok(kind) if !kind.is_symlink() => Ok(kind),
+            _ => fs::metadata(&path).map(|meta| meta.file_type()),
+        };
+        match kind {
+            Ok(kind) if kind.is_dir() => walk(&path, inputs, seen),
+            Ok(kind) if kind.is_file() => inputs.push(Input::File(path)),
             // Sockets, FIFOs and devices hold no archived records.
             Ok(_) => {}
             Err(err) => inputs.push(Input::Unreadable(path, format!("cannot read: {err}"))),
