@@ -11,7 +11,7 @@ use divan::counter::{BytesCount, ItemsCount};
 use keywatcher::emit::Emitter;
 use keywatcher::extract::{self, Call, Filter, Outcome};
 use keywatcher::learn::Learner;
-use keywatcher::parse::{self, Cursor, Item};
+use keywatcher::parse::{self, Cursor, Item, Limits};
 use keywatcher::score::{Method, Scorer, Verdict, Weights};
 
 /// Counts allocations, so that each bench also says how many it made: the hot path should make none per record.
@@ -29,7 +29,7 @@ static CHUNK: LazyLock<Vec<u8>> = LazyLock::new(|| {
 
 static RECORDS: LazyLock<Vec<parse::Record<'static>>> = LazyLock::new(|| {
     let mut records = Vec::new();
-    parse::chunk(&CHUNK, false, &mut Cursor::default(), &mut |item| {
+    parse::chunk(&CHUNK, false, &mut Cursor::default(), Limits::DEFAULT, &mut |item| {
         if let Item::Record(record, _) = item {
             records.push(record);
         }
@@ -53,7 +53,7 @@ fn parse_and_extract(bencher: Bencher) {
     let filter = Filter::default();
     bencher.counter(BytesCount::new(CHUNK.len())).bench(|| {
         let mut calls = 0;
-        parse::chunk(&CHUNK, false, &mut Cursor::default(), &mut |item| {
+        parse::chunk(&CHUNK, false, &mut Cursor::default(), Limits::DEFAULT, &mut |item| {
             if let Item::Record(record, _) = item {
                 calls += usize::from(matches!(extract::extract(&record, &filter), Outcome::Call(_)));
             }

@@ -4,7 +4,7 @@
     scripts/evaluate.py [--seed 7] [--bin target/release/keywatcher] [--markdown] [--probation 0,24h,...]
 
 Generates the suite into target/scenarios/seed-N, then for each scenario and each configuration learns the
-baseline week(s) and scores the next week (`keywatcher score --baseline baseline.ndjson scored.ndjson`), and
+baseline weeks and scores the next week (`keywatcher score --baseline baseline.ndjson scored.ndjson`), and
 prints, per scenario and overall:
   recall     attacker calls flagged suspicious / attacker calls (a call keywatcher never scores is missed)
   FP rate    normal calls of profiled keys flagged / normal calls of profiled keys scored
@@ -12,9 +12,11 @@ prints, per scenario and overall:
 and, after the table, how many normal calls of keys with no profile (a key made or rotated during the week)
 each configuration flagged: the FP rate leaves them out, so they are counted here instead of hidden.
 Without --bin it builds the release binary first. The configurations add one part at a time to the old
-scoring, ending at the standard scoring (the default), then the same profiling by principal (IAM user or
-role ARN) instead of by access key, then both as a live pipeline would run them (`score --learn`), with and
-without probation for new addresses in a key's own network.
+scoring (exact strings, by key, frozen), then the standard scoring frozen and by key (the default before
+plain `score` learned within its run and role sessions were scored), learning within the run, by key, with
+any address of a known /24 counted as the key's, without probation, then the default (by key and role),
+profiling by principal instead, and both as a live pipeline runs them (`score --learn`: the baseline learned
+into a store first, and what the week teaches saved as it goes).
 """
 
 import argparse
@@ -30,12 +32,14 @@ CONFIGS = {
     "legacy": ["--scoring", "legacy"],
     "+family": ["--scoring", "legacy", "--agent-match", "family"],
     "+near": ["--scoring", "legacy", "--agent-match", "family", "--ip-match", "near"],
-    "standard, --ip-match network": ["--scoring", "standard", "--ip-match", "network"],
-    "standard (default)": ["--scoring", "standard"],
-    "standard, by principal": ["--scoring", "standard", "--identity", "principal"],
-    "standard, --learn --probation 0": ["--scoring", "standard", "--learn", "--probation", "0"],
-    "standard, --learn": ["--scoring", "standard", "--learn"],
-    "by principal, --learn": ["--scoring", "standard", "--identity", "principal", "--learn"],
+    "standard --frozen, by key (the old default)": ["--frozen", "--identity", "key"],
+    "standard, by key": ["--identity", "key"],
+    "standard, --ip-match network": ["--ip-match", "network"],
+    "standard, --probation 0": ["--probation", "0"],
+    "standard (default)": [],
+    "standard, by principal": ["--identity", "principal"],
+    "standard, --learn": ["--learn"],
+    "by principal, --learn": ["--identity", "principal", "--learn"],
 }
 
 
@@ -58,7 +62,8 @@ def score(binary, folder, flags):
 
 def counts(labels, verdicts):
     """(attackers, caught, normal profiled, false alarms, flagged, normal of unknown keys, its false alarms).
-    A call never scored (a role session's, by key) is in none of the normal counts.."""
+    A call never scored (a role session's, by key or before its role is learned) is in none of the normal
+    counts."""
     c = [0] * 7
     for event_id, label in labels.items():
         suspicious, profile = verdicts.get(event_id, (False, None))
@@ -89,12 +94,11 @@ def main():
     ap.add_argument("--bin", help="keywatcher binary (default: build target/release/keywatcher)")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
     ap.add_argument("--probation", metavar="SPAN,...",
-                    help="instead of the configurations above, `score --learn --probation SPAN` for each span")
+                    help="instead of the configurations above, the default with `--probation SPAN` for each span")
     args = ap.parse_args()
     configs = CONFIGS
     if args.probation:
-        configs = {f"--learn --probation {span}": ["--scoring", "standard", "--learn", "--probation", span]
-                   for span in args.probation.split(",")}
+        configs = {f"--probation {span}": ["--probation", span] for span in args.probation.split(",")}
     binary = args.bin
     if not binary:
         subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=ROOT, check=True)

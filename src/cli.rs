@@ -15,9 +15,9 @@ use crate::score::{AgentMatch, IpMatch};
     name = "keywatcher",
     version,
     about = "Learn how each long-term AWS access key is used, from CloudTrail, and flag the calls that do not fit",
-    long_about = "Learn how each long-term AWS access key (AKIA…) is used, from CloudTrail records: from which source \
-IPs, with which user agents, in which regions, for which API calls. Then score new calls against that profile and \
-flag those that do not fit.\n\nReads CloudTrail as log files ({\"Records\":[…]}), NDJSON, JSON arrays or \
+    long_about = "Learn how each long-term AWS access key (AKIA…) and each role is used, from CloudTrail records: from \
+which source IPs, with which user agents, in which regions, for which API calls. Then score new calls against that \
+profile and flag those that do not fit; a role session's temporary credentials are scored against its role.\n\nReads CloudTrail as log files ({\"Records\":[…]}), NDJSON, JSON arrays or \
 pretty-printed records, gzipped or not, from stdin, files or directory trees; records in EventBridge events, \
 lookup-events output, CloudWatch Logs subscription data (decoded or awslogs.data), Fluent Bit or Vector \
 events (log, message) and SQS or SNS messages are taken out of them. Writes scored NDJSON on stdout; \
@@ -52,6 +52,7 @@ $ keywatcher learn --checkpoint /var/lib/kw/learned /srv/cloudtrail/   # cron: e
 $ aws s3 cp s3://trail/AWSLogs/…/x.json.gz - | keywatcher score\n  \
 $ keywatcher score --only-suspicious --since \"1 hour ago\" /var/log/cloudtrail/\n  \
 $ keywatcher score --baseline archive/2026/10 archive/2026/11/0[1-3]   # no store touched\n  \
+$ keywatcher score --frozen records.json   # against the stored profiles only, as before\n  \
 $ keywatcher score --weights ip=50,agent=20,region=20,event=10 --threshold 80 records.json\n  \
 $ keywatcher score --passthrough --dedup 10000 -   # exec stage: records back, enriched\n  \
 $ keywatcher score --follow --checkpoint /var/lib/kw/done /srv/cloudtrail/   # new files, once\n\n\
@@ -59,8 +60,10 @@ Each output line has CloudTrail's fields (eventTime, eventID, accessKeyId, accou
 awsRegion, sourceIPAddress, userAgent, eventSource, eventName) and score, threshold, suspicious, profile \
 (known|warming|unknown), matched {ip, agent, region, event} and reasons. With --passthrough each line is \
 the record as read, with a keywatcher member holding score to reasons, or excluded and why.\n\n\
---scoring legacy gives the old script's exact matching; the standard scoring was chosen on the scenario suite \
-(scripts/evaluate.py, README \"How well it detects\").")]
+A call that was not suspicious is learned in memory at once, so the calls after it are scored against it; \
+--learn also saves it into the store, --frozen scores against the stored profiles only. Role sessions are scored against their role once `learn` has seen it.\n\n\
+--scoring legacy gives the old script's exact matching, by key and frozen; the standard scoring was chosen on the \
+scenario suite (scripts/evaluate.py, README \"How well it detects\").")]
     Score(ScoreArgs),
     /// Show, delete, export or import stored profiles
     #[command(
@@ -171,10 +174,12 @@ pub struct CommonArgs {
     /// read [default: 4G]
     #[arg(long, value_name = "SIZE")]
     pub max_decompressed_bytes: Option<Size>,
-    /// Keep a profile per access `key`, or per `principal`: per IAM user (whichever of its keys) and per role,
-    /// so that stolen temporary credentials (ASIA…) are scored against the role's habits
-    #[arg(long, value_enum, value_name = "WHAT", default_value_t = Owner::Key)]
-    pub identity: Owner,
+    /// Keep a profile per long-term access key and per role (`key-and-role`: a role session's temporary
+    /// credentials, ASIA…, are scored against its role's habits once `learn` has seen the role), per access
+    /// `key` only, or per `principal`: per IAM user (whichever of its keys) and per role [default: key-and-role;
+    /// key with --scoring legacy and the old script's commands]
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub identity: Option<Owner>,
     /// Stop with exit status 2 at the first record or input that cannot be read, instead of skipping it
     #[arg(long)]
     pub strict: bool,
@@ -230,8 +235,8 @@ pub struct ScoreOptions {
     /// Exit with status 1 when at least one call was suspicious
     #[arg(long)]
     pub exit_code: bool,
-    /// After scoring each call, learn it into its key's profile unless it was suspicious: at once in memory (the
-    /// calls after it are scored against it), and into the store every --save-every, every --save-records calls
+    /// Save into the store what the run learns: each call that was not suspicious, learned at once in memory
+    /// (the calls after it are scored against it), is saved every --save-every, every --save-records calls
     /// and at the end. A key with no profile scores as suspicious, so it is never learned here: learn it first
     #[arg(long)]
     pub learn: bool,
@@ -241,11 +246,16 @@ pub struct ScoreOptions {
     /// With --learn, save whenever N calls have been learned since the last save
     #[arg(long, value_name = "N", default_value_t = 100_000, requires = "learn")]
     pub save_records: u64,
-    /// With --learn and the standard scoring, a call that misses only on its address, an address in one of the
-    /// key's own networks (/24, /64), is flagged and the address put on probation; a call like it from the
-    /// same address SPAN or more (in event time) after the first is learned. 0: no probation, such addresses
-    /// are flagged until `learn` takes them in [default: 24h]
-    #[arg(long, value_name = "SPAN", value_parser = crate::config::probation, requires = "learn")]
+    /// Score every call against the stored profiles only; nothing seen in this run counts. Without it, a
+    /// call that was not suspicious is learned in memory at once (saved only with --learn). Implied by
+    /// --scoring legacy and the old script's commands
+    #[arg(long, conflicts_with = "learn")]
+    pub frozen: bool,
+    /// With the standard scoring, a call that misses only on its address, an address in one of the key's own
+    /// networks (/24, /64), is flagged and the address put on probation; a call like it from the same address
+    /// SPAN or more (in event time) after the first is learned. 0: no probation, such addresses are flagged
+    /// until `learn` takes them in [default: 24h]
+    #[arg(long, value_name = "SPAN", value_parser = crate::config::probation, conflicts_with = "frozen")]
     pub probation: Option<jiff::SignedDuration>,
     /// Write every record back as read, one a line, with a `keywatcher` member added: score, threshold,
     /// suspicious, profile, matched and reasons, or `excluded` and why (temporary key, AWS service…)
@@ -463,7 +473,7 @@ pub struct ImportArgs {
 }
 
 impl LegacyLearnArgs {
-    /// The same run in today's words: `learn --since PERIOD --key KEY`, records on stdin.
+    /// The same run in today's words: `learn --since PERIOD --key KEY`, records on stdin, by key.
     pub fn into_learn(self) -> LearnArgs {
         LearnArgs {
             common: legacy_common(self.common, self.period, self.key, "1 day ago"),
@@ -474,11 +484,13 @@ impl LegacyLearnArgs {
 }
 
 impl LegacyScoreArgs {
-    /// The same run in today's words: `score --since PERIOD --key KEY`, records on stdin.
+    /// The same run in today's words: `score --since PERIOD --key KEY`, records on stdin, by key and frozen
+    /// (unless --learn), as the old script scored.
     pub fn into_score(self) -> ScoreArgs {
+        let frozen = !self.options.learn;
         ScoreArgs {
             common: legacy_common(self.common, self.period, self.key, "10 min ago"),
-            options: self.options,
+            options: ScoreOptions { frozen, ..self.options },
             follow: FollowArgs::default(),
             inputs: Vec::new(),
         }
@@ -490,5 +502,6 @@ fn legacy_common(mut common: CommonArgs, period: Option<String>, key: Option<Str
         common.since = Some(period.unwrap_or_else(|| default.to_string()));
     }
     common.keys.extend(key.filter(|k| !k.is_empty()));
+    common.identity.get_or_insert(Owner::Key);
     common
 }

@@ -10,7 +10,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::checkpoint::Checkpoint;
 use crate::cli::{Color, CommonArgs, FollowArgs, Format, ScoreOptions, Scoring, Switch};
-use crate::extract::Filter;
+use crate::extract::{Filter, Owner};
 use crate::follow::{Plan, Watch};
 use crate::net::Networks;
 use crate::read::{self, Input};
@@ -19,8 +19,8 @@ use crate::score::{Method, Scorer, Weights};
 use crate::signals::Settings;
 use crate::when;
 
-/// The record filter of `--since`, `--until`, `--now` and `--key`.
-pub fn filter(common: &CommonArgs) -> Result<Filter> {
+/// The record filter of `--since`, `--until`, `--now`, `--key` and `--identity` (`identity` when not given).
+pub fn filter(common: &CommonArgs, identity: Owner) -> Result<Filter> {
     let now = match &common.now {
         Some(text) => when::parse(text, Timestamp::now()).map_err(anyhow::Error::msg).context("invalid --now")?,
         None => Timestamp::now(),
@@ -35,7 +35,23 @@ pub fn filter(common: &CommonArgs) -> Result<Filter> {
     if let (Some(since), Some(until)) = (since, until) {
         anyhow::ensure!(since < until, "--since ({since}) is not before --until ({until}): no record could match");
     }
-    Ok(Filter { since, until, keys: common.keys.clone(), owner: common.identity, dedup: common.dedup })
+    let owner = common.identity.unwrap_or(identity);
+    Ok(Filter { since, until, keys: common.keys.clone(), owner, dedup: common.dedup })
+}
+
+/// The profiling `score` uses when `--identity` is not given: by key and role, or by key alone under the old
+/// scoring, whose behaviour stays the old script's.
+pub fn identity(options: &ScoreOptions) -> Owner {
+    match options.scoring {
+        Scoring::Standard => Owner::KeyAndRole,
+        Scoring::Legacy => Owner::Key,
+    }
+}
+
+/// Whether `score` learns in memory, as it goes, the calls that were not suspicious: unless `--frozen`, or
+/// the old scoring without `--learn` (which scored against the stored profiles only).
+pub fn adapts(options: &ScoreOptions) -> bool {
+    options.learn || !(options.frozen || options.scoring == Scoring::Legacy)
 }
 
 /// A number of bytes as flags take it: `16M`, `4G`, `512K` or a plain count; the units are powers of 1024
@@ -148,8 +164,8 @@ pub fn scorer(options: &ScoreOptions) -> Result<Scorer> {
         "--probation puts addresses of a key's own networks on probation, and --scoring legacy compares exact \
          addresses: leave --probation out, or use the standard scoring"
     );
-    // Only `score --learn` remembers what is on probation.
-    method.probation = options.probation.or(method.probation).filter(|span| options.learn && !span.is_zero());
+    // Only a run that learns as it goes remembers what is on probation.
+    method.probation = options.probation.or(method.probation).filter(|span| adapts(options) && !span.is_zero());
     Ok(Scorer::new(weights, options.threshold, method))
 }
 
@@ -257,7 +273,7 @@ mod tests {
             now: Some("2026-11-02T10:00:00Z".into()),
             ..CommonArgs::default()
         };
-        let f = filter(&common).unwrap();
+        let f = filter(&common, Owner::KeyAndRole).unwrap();
         assert_eq!(f.since, Some("2026-11-02T09:00:00Z".parse().unwrap()));
         assert_eq!(f.until, None);
     }
@@ -274,7 +290,9 @@ mod tests {
     #[test]
     fn scoring_presets_and_the_flags_that_change_them() {
         let standard = scorer(&score_options(&[])).unwrap();
-        assert_eq!(standard.method, Method { probation: None, ..Method::standard() }, "nothing remembers it");
+        assert_eq!(standard.method, Method::standard(), "the run remembers what is on probation");
+        let frozen = scorer(&score_options(&["--frozen"])).unwrap();
+        assert_eq!(frozen.method, Method { probation: None, ..Method::standard() }, "nothing remembers it");
         let learning = scorer(&score_options(&["--learn"])).unwrap();
         assert_eq!(learning.method, Method::standard());
         let legacy = scorer(&score_options(&["--scoring", "legacy"])).unwrap();
@@ -285,6 +303,24 @@ mod tests {
         assert!(err.starts_with("--dormant-days sets a signal, and the signals are off"), "{err}");
         let forgetful = scorer(&score_options(&["--forget-after", "0"])).unwrap();
         assert_eq!(forgetful.method.forget_after, None, "0 never forgets");
+    }
+
+    #[test]
+    fn the_old_scoring_is_frozen_and_by_key_unless_asked() {
+        let adapts_and_identity = |args: &[&str]| {
+            let options = score_options(args);
+            (adapts(&options), identity(&options))
+        };
+        assert_eq!(adapts_and_identity(&[]), (true, Owner::KeyAndRole));
+        assert_eq!(adapts_and_identity(&["--frozen"]), (false, Owner::KeyAndRole));
+        assert_eq!(adapts_and_identity(&["--scoring", "legacy"]), (false, Owner::Key));
+        assert_eq!(adapts_and_identity(&["--scoring", "legacy", "--learn"]), (true, Owner::Key));
+        use clap::Parser;
+        let old = crate::cli::Cli::try_parse_from(["keywatcher", "score_request", "1 hour ago"]).unwrap();
+        let crate::cli::Command::ScoreRequest(old) = old.command else { unreachable!("parsed as score_request") };
+        let old = old.into_score();
+        assert!(!adapts(&old.options), "the old script's command scores against the store only");
+        assert_eq!(filter(&old.common, Owner::KeyAndRole).unwrap().owner, Owner::Key);
     }
 
     #[test]
@@ -317,25 +353,28 @@ mod tests {
     #[test]
     fn probation_takes_a_span_or_zero_and_only_with_learn() {
         let probation_of = |args: &[&str]| scorer(&score_options(args)).unwrap().method.probation;
-        assert_eq!(probation_of(&["--learn"]), Some(SignedDuration::from_hours(24)), "the default");
-        assert_eq!(probation_of(&["--learn", "--probation", "36h"]), Some(SignedDuration::from_hours(36)));
+        assert_eq!(probation_of(&[]), Some(SignedDuration::from_hours(24)), "the default");
+        assert_eq!(probation_of(&["--learn"]), Some(SignedDuration::from_hours(24)));
+        assert_eq!(probation_of(&["--probation", "36h"]), Some(SignedDuration::from_hours(36)));
         assert_eq!(probation_of(&["--learn", "--probation", "0"]), None);
         assert_eq!(probation_of(&["--learn", "--scoring", "legacy"]), None, "exact addresses have no network");
+        assert_eq!(probation_of(&["--scoring", "legacy"]), None);
         for bad in ["-5m", "soon", "3 days"] {
             assert!(probation(bad).is_err(), "{bad}");
         }
         use clap::Parser;
-        let err = crate::cli::Cli::try_parse_from(["keywatcher", "score", "--probation", "5h"]).unwrap_err();
-        assert!(err.to_string().contains("--learn"), "{err}");
+        let err =
+            crate::cli::Cli::try_parse_from(["keywatcher", "score", "--frozen", "--probation", "5h"]).unwrap_err();
+        assert!(err.to_string().contains("--frozen"), "{err}");
     }
 
     #[test]
     fn a_bad_flag_is_named() {
         let common = CommonArgs { until: Some("whenever".into()), ..CommonArgs::default() };
-        let err = format!("{:#}", filter(&common).unwrap_err());
+        let err = format!("{:#}", filter(&common, Owner::KeyAndRole).unwrap_err());
         assert!(err.starts_with("invalid --until: 'whenever' is not a time"), "{err}");
         let backwards =
             CommonArgs { since: Some("2026-11-02".into()), until: Some("2026-11-01".into()), ..CommonArgs::default() };
-        assert!(filter(&backwards).is_err());
+        assert!(filter(&backwards, Owner::KeyAndRole).is_err());
     }
 }

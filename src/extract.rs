@@ -16,8 +16,8 @@ pub struct Call<'a> {
     pub event_time: &'a str,
     pub event_id: &'a str,
     pub access_key: &'a str,
-    /// Whose profile the call belongs to: its access key, or with `--identity principal` the IAM user's or
-    /// the issuing role's ARN.
+    /// Whose profile the call belongs to: its access key; for a role session (`--identity key-and-role` or
+    /// `principal`) the issuing role's ARN; with `--identity principal` the IAM user's ARN.
     pub owner: &'a str,
     pub account: &'a str,
     pub user_type: &'a str,
@@ -33,6 +33,13 @@ pub struct Call<'a> {
     pub vpc_endpoint: &'a str,
     /// The access key an `iam:CreateAccessKey` call made, and its user; none for every other call.
     pub made: Option<KeyFor<'a>>,
+}
+
+impl Call<'_> {
+    /// Whether this is a role session's call, profiled by its role (`--identity key-and-role` or `principal`).
+    pub fn by_role(&self) -> bool {
+        self.user_type == "AssumedRole" && self.owner != self.access_key
+    }
 }
 
 /// An access key and the IAM user it belongs to, as `iam:CreateAccessKey` answered.
@@ -77,6 +84,9 @@ pub enum Exclusion {
     AwsService,
     OtherKey,
     OutsideWindow,
+    /// A role session under `--identity key-and-role` whose role has no profile: decided by `score`, which
+    /// knows the store, so that an upgraded store that has never learned a role does not flag its sessions.
+    RoleNotProfiled,
 }
 
 /// The identity types whose calls never use a long-term key of their own.
@@ -105,6 +115,7 @@ impl Exclusion {
             Exclusion::AwsService => "call by an AWS service",
             Exclusion::OtherKey => "other key (--key)",
             Exclusion::OutsideWindow => "outside --since/--until",
+            Exclusion::RoleNotProfiled => "role session, role not profiled yet (learn it)",
         }
     }
 }
@@ -113,8 +124,11 @@ impl Exclusion {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Owner {
     /// Each long-term access key (AKIA…); temporary credentials are not scored.
-    #[default]
     Key,
+    /// Each long-term access key, as `key`, and each role, whose sessions' temporary credentials (ASIA…) are
+    /// scored against the role's habits once `learn` has seen the role: stores and exports by key keep working.
+    #[default]
+    KeyAndRole,
     /// Each IAM user (by ARN, whichever of its keys made the call) and each role, whose sessions'
     /// temporary credentials (ASIA…) are scored against the role's habits.
     Principal,
@@ -155,7 +169,8 @@ pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
     }
     let id = &record.user_identity;
     let by_principal = filter.owner == Owner::Principal;
-    let role_session = by_principal && id.kind.as_str() == "AssumedRole" && !id.issuer_arn.as_str().is_empty();
+    let role_session =
+        filter.owner != Owner::Key && id.kind.as_str() == "AssumedRole" && !id.issuer_arn.as_str().is_empty();
     // Who made the call first, so that a role session or a service is counted as such whatever key it
     // carries (role sessions use ASIA keys; services often none).
     if let Some(identity) = excluded_identity(id.kind.as_str()).filter(|_| !role_session) {
@@ -172,7 +187,7 @@ pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
         }
         _ => return Outcome::Excluded(Exclusion::NoAccessKey),
     };
-    if access_key.starts_with("ASIA") && !by_principal {
+    if access_key.starts_with("ASIA") && !by_principal && !role_session {
         return Outcome::Excluded(Exclusion::TemporaryKey);
     }
     if !filter.keys.is_empty() && !filter.keys.iter().any(|k| k == access_key) {
@@ -217,10 +232,9 @@ pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
         account => account,
     };
     let owner = match (filter.owner, id.arn.as_str()) {
-        (Owner::Key, _) => access_key,
         _ if role_session => id.issuer_arn.as_str(),
-        (Owner::Principal, "") => access_key,
-        (Owner::Principal, arn) => arn,
+        (Owner::Principal, arn) if !arn.is_empty() => arn,
+        _ => access_key,
     };
     Outcome::Call(Call {
         time,
@@ -276,11 +290,11 @@ pub fn is_service_origin(ip: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::{self, Item};
+    use crate::parse::{self, Item, Limits};
 
     fn outcome(json: &str, filter: &Filter) -> String {
         let mut result = String::new();
-        parse::chunk(json.as_bytes(), false, &mut parse::Cursor::default(), &mut |item| {
+        parse::chunk(json.as_bytes(), false, &mut parse::Cursor::default(), Limits::DEFAULT, &mut |item| {
             if let Item::Record(record, _) = item {
                 result = match extract(&record, filter) {
                     Outcome::Call(call) => format!("call {} {} {}", call.access_key, call.user_name, call.account),
@@ -343,11 +357,13 @@ mod tests {
     }
 
     #[test]
-    fn by_principal_users_own_their_keys_and_role_sessions_belong_to_the_role() {
+    fn each_identity_gives_users_keys_and_role_sessions_their_owner() {
         let principal = Filter { owner: Owner::Principal, ..Filter::default() };
+        let by_key = Filter { owner: Owner::Key, ..Filter::default() };
+        let key_and_role = Filter::default();
         let owner = |json: &str, filter: &Filter| {
             let mut result = String::new();
-            parse::chunk(json.as_bytes(), false, &mut parse::Cursor::default(), &mut |item| {
+            parse::chunk(json.as_bytes(), false, &mut parse::Cursor::default(), Limits::DEFAULT, &mut |item| {
                 if let Item::Record(record, _) = item {
                     result = match extract(&record, filter) {
                         Outcome::Call(call) => format!("{} {}", call.access_key, call.owner),
@@ -361,21 +377,25 @@ mod tests {
             r#""type":"IAMUser","accessKeyId":"AKIAEXAMPLE1","arn":"arn:aws:iam::111122223333:user/ci","userName":"ci""#,
             "",
         );
-        assert_eq!(owner(&user, &Filter::default()), "AKIAEXAMPLE1 AKIAEXAMPLE1");
+        assert_eq!(owner(&user, &by_key), "AKIAEXAMPLE1 AKIAEXAMPLE1");
+        assert_eq!(owner(&user, &key_and_role), "AKIAEXAMPLE1 AKIAEXAMPLE1", "keys stay by key");
         assert_eq!(owner(&user, &principal), "AKIAEXAMPLE1 arn:aws:iam::111122223333:user/ci");
         let session = record(
             r#""type":"AssumedRole","accessKeyId":"ASIAEXAMPLE1","arn":"arn:aws:sts::111122223333:assumed-role/app/i-0abc","sessionContext":{"attributes":{"mfaAuthenticated":"false"},"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::111122223333:role/app"}}"#,
             "",
         );
-        assert_eq!(owner(&session, &Filter::default()), "Excluded(Identity(AssumedRole))");
+        assert_eq!(owner(&session, &by_key), "Excluded(Identity(AssumedRole))");
+        assert_eq!(owner(&session, &key_and_role), "ASIAEXAMPLE1 arn:aws:iam::111122223333:role/app");
         assert_eq!(owner(&session, &principal), "ASIAEXAMPLE1 arn:aws:iam::111122223333:role/app");
         let issuerless = session.replace("sessionIssuer", "somethingElse");
         assert_eq!(owner(&issuerless, &principal), "Excluded(Identity(AssumedRole))");
+        assert_eq!(owner(&issuerless, &key_and_role), "Excluded(Identity(AssumedRole))");
         let console = record(
             r#""type":"IAMUser","accessKeyId":"ASIAEXAMPLE2","arn":"arn:aws:iam::111122223333:user/ana","sessionContext":"odd""#,
             "",
         );
         assert_eq!(owner(&console, &principal), "ASIAEXAMPLE2 arn:aws:iam::111122223333:user/ana");
+        assert_eq!(owner(&console, &key_and_role), "Excluded(TemporaryKey)", "a user's session, by key");
     }
 
     #[test]

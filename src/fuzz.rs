@@ -8,7 +8,7 @@
 use crate::emit::Emitter;
 use crate::extract::{self, Filter, Outcome};
 use crate::learn::Learner;
-use crate::parse::{self, Cursor, Item};
+use crate::parse::{self, Cursor, Item, Limits};
 use crate::score::{Method, Scorer, Weights};
 use crate::store::{exchange, legacy, snapshot};
 
@@ -20,7 +20,7 @@ pub fn input(bytes: &[u8]) -> usize {
     let mut chunk = bytes.to_vec();
     parse::mend(&mut chunk);
     let mut items = Vec::new();
-    parse::chunk(&chunk, false, &mut Cursor::default(), &mut |item| items.push(item));
+    parse::chunk(&chunk, false, &mut Cursor::default(), Limits::DEFAULT, &mut |item| items.push(item));
     let mut records = Vec::new();
     records_in(&items, &mut records);
     let filter = Filter::default();

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use jiff::Timestamp;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::score::Matched;
 use crate::{emit, when};
@@ -210,15 +211,24 @@ impl Builder {
 }
 
 /// A line of `score --passthrough`, a record with a `keywatcher` object, as the verdict line `score` would have
-/// written for it; `Some(Ok(None))` for a record that was not scored, None for a line of another kind.
+/// written for it; `Some(Ok(None))` for a record that was not scored, None for a line of another kind. The
+/// record's other members are skipped unread, so a number in them that no float holds (`1e999`, which a caller
+/// may put in `requestParameters`) cannot keep its call out of the report; a record `score` nested under
+/// `record` (it had a `keywatcher` member of its own) is read there.
 fn passed(line: &str) -> Option<Result<Option<Scored>, String>> {
-    let record: serde_json::Value = serde_json::from_str(line).ok()?;
-    let verdict = record.get("keywatcher")?.as_object()?;
+    let top = members(line)?;
+    let verdict: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(top.get("keywatcher")?.get()).ok()?;
     if verdict.contains_key("excluded") {
         return Some(Ok(None));
     }
-    let text = |path: &[&str]| path.iter().try_fold(&record, |value, key| value.get(key)).and_then(|v| v.as_str());
-    let mut line = verdict.clone();
+    let record = top
+        .get("record")
+        .copied()
+        .and_then(|record| members(record.get()))
+        .filter(|record| record.contains_key("keywatcher"))
+        .unwrap_or(top);
+    let mut line = verdict;
     for (name, path) in [
         ("eventTime", &["eventTime"][..]),
         ("eventID", &["eventID"]),
@@ -230,11 +240,28 @@ fn passed(line: &str) -> Option<Result<Option<Scored>, String>> {
         ("eventSource", &["eventSource"]),
         ("eventName", &["eventName"]),
     ] {
-        line.insert(name.into(), text(path).unwrap_or_default().into());
+        line.insert(name.into(), text_at(&record, path).unwrap_or_default().into());
     }
-    let account = text(&["userIdentity", "accountId"]).or_else(|| text(&["recipientAccountId"]));
+    let account =
+        text_at(&record, &["userIdentity", "accountId"]).or_else(|| text_at(&record, &["recipientAccountId"]));
     line.insert("accountId".into(), account.unwrap_or_default().into());
     Some(serde_json::from_value(line.into()).map(Some).map_err(|e| format!("not a scored record: {e}")))
+}
+
+/// The members of the JSON object `text`, each as its raw text, unparsed: of a name repeated, the last, as
+/// `jq` reads it. None when `text` is not an object.
+fn members(text: &str) -> Option<HashMap<String, &RawValue>> {
+    serde_json::from_str(text).ok()
+}
+
+/// The string at `path` in `object` (`["userIdentity", "accessKeyId"]`); None when there is none.
+fn text_at(object: &HashMap<String, &RawValue>, path: &[&str]) -> Option<String> {
+    let (name, rest) = path.split_first()?;
+    let value = object.get(*name)?.get();
+    match rest {
+        [] => serde_json::from_str(value).ok(),
+        _ => text_at(&members(value)?, rest),
+    }
 }
 
 #[cfg(test)]

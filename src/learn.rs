@@ -1,7 +1,8 @@
 //! Calls → profiles. Takes each [`Call`] and adds what it shows to its key's [`Profile`] in an in-memory
 //! [`Profiles`] delta: the source IP, user agent, region and event, with counts and first/last times. The
-//! delta is merged into a store afterwards (`store/`), so learning never touches a store itself. Empty
-//! values are not learned: a call without a user agent teaches nothing about agents.
+//! delta is merged into a store afterwards (`store/`), so learning never touches a store itself; and, for a
+//! scoring run that learns as it goes (`adapt.rs`), the addresses it puts on probation. Empty values are not
+//! learned: a call without a user agent teaches nothing about agents.
 
 use crate::extract::Call;
 use crate::profile::{self, Profile, Profiles, Seen, Values};
@@ -37,6 +38,13 @@ pub fn observe(profiles: &mut Profiles, scratch: &mut String, call: &Call) {
     if !call.event_name.is_empty() {
         add(&mut profile.events, profile::event_key(scratch, call.event_source, call.event_name), &at);
     }
+}
+
+/// Puts the address of `call` on probation in its key's profile in `profiles` (`score.rs`): remembered with
+/// when it was first seen, it is not one of the key's addresses.
+pub fn put_on_probation(profiles: &mut Profiles, call: &Call) {
+    let profile = profiles.entry(call.owner.to_string()).or_insert_with(|| Profile::new(call.owner));
+    profile::add_value(&mut profile.probation, call.ip, &Seen::at(call.time));
 }
 
 fn add(values: &mut Values, value: &str, at: &Seen) {

@@ -3,8 +3,8 @@
 //! with `pipeline` driving it, `cli`/`config` for flags and `cmd` for the subcommands. `ARCHITECTURE.md`
 //! gives the map.
 
+pub(crate) mod adapt;
 pub(crate) mod agent;
-pub(crate) mod autosave;
 pub(crate) mod checkpoint;
 pub mod cli;
 pub mod cmd;

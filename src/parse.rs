@@ -17,6 +17,8 @@ use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
+pub use crate::read::Limits;
+
 /// One string field of a record: absent (or `null`), a string, or a value of another JSON type.
 /// A wrong type is kept as such so that `extract` can say which field was wrong, instead of the whole
 /// record failing to parse.
@@ -127,7 +129,7 @@ pub enum Item<'a> {
     /// With the document's JSON text, when it is a record of its own (digest and Insights, not a control
     /// message, which is an envelope): what `--passthrough` writes back.
     Skipped(Skip, Option<&'a [u8]>),
-    Malformed(Malformed),
+    Malformed(Malformed<'a>),
     /// A document an envelope held as text, at `Pos` (the envelope's place), decoded and parsed.
     Opened(Opened, Pos),
 }
@@ -164,7 +166,8 @@ impl Opened {
         mend(&mut bytes);
         Opened::new(Decoded { path, bytes }, |decoded| {
             let mut items = Vec::new();
-            let source = Source { depth: inside.depth, unpacked: inside.unpacked, ..Source::new(&decoded.bytes) };
+            let source =
+                Source { depth: inside.depth, unpacked: inside.unpacked, ..Source::new(&decoded.bytes, inside.limits) };
             walk(source, false, &mut Cursor::default(), &mut |item| items.push(item));
             // Most hold one record: a vector grown to four items of some 600 bytes would cost 2.4 KB for
             // each, 600 MB for the 200,000 `Events` a 5 MB lookup-events page can name.
@@ -203,12 +206,22 @@ impl Skip {
 }
 
 /// A document or record that could not be read, and why. `error_at` is the (1-based) line within it and
-/// the column where the JSON parser stopped, when it did.
+/// the column where the JSON parser stopped, when it did. `text` is its JSON text when it is a well-formed
+/// object all the same (a field repeated, a number beyond a 64-bit float where keywatcher reads a value):
+/// `--passthrough` writes it back, so that a record keywatcher cannot use does not vanish from the stream.
 #[derive(Debug)]
-pub struct Malformed {
+pub struct Malformed<'a> {
     pub pos: Pos,
     pub why: String,
     pub error_at: Option<(usize, usize)>,
+    pub text: Option<&'a [u8]>,
+}
+
+impl Malformed<'_> {
+    fn new(offset: usize, index: Option<usize>, why: String, err: Option<&serde_json::Error>) -> Self {
+        let error_at = err.filter(|err| err.line() > 0).map(|err| (err.line(), err.column()));
+        Malformed { pos: Pos { offset, index }, why, error_at, text: None }
+    }
 }
 
 /// Where the parser is within one input, kept from one chunk to the next: a CloudTrail log file or an array
@@ -244,18 +257,20 @@ enum Expect {
 /// checking every string it meets. That check was an eighth of the time of `score` (perf, 100 MB of NDJSON);
 /// a chunk that is not all UTF-8 (never one from `pipeline`, which mends them first) is read from the bytes.
 /// `depth` counts the envelopes around these bytes; `unpacked` says they came out of an `awslogs.data` payload
-/// (or a document inside one), where another payload is not unpacked.
+/// (or a document inside one), where another payload is not unpacked; `limits` are the input's, which bound
+/// what a payload may unpack to.
 #[derive(Clone, Copy)]
 struct Source<'a> {
     bytes: &'a [u8],
     text: Option<&'a str>,
     depth: u8,
     unpacked: bool,
+    limits: Limits,
 }
 
 impl<'a> Source<'a> {
-    fn new(bytes: &'a [u8]) -> Source<'a> {
-        Source { bytes, text: simdutf8::basic::from_utf8(bytes).ok(), depth: 0, unpacked: false }
+    fn new(bytes: &'a [u8], limits: Limits) -> Source<'a> {
+        Source { bytes, text: simdutf8::basic::from_utf8(bytes).ok(), depth: 0, unpacked: false, limits }
     }
 
     /// Where `part`, a slice of these bytes (a raw value the parser borrowed from them), starts.
@@ -356,8 +371,15 @@ fn mend_invalid_utf8(bytes: &mut Vec<u8>) {
 /// document or record, in input order. Returns how many bytes were consumed: when `more_follows` is true
 /// and a value is cut off by the end of the chunk, it is left unconsumed so that the reader can hand it back
 /// with the bytes that complete it; `cursor` remembers where in a log file or array the next chunk starts.
-pub fn chunk<'a>(bytes: &'a [u8], more_follows: bool, cursor: &mut Cursor, each: &mut dyn FnMut(Item<'a>)) -> usize {
-    walk(Source::new(bytes), more_follows, cursor, each)
+/// `limits` are the input's: `limits.record` bounds what an `awslogs.data` payload may unpack to.
+pub fn chunk<'a>(
+    bytes: &'a [u8],
+    more_follows: bool,
+    cursor: &mut Cursor,
+    limits: Limits,
+    each: &mut dyn FnMut(Item<'a>),
+) -> usize {
+    walk(Source::new(bytes, limits), more_follows, cursor, each)
 }
 
 /// [`chunk`], on bytes that may be a document decoded from an envelope.
@@ -539,7 +561,8 @@ fn skip_invalid<'a>(
 ) -> Result<usize, Fail> {
     let Fail::Bad(err) = fail else { return Err(Fail::Eof) };
     let (_, end) = value::<IgnoredAny>(bytes, at)?;
-    report(each, at, index, describe(&err), Some(&err));
+    let text = (bytes[at] == b'{').then(|| &bytes.bytes[at..end]);
+    each(Item::Malformed(Malformed { text, ..Malformed::new(at, index, describe(&err), Some(&err)) }));
     Ok(end)
 }
 
@@ -607,8 +630,7 @@ fn report<'a>(
     why: String,
     err: Option<&serde_json::Error>,
 ) {
-    let error_at = err.filter(|err| err.line() > 0).map(|err| (err.line(), err.column()));
-    each(Item::Malformed(Malformed { pos: Pos { offset, index }, why, error_at }));
+    each(Item::Malformed(Malformed::new(offset, index, why, err)));
 }
 
 fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
@@ -639,6 +661,12 @@ fn describe(err: &serde_json::Error) -> String {
         Some(cut) => &text[..cut],
         None => &text,
     };
+    // serde_json skips a value it is not asked for without computing its numbers, so `1e999` fails a record
+    // only in a value keywatcher reads (a string field, `userIdentity`, `responseElements`): never in
+    // `requestParameters` or any other field.
+    if text == "number out of range" {
+        return "a number beyond the range of a 64-bit float where keywatcher reads a value".to_string();
+    }
     format!("invalid JSON ({text})")
 }
 
@@ -962,9 +990,14 @@ mod tests {
     /// Each item as a short text: a record's `eventName@offset:index`, a skip, `bad@offset:why`, or an opened
     /// document's `path@offset[its items]`.
     pub(super) fn collect(input: &str, more_follows: bool) -> (Vec<String>, usize) {
+        collect_within(input, more_follows, Limits::DEFAULT)
+    }
+
+    /// [`collect`], under `limits`.
+    pub(super) fn collect_within(input: &str, more_follows: bool, limits: Limits) -> (Vec<String>, usize) {
         let mut seen = Vec::new();
         let consumed =
-            chunk(input.as_bytes(), more_follows, &mut Cursor::default(), &mut |item| seen.push(show(&item)));
+            chunk(input.as_bytes(), more_follows, &mut Cursor::default(), limits, &mut |item| seen.push(show(&item)));
         (seen, consumed)
     }
 
@@ -1078,7 +1111,7 @@ mod tests {
         loop {
             let take = more.min(rest.len());
             let last = take == rest.len();
-            let consumed = chunk(&rest.as_bytes()[..take], !last, &mut cursor, &mut |item| {
+            let consumed = chunk(&rest.as_bytes()[..take], !last, &mut cursor, Limits::DEFAULT, &mut |item| {
                 if let Item::Record(r, _) = item {
                     names.push(r.event_name.as_str().to_string());
                 }
@@ -1123,7 +1156,7 @@ mod tests {
     fn wrong_types_and_escapes_do_not_fail_the_record() {
         let input = r#"{"eventName":"A\"B","userAgent":17,"userIdentity":{"type":"IAMUser","accessKeyId":["x"]},"sourceIPAddress":null}"#;
         let mut got = None;
-        chunk(input.as_bytes(), false, &mut Cursor::default(), &mut |item| {
+        chunk(input.as_bytes(), false, &mut Cursor::default(), Limits::DEFAULT, &mut |item| {
             if let Item::Record(r, _) = item {
                 got = Some((
                     r.event_name.clone(),

@@ -146,7 +146,7 @@ pub fn run(
                     let (parsed, receiver) = mpsc::sync_channel(1);
                     let filter = Arc::clone(&shared);
                     pool.spawn(move || {
-                        let _ = parsed.send(Extracted::ahead(chunk, &filter));
+                        let _ = parsed.send(Extracted::ahead(chunk, &filter, run.limits));
                     });
                     Ahead::Parsing(index, receiver)
                 }
@@ -266,7 +266,7 @@ fn read_input(input: &Input, limits: Limits, filter: &Filter, pieces: &SyncSende
         };
         let whole = chunk.last && chunk.first_line == 1 && chunk.first_column == 1;
         let read = std::mem::replace(&mut chunk, next);
-        let piece = if whole { Piece::Parsed(Extracted::ahead(read, filter)) } else { Piece::Chunk(read) };
+        let piece = if whole { Piece::Parsed(Extracted::ahead(read, filter, limits)) } else { Piece::Chunk(read) };
         if pieces.send(piece).is_err() {
             return;
         }
@@ -377,8 +377,8 @@ self_cell::self_cell!(
 
 impl Extracted {
     /// Parses `chunk` as if it started between documents, and finds the calls of its records.
-    fn ahead(chunk: Chunk, filter: &Filter) -> Extracted {
-        let parsed = ParsedChunk::new(chunk, |c| Parsed::of(&c.bytes, !c.last, Cursor::default()));
+    fn ahead(chunk: Chunk, filter: &Filter, limits: Limits) -> Extracted {
+        let parsed = ParsedChunk::new(chunk, |c| Parsed::of(&c.bytes, !c.last, Cursor::default(), limits));
         Extracted::new(parsed, |parsed| {
             let mut calls = Vec::new();
             find_calls(&parsed.borrow_dependent().items, filter, &mut calls, &mut 0);
@@ -431,9 +431,9 @@ impl<'c, 'i> Found<'c, 'i> {
 }
 
 impl<'a> Parsed<'a> {
-    fn of(bytes: &'a [u8], more_follows: bool, mut cursor: Cursor) -> Parsed<'a> {
+    fn of(bytes: &'a [u8], more_follows: bool, mut cursor: Cursor, limits: Limits) -> Parsed<'a> {
         let mut items = Vec::new();
-        let consumed = parse::chunk(bytes, more_follows, &mut cursor, &mut |item| items.push(item));
+        let consumed = parse::chunk(bytes, more_follows, &mut cursor, limits, &mut |item| items.push(item));
         Parsed { items, consumed, cursor }
     }
 }
@@ -576,7 +576,7 @@ impl Run<'_> {
             }
             None => chunk,
         };
-        let parsed = Parsed::of(&whole.bytes, !whole.last, open.cursor);
+        let parsed = Parsed::of(&whole.bytes, !whole.last, open.cursor, self.limits);
         open.cursor = parsed.cursor;
         open.keep(leftover(whole, parsed.consumed));
         self.chunk(whole, &parsed.items, &[])
@@ -613,7 +613,7 @@ impl Run<'_> {
         for item in items {
             if let Item::Record(record, _) = item {
                 self.report.carried(record.user_identity.access_key_id.as_str());
-                if self.report.duplicate(record.event_id.as_str()) {
+                if self.report.duplicate(record) {
                     found.pass();
                     self.tally.cloudtrail += 1;
                     continue;
@@ -657,6 +657,9 @@ impl Run<'_> {
                 }
                 Item::Malformed(bad) => {
                     self.tally.broken += 1;
+                    if let Some(text) = bad.text {
+                        batch.records.push(Passed { text, fate: Fate::Excluded(bad.why.clone().into()) });
+                    }
                     (&bad.pos, bad.why.as_str(), bad.error_at)
                 }
                 Item::Opened(opened, pos) => {

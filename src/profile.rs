@@ -1,6 +1,6 @@
 //! Profiles: what is known of each access key. A [`Profile`] holds the key's account, user name and type,
 //! and four sets of values (source IPs, user agents, regions, events), each value with a count and the first
-//! and last `eventTime` it was seen, and the addresses on probation (`score --learn`). Merging is union, add, min, max, so profiles learned in any order, in
+//! and last `eventTime` it was seen, and the addresses on probation (`score`, saved by `--learn`). Merging is union, add, min, max, so profiles learned in any order, in
 //! parallel or on several machines, merge into the same result. This file holds the data and its merge; it
 //! never reads records or touches a store.
 
@@ -67,7 +67,7 @@ pub struct Profile {
     /// old script, which did not keep the service) stands for that name on any service.
     #[serde(default)]
     pub events: Values,
-    /// New addresses in the key's own networks, seen by `score --learn` in calls that fitted in every other
+    /// New addresses in the key's own networks, seen by `score` in calls that fitted in every other
     /// way, and flagged until they are seen again `--probation` after their first sighting (`score.rs`). Not
     /// the key's addresses: only `ips` is. An address on probation that was learned since stays here,
     /// harmless, until `profile prune` forgets it.

@@ -12,14 +12,19 @@ use std::io::Write as _;
 
 use crate::dedup::Dedup;
 use crate::extract::{Exclusion, Filter};
-use crate::parse::Skip;
+use crate::parse::{Record, Skip};
 use crate::progress::Progress;
 use crate::read::Input;
+use crate::terminal::terminal;
 
 /// Writes one line on stderr, `keywatcher: ` first. A closed stderr is no reason to stop (or to panic, as
-/// `eprintln!` would): the line is dropped.
+/// `eprintln!` would): the line is dropped. The input names and record values a message holds are an
+/// attacker's to choose (an S3 object key, an `eventTime`), so every control or invisible formatting
+/// character is shown as its escape, as in the table: no message can drive the terminal, or end its line and
+/// start a forged one in a log.
 pub fn say(text: std::fmt::Arguments) {
-    let _ = writeln!(std::io::stderr().lock(), "keywatcher: {text}");
+    let text = text.to_string();
+    let _ = writeln!(std::io::stderr().lock(), "keywatcher: {}", terminal(&text));
 }
 
 /// How many problem messages a run prints before it only counts them.
@@ -121,6 +126,11 @@ impl Report {
         }
     }
 
+    /// A call read (and counted as a record) that is excluded after all, by what the store holds.
+    pub fn excluded(&mut self, why: Exclusion) {
+        *self.summary.excluded.entry(why).or_default() += 1;
+    }
+
     /// Prints a line on stderr above the progress bar, if there is one.
     fn say(&self, text: std::fmt::Arguments) {
         match &self.progress {
@@ -129,10 +139,10 @@ impl Report {
         }
     }
 
-    /// Whether `--dedup` drops the record with the eventID `id`: it came in the records just before it. A
-    /// record dropped is counted.
-    pub fn duplicate(&mut self, id: &str) -> bool {
-        let repeated = self.dedup.as_mut().is_some_and(|dedup| dedup.repeated(id));
+    /// Whether `--dedup` drops `record`: it came, with the same eventID and call, in the records just before
+    /// it. A record dropped is counted.
+    pub fn duplicate(&mut self, record: &Record) -> bool {
+        let repeated = self.dedup.as_mut().is_some_and(|dedup| dedup.repeated(record));
         if repeated {
             self.summary.records += 1;
             self.summary.duplicates += 1;

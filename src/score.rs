@@ -118,11 +118,11 @@ pub struct Method {
     /// Whether a key with no profile, made during the run by one that has one, is scored against its
     /// maker's profile (`lineage.rs`).
     pub lineage: bool,
-    /// `score --learn --probation SPAN`: a call that misses only on its address, an address in one of the
+    /// `score --probation SPAN`: a call that misses only on its address, an address in one of the
     /// key's own networks, puts the address on probation (it is flagged, with a reason saying so); a call like
     /// it from the same address SPAN or more after its first one counts the address as the key's, and is
-    /// learned. None: such an address is flagged until `learn` takes it in. Only `score --learn` remembers what
-    /// is on probation, so `config.rs` keeps it for that alone.
+    /// learned. None: such an address is flagged until `learn` takes it in. Only a run that learns as it goes
+    /// (not `--frozen`) remembers what is on probation, so `config.rs` keeps it for that alone.
     pub probation: Option<SignedDuration>,
 }
 
@@ -212,12 +212,15 @@ impl Verdict {
 }
 
 /// What the scorer works out once per key from its profile: the agent families, the networks, the number of
-/// calls.
+/// calls. Kept in step with what a run learns (`Scorer::learned`); the times in it are lower bounds, since a
+/// call learned with a value the profile already held does not touch them (working out the family of every
+/// learned call's agent cost 5 % of a plain `score`'s instructions): a time older than the cutoff is checked
+/// again against the profile (`holds_family`, `holds_network`), so answers are as of the profile.
 #[derive(Debug, Default)]
 struct Digest {
-    /// Each agent family, with the last time any of its agents was seen.
+    /// Each agent family, with the last time any of its agents was seen (a lower bound).
     families: HashMap<String, Timestamp>,
-    /// Each network, with the last time any of its addresses was seen.
+    /// Each network, with the last time any of its addresses was seen (a lower bound).
     networks: HashMap<Network, Timestamp>,
     /// How many IPv4 addresses the key used in each /16 (by its top 16 bits).
     v4_addresses: HashMap<u32, usize>,
@@ -239,6 +242,24 @@ impl Digest {
             }
         }
         digest
+    }
+
+    /// Whether the key used an agent of `family` at or after `cutoff` (when there is one).
+    fn holds_family(&self, profile: &Profile, family: &str, cutoff: Option<Timestamp>) -> bool {
+        let Some(last) = self.families.get(family) else { return false };
+        cutoff.is_none_or(|cutoff| {
+            *last >= cutoff
+                || profile.agents.iter().any(|(agent, seen)| seen.fresh(cutoff) && agent::family(agent) == family)
+        })
+    }
+
+    /// Whether the key used an address of `network` at or after `cutoff` (when there is one).
+    fn holds_network(&self, profile: &Profile, network: Network, cutoff: Option<Timestamp>) -> bool {
+        let Some(last) = self.networks.get(&network) else { return false };
+        cutoff.is_none_or(|cutoff| {
+            *last >= cutoff
+                || profile.ips.iter().any(|(ip, seen)| seen.fresh(cutoff) && net::network(ip) == Some(network))
+        })
     }
 
     /// Whether the key moved enough around `network` for `--ip-match near` to give it the whole of it.
@@ -265,15 +286,6 @@ fn keep_latest<K: Eq + std::hash::Hash>(map: &mut HashMap<K, Timestamp>, key: K,
 /// Whether `values` holds `value`, seen at or after `cutoff` when there is one.
 fn holds(values: &Values, value: &str, cutoff: Option<Timestamp>) -> bool {
     values.get(value).is_some_and(|seen| cutoff.is_none_or(|cutoff| seen.fresh(cutoff)))
-}
-
-/// Whether `map` holds `key`, last seen at or after `cutoff` when there is one.
-fn holds_since<K, Q>(map: &HashMap<K, Timestamp>, key: &Q, cutoff: Option<Timestamp>) -> bool
-where
-    K: Eq + std::hash::Hash + std::borrow::Borrow<Q>,
-    Q: Eq + std::hash::Hash + ?Sized,
-{
-    map.get(key).is_some_and(|last| cutoff.is_none_or(|cutoff| *last >= cutoff))
 }
 
 /// Where a new address in one of the key's networks stands, in a call that fits in every other way.
@@ -303,11 +315,32 @@ impl Scorer {
         Scorer { weights, threshold, method, digests: HashMap::new(), watch, scratch: String::new() }
     }
 
-    /// Drops what the scorer worked out of these keys' profiles, which have changed (`score --learn`): it is
-    /// worked out again at their next call.
-    pub fn forget(&mut self, owners: &[&str]) {
-        for owner in owners {
-            self.digests.remove(*owner);
+    /// Keeps what the scorer worked out of the profile of `call`'s key in step with `call` being learned into
+    /// it (`adapt.rs`); `profile` is the profile before. Only a value new to the profile changes the digest
+    /// beyond its count of calls (its times are lower bounds, see [`Digest`]), so the next call is scored as
+    /// against a digest worked out again, whatever chunk it is in, for a few look-ups. A value without times
+    /// (imported from the old script) gets one when learned, which can lower its family's or network's last
+    /// time: that digest is dropped, to be worked out again at the key's next call.
+    pub fn learned(&mut self, call: &Call, profile: &Profile) {
+        let Some(digest) = self.digests.get_mut(call.owner) else { return };
+        let (agent, ip) = (profile.agents.get(call.agent), profile.ips.get(call.ip));
+        if [agent, ip].iter().any(|seen| seen.is_some_and(|seen| seen.last.is_none())) {
+            self.digests.remove(call.owner);
+            return;
+        }
+        if !call.event_name.is_empty() {
+            digest.calls += 1;
+        }
+        if agent.is_none() && !call.agent.is_empty() {
+            keep_latest(&mut digest.families, agent::family(call.agent).into_owned(), &Seen::at(call.time));
+        }
+        if ip.is_none()
+            && let Some(network) = net::network(call.ip)
+        {
+            keep_latest(&mut digest.networks, network, &Seen::at(call.time));
+            if let Network::V4(slash24) = network {
+                *digest.v4_addresses.entry(slash24 >> 8).or_default() += 1;
+            }
         }
     }
 
@@ -392,7 +425,7 @@ impl Scorer {
         }
         let (Some(network), Some(digest)) = (net::network(ip), self.digests.get(call.owner)) else { return false };
         let owned = self.method.ips == IpMatch::Network || digest.moves_in(network);
-        owned && holds_since(&digest.networks, &network, cutoff)
+        owned && digest.holds_network(profile, network, cutoff)
     }
 
     /// Where the address of `call` stands on probation, when probation is on and the call misses only on an
@@ -409,7 +442,7 @@ impl Scorer {
             return None;
         }
         let (network, digest) = (net::network(call.ip)?, self.digests.get(call.owner)?);
-        if !holds_since(&digest.networks, &network, cutoff) {
+        if !digest.holds_network(profile, network, cutoff) {
             return None;
         }
         let since =
@@ -428,7 +461,7 @@ impl Scorer {
         }
         if self.method.agents == AgentMatch::Family {
             let family = agent::family(agent);
-            return self.digests.get(call.owner).is_some_and(|d| holds_since(&d.families, family.as_ref(), cutoff));
+            return self.digests.get(call.owner).is_some_and(|d| d.holds_family(profile, &family, cutoff));
         }
         // The old script stored agents with every space turned into '-'.
         if !agent.contains(' ') {
@@ -452,6 +485,7 @@ impl Scorer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profile::Profiles;
 
     fn call<'a>(ip: &'a str, agent: &'a str) -> Call<'a> {
         let (region, event_source, event_name) = ("ap-southeast-2", "rds.amazonaws.com", "DescribeDBSnapshots");
@@ -470,6 +504,37 @@ mod tests {
             set.insert(value.to_string(), Seen { count: 1, first: None, last: None });
         }
         p
+    }
+
+    #[test]
+    fn a_digest_kept_in_step_with_learning_answers_as_one_worked_out_again() {
+        // Months of calls, so that forgetting (90 days) turns on the times the digest keeps as lower bounds.
+        let method = Method { ips: IpMatch::Network, signals: None, probation: None, ..Method::standard() };
+        let mut profiles = Profiles::new();
+        let mut scratch = String::new();
+        let first = Call { time: "2026-01-01T10:00:00Z".parse().unwrap(), ..call("10.0.0.1", "aws-cli/2.13.5") };
+        crate::learn::observe(&mut profiles, &mut scratch, &first);
+        profiles.get_mut("AKIAEXAMPLE1").unwrap().agents.insert("Boto3/1.28.0".into(), Seen::default());
+        let mut kept = Scorer::new(Weights::default(), 70, method.clone());
+        let calls = [
+            ("10.0.0.1", "aws-cli/2.13.5", "2026-02-20T10:00:00Z"),
+            ("10.0.0.2", "aws-cli/2.15.0 md/command#s3.cp", "2026-05-01T10:00:00Z"),
+            ("10.0.0.3", "terraform/1.6.0", "2026-05-02T10:00:00Z"),
+            ("2001:db8::1", "", "2026-05-03T10:00:00Z"),
+            ("10.0.1.9", "Boto3/1.28.0", "2026-05-05T10:00:00Z"),
+            ("10.0.1.10", "Boto3/1.29.0", "2026-05-06T10:00:00Z"),
+            ("10.0.0.4", "aws-cli/2.16.0", "2026-08-10T10:00:00Z"),
+            ("10.0.0.5", "terraform/1.7.0", "2026-08-31T10:00:00Z"),
+        ];
+        for (ip, agent, at) in calls {
+            let call = Call { time: at.parse().unwrap(), ..call(ip, agent) };
+            let verdict = kept.score(&call, profiles.get("AKIAEXAMPLE1"));
+            let afresh = Scorer::new(Weights::default(), 70, method.clone()).score(&call, profiles.get("AKIAEXAMPLE1"));
+            assert_eq!(verdict, afresh, "{ip} {agent} {at}");
+            assert_eq!(kept.digests["AKIAEXAMPLE1"].calls, Digest::of(&profiles["AKIAEXAMPLE1"]).calls);
+            kept.learned(&call, &profiles["AKIAEXAMPLE1"]);
+            crate::learn::observe(&mut profiles, &mut scratch, &call);
+        }
     }
 
     #[test]

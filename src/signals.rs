@@ -60,7 +60,7 @@ pub enum Signal {
         user: String,
     },
     /// A new address in one of the key's own networks, in a call that fits in every other way, first seen
-    /// there at `since`: `score --learn` learns it once a call like this comes from it at or after `until`
+    /// there at `since`: `score` (not `--frozen`) learns it once a call like this comes from it at or after `until`
     /// (`score.rs`).
     Probation {
         since: Timestamp,

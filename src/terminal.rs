@@ -74,8 +74,8 @@ pub fn hidden(c: char) -> bool {
 /// How a value fits its column.
 #[derive(Clone, Copy, PartialEq)]
 enum Fit {
-    /// Padded; a longer value is kept whole and pushes the rest of its row (times, keys, addresses: cutting
-    /// them would change their meaning).
+    /// Padded; a longer value is kept whole, up to [`LONGEST`], and pushes the rest of its row (times, keys,
+    /// addresses: cutting them would change their meaning).
     Whole,
     /// Padded; a longer value is cut, ending with `…`.
     Cut,
@@ -83,8 +83,8 @@ enum Fit {
     Right,
 }
 
-/// The columns of the scored-call table, with their widths; the agent comes last, whole, after them. The
-/// columns are fixed, not measured, so that a live feed gets each row at once.
+/// The columns of the scored-call table, with their widths; the agent comes last, after them. The columns are
+/// fixed, not measured, so that a live feed gets each row at once.
 const COLUMNS: [(&str, usize, Fit); 9] = [
     ("", 1, Fit::Whole),
     ("TIME", 20, Fit::Whole),
@@ -96,6 +96,12 @@ const COLUMNS: [(&str, usize, Fit); 9] = [
     ("SCORE", 5, Fit::Right),
     ("NEW", 21, Fit::Cut),
 ];
+
+/// The most cells any value takes in a row of the scored-call table, the agent and the columns kept whole
+/// alike; a longer one is cut, ending with `…`. Every value is a record's, an attacker's to choose: a user
+/// agent of 10,000 characters would otherwise fill a screen with one row. Real agents fit (aws-cli's, with
+/// its command, about 120 cells); JSON output always carries the whole value.
+const LONGEST: usize = 200;
 
 /// Scored calls as aligned rows under one header.
 pub struct Table<W: Write> {
@@ -155,26 +161,14 @@ impl<W: Write> WriteVerdict for Table<W> {
     }
 }
 
-/// Appends one row: each cell padded (or cut) to its column, then the last value whole.
+/// Appends one row: each cell padded (or cut) to its column, then the last value, cut only past [`LONGEST`].
 fn row(line: &mut String, cells: &[Cow<str>], last: &str) {
     for (&(_, columns, fit), cell) in COLUMNS.iter().zip(cells) {
         let length = cell.width();
         let padding = std::iter::repeat_n(' ', columns.saturating_sub(length));
         match fit {
-            Fit::Cut if length > columns => {
-                let mut used = 0;
-                for c in cell.chars() {
-                    let cells = c.width().unwrap_or(0);
-                    if used + cells > columns - 1 {
-                        break;
-                    }
-                    used += cells;
-                    line.push(c);
-                }
-                // A wide character that did not fit leaves a cell to fill before the `…`.
-                line.extend(std::iter::repeat_n(' ', columns - 1 - used));
-                line.push('…');
-            }
+            Fit::Cut if length > columns => cut(line, cell, columns),
+            Fit::Whole if length > LONGEST => cut(line, cell, LONGEST),
             Fit::Right => {
                 line.extend(padding);
                 line.push_str(cell);
@@ -186,8 +180,29 @@ fn row(line: &mut String, cells: &[Cow<str>], last: &str) {
         }
         line.push_str("  ");
     }
-    line.push_str(last);
+    if last.width() > LONGEST {
+        cut(line, last, LONGEST);
+    } else {
+        line.push_str(last);
+    }
     line.push('\n');
+}
+
+/// Appends the start of `cell` that fits in `columns - 1` cells, then `…`: `columns` cells in all. Whole
+/// characters only, measured in cells, so a wide character is never split across the cut.
+fn cut(line: &mut String, cell: &str, columns: usize) {
+    let mut used = 0;
+    for c in cell.chars() {
+        let cells = c.width().unwrap_or(0);
+        if used + cells > columns - 1 {
+            break;
+        }
+        used += cells;
+        line.push(c);
+    }
+    // A wide character that did not fit leaves a cell to fill before the `…`.
+    line.extend(std::iter::repeat_n(' ', columns - 1 - used));
+    line.push('…');
 }
 
 /// Writes one row per profile: key, user, account, type, how many values of each kind, last seen.
@@ -353,6 +368,35 @@ mod tests {
         profile_table(&mut out, &profiles).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.lines().filter(|l| !l.contains(&long)).all(|l| l.len() < 200), "{}", &text[..300]);
+    }
+
+    #[test]
+    fn a_value_longer_than_any_real_one_is_cut_at_a_whole_character() {
+        let fine = Verdict {
+            score: 100,
+            threshold: 70,
+            suspicious: false,
+            standing: Standing::Known,
+            matched: Matched { ip: true, agent: true, region: true, event: true },
+            signals: vec![],
+            made_by: None,
+        };
+        // Two-cell, two-byte and one-cell characters, so that a cut by bytes or by characters would show.
+        let agent = "山é-".repeat(2_500);
+        let key = "K".repeat(10_000);
+        let mut table = Table::new(Vec::new(), false);
+        table.verdict(&call(&agent, "RunInstances"), &fine).unwrap();
+        table.verdict(&Call { access_key: &key, ..call("aws-cli/2", "RunInstances") }, &fine).unwrap();
+        let text = String::from_utf8(table.out).unwrap();
+        let rows: Vec<&str> = text.lines().skip(1).collect();
+        let agent_at = column_of(text.lines().next().unwrap(), "AGENT");
+        let shown = rows[0].split_at(rows[0].find('山').unwrap()).1;
+        assert_eq!(shown.width(), LONGEST, "{shown}");
+        assert_eq!(column_of(rows[0], "山"), agent_at, "{text}");
+        // 49 times `山é-` (4 cells) is 196 cells; the next `山` would end at 198, `é` at 199, then `…`.
+        assert_eq!(shown, format!("{}山é…", "山é-".repeat(49)));
+        assert!(rows[1].contains(&format!("  {}…  ", "K".repeat(LONGEST - 1))), "{}", rows[1]);
+        assert!(rows[1].ends_with("aws-cli/2"), "the key is cut, the rest of its row kept: {}", rows[1]);
     }
 
     #[test]

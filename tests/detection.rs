@@ -114,7 +114,8 @@ fn ipv6_addresses_share_their_slash_64_and_vpc_endpoints_stand_for_their_private
     let mut other_endpoint = moved.clone();
     other_endpoint["vpcEndpointId"] = json!("vpce-0fffffffffffffff0");
     let calls = [call("2600:1f18:61d4:a300:9:8:7:6", CLI, "UpdateService"), moved, other_endpoint];
-    let out = env.run(&["score", "-q", "--baseline", base.to_str().unwrap()], ndjson(&calls));
+    // Frozen: each call against the baseline alone (the second's address, learned, would match the third's).
+    let out = env.run(&["score", "-q", "--frozen", "--baseline", base.to_str().unwrap()], ndjson(&calls));
     let matched: Vec<Value> = out.lines().iter().map(|v| v["matched"]["ip"].clone()).collect();
     assert_eq!(matched, [json!(true), json!(true), json!(false)]);
 }
@@ -195,11 +196,56 @@ fn by_principal_a_role_session_is_scored_against_the_role() {
         session("ASIAEXAMPLEROLE0NEW", "2026-10-10T10:00:00Z", "54.228.16.10"),
         session("ASIAEXAMPLEROLE0NEW", "2026-10-10T10:05:00Z", "104.28.55.91"),
     ]);
-    let by_key = env.run(&["score", "-q"], &calls);
+    let by_key = env.run(&["score", "-q", "--identity", "key"], &calls);
     assert_eq!(by_key.lines().len(), 0, "by key, role sessions are not scored");
     let verdicts = env.run(&["score", "-q", "--identity", "principal"], &calls).lines();
     assert_eq!(flagged(&verdicts), [false, true]);
     assert_eq!(verdicts[1]["accessKeyId"], "ASIAEXAMPLEROLE0NEW", "the output names the key that was used");
+    let by_key_and_role = env.run(&["score", "-q"], &calls).lines();
+    assert_eq!(by_key_and_role, verdicts, "the default scores a role session by its role too");
+}
+
+#[test]
+fn by_key_and_role_a_role_session_is_excluded_until_its_role_is_learned() {
+    let env = Env::new();
+    let role = "arn:aws:iam::123456789012:role/orders-app";
+    let session = |time: &str, ip: &str| {
+        let mut r = record("ASIAEXAMPLEROLE0001", time, ip, CLI, "us-east-1", "UpdateService");
+        r["userIdentity"] = json!({"type": "AssumedRole", "accessKeyId": "ASIAEXAMPLEROLE0001",
+            "accountId": "123456789012", "arn": "arn:aws:sts::123456789012:assumed-role/orders-app/i-0abc",
+            "sessionContext": {"sessionIssuer": {"type": "Role", "arn": role, "accountId": "123456789012"}}});
+        r
+    };
+    // A store learned by key before the upgrade: the key is there, the role is not.
+    let key_call = record(KEY, "2026-10-01T10:00:00Z", "203.0.113.10", CLI, "us-east-1", "UpdateService");
+    assert_eq!(
+        env.run(
+            &["learn", "-q", "--identity", "key"],
+            ndjson(&[key_call.clone(), session("2026-10-01T10:00:00Z", "54.228.16.10")])
+        )
+        .code,
+        0
+    );
+    let calls =
+        ndjson(&[session("2026-10-10T10:00:00Z", "54.228.16.10"), session("2026-10-10T10:05:00Z", "104.28.55.91")]);
+    let before = env.run(&["score"], &calls);
+    assert_eq!(before.code, 0, "{}", before.stderr);
+    assert!(before.stdout.is_empty(), "not reported as unknown: {}", before.stdout);
+    assert!(
+        before.stderr.contains("excluded 2 (role session, role not profiled yet (learn it) 2)"),
+        "{}",
+        before.stderr
+    );
+    let passed = env.run(&["score", "-q", "--passthrough"], &calls).lines();
+    assert_eq!(passed[0]["keywatcher"], json!({"excluded": "role session, role not profiled yet (learn it)"}));
+
+    // `learn` by default learns the role; its sessions are then scored against it.
+    assert_eq!(env.run(&["learn", "-q"], ndjson(&[session("2026-10-02T10:00:00Z", "54.228.16.10")])).code, 0);
+    let after = env.run(&["score", "-q"], &calls).lines();
+    assert_eq!(flagged(&after), [false, true], "the stolen credentials used from outside are flagged");
+    assert_eq!(after[1]["accessKeyId"], "ASIAEXAMPLEROLE0001");
+    let by_key = env.run(&["score", "-q", "--identity", "key"], &calls);
+    assert!(by_key.stdout.is_empty(), "--identity key is as before: {}", by_key.stdout);
 }
 
 #[test]
@@ -309,8 +355,13 @@ fn score_learn_puts_a_new_address_of_the_keys_own_network_on_probation_across_ru
     assert!(profile["ips"].get("203.0.113.99").is_none(), "on probation is not learned: {profile}");
     assert_eq!(profile["probation"]["203.0.113.99"]["first"], "2026-10-23T12:00:00Z", "{profile}");
 
-    // Without --learn nothing is remembered, so nothing is said of probation; --probation 0 turns it off.
-    let plain = env.run(&["score", "-q"], ndjson(&[at("2026-10-24T12:00:00Z", "203.0.113.99", CLI)])).lines();
+    // Plain score reads the probation too, and saves nothing; frozen, nothing is said of probation; --probation
+    // 0 turns it off.
+    let served = ndjson(&[at("2026-10-24T12:00:00Z", "203.0.113.99", CLI)]);
+    assert_eq!(flagged(&env.run(&["score", "-q"], &served).lines()), [false], "served its day");
+    let profile = &env.run(&["profile", "export"], "").lines()[0];
+    assert!(profile["ips"].get("203.0.113.99").is_none(), "plain score saves nothing: {profile}");
+    let plain = env.run(&["score", "-q", "--frozen"], &served).lines();
     assert!(plain[0]["suspicious"] == true && !reasons(&plain[0]).contains("probation"), "{}", reasons(&plain[0]));
     let off = ["score", "-q", "--learn", "--probation", "0"];
     let never = env.run(&off, ndjson(&[at("2026-10-25T12:00:00Z", "203.0.113.99", CLI)])).lines();
@@ -328,4 +379,50 @@ fn score_learn_puts_a_new_address_of_the_keys_own_network_on_probation_across_ru
     let out = env.run(&["score", "--learn", "--scoring", "legacy", "--probation", "24h"], "");
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("--scoring legacy compares exact addresses"), "{}", out.stderr);
+}
+
+#[test]
+fn plain_score_learns_within_its_run_and_frozen_or_legacy_do_not() {
+    let env = Env::new();
+    let at = |time: &str, ip: &str, region: &str, event: &str| record(KEY, time, ip, CLI, region, event);
+    // A team adopts a region, then calls a new API there: each new value alone scores 75.
+    let calls = [
+        at("2026-10-22T10:00:00Z", "203.0.113.10", "eu-west-1", "UpdateService"),
+        at("2026-10-22T11:00:00Z", "203.0.113.10", "eu-west-1", "DescribeServices"),
+        at("2026-10-22T12:00:00Z", "203.0.113.10", "eu-west-1", "DescribeServices"),
+    ];
+    let scores = |verdicts: &[Value]| verdicts.iter().map(|v| v["score"].as_u64().unwrap()).collect::<Vec<_>>();
+    let adapting = score(&env, &[], &calls);
+    assert_eq!(scores(&adapting), [75, 90, 100], "each value learned with the first call that passed");
+    assert_eq!(flagged(&adapting), [false, false, false]);
+    let frozen = score(&env, &["--frozen"], &calls);
+    assert_eq!(scores(&frozen), [75, 65, 65], "against the baseline alone, as before");
+    assert_eq!(flagged(&frozen), [false, true, true]);
+    assert!(reasons(&frozen[1]).contains("region eu-west-1 not seen for this key"), "{}", reasons(&frozen[1]));
+    let legacy = score(&env, &["--scoring", "legacy"], &calls);
+    assert_eq!(scores(&legacy), [75, 65, 65], "the old scoring learns nothing either");
+    assert_eq!(legacy, score(&env, &["--scoring", "legacy", "--frozen"], &calls));
+
+    // A flagged call is not learned: a new address outside the key's networks stays flagged on every call.
+    let away = [
+        at("2026-10-22T10:00:00Z", "192.0.2.66", "us-east-1", "UpdateService"),
+        at("2026-10-22T10:01:00Z", "192.0.2.66", "us-east-1", "UpdateService"),
+    ];
+    assert_eq!(flagged(&score(&env, &[], &away)), [true, true]);
+
+    // Probation within one plain run: the NAT gateway replaced inside its /24 is flagged for a day, then learned.
+    let moved = [
+        at("2026-10-22T10:00:00Z", "203.0.113.57", "us-east-1", "UpdateService"),
+        at("2026-10-22T18:00:00Z", "203.0.113.57", "us-east-1", "UpdateService"),
+        at("2026-10-23T10:00:00Z", "203.0.113.57", "us-east-1", "UpdateService"),
+        at("2026-10-23T11:00:00Z", "203.0.113.57", "us-east-1", "UpdateService"),
+    ];
+    let plain = score(&env, &[], &moved);
+    assert_eq!(flagged(&plain), [true, true, false, false]);
+    assert!(reasons(&plain[1]).contains("on probation since 2026-10-22T10:00:00Z"), "{}", reasons(&plain[1]));
+    let frozen = score(&env, &["--frozen"], &moved);
+    assert_eq!(flagged(&frozen), [true, true, true, true]);
+    assert!(frozen.iter().all(|v| !reasons(v).contains("probation")), "{frozen:?}");
+    let out = env.run(&["score", "--frozen", "--probation", "24h"], "");
+    assert_eq!(out.code, 2, "nothing to remember probation in");
 }

@@ -202,4 +202,216 @@ fn passthrough_and_the_table_keep_one_line_per_record_whatever_its_strings_hold(
     let rows: Vec<&str> = table.stdout.lines().skip(1).collect();
     assert_eq!(rows.len(), agents.len(), "one row per record:\n{}", table.stdout);
     assert!(!table.stdout.contains(['\0', '\u{1b}', '\u{2028}', '\u{202e}', '\r']), "{}", table.stdout);
+    let long = rows[4];
+    assert!(long.ends_with('…') && long.len() < 500, "the 10,000-character agent is cut: {} bytes", long.len());
+}
+
+/// `call`'s JSON text with `value` written raw (a number `serde_json` cannot hold, such as `1e999`) in place
+/// of the string `"<N>"` set at `path`.
+fn with_raw(key: &str, path: &[&str], value: &str) -> String {
+    let mut call = call(key);
+    let mut slot = &mut call;
+    for name in path {
+        slot = &mut slot[*name];
+    }
+    *slot = Value::from("<N>");
+    call.to_string().replace("\"<N>\"", value)
+}
+
+#[test]
+fn numbers_beyond_a_float_in_fields_keywatcher_does_not_read_cost_nothing() {
+    let env = Env::new();
+    let numbers = ["1e999", "-1e999", "1e-999", "123456789012345678901234567890"];
+    let places: [&[&str]; 4] = [
+        &["requestParameters"],
+        &["requestParameters", "nested", "deeper"],
+        &["userIdentity", "principalId"],
+        &["responseElements", "credentials"],
+    ];
+    let mut records = Vec::new();
+    for (i, place) in places.iter().enumerate() {
+        for (j, number) in numbers.iter().enumerate() {
+            records.push(with_raw(&format!("AKIAEXAMPLENUM00{i}{j}"), place, number));
+        }
+    }
+    let input: String = records.iter().map(|record| format!("{record}\n")).collect();
+    let out = env.run(&["score", "--passthrough"], &input);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), records.len(), "every record is read: {}", out.stderr);
+    for (line, record) in lines.iter().zip(&records) {
+        // The record comes back byte for byte, with the verdict added as its last member.
+        let kept = &record[..record.len() - 1];
+        assert!(line.starts_with(kept) && line[kept.len()..].starts_with(r#","keywatcher":{"score""#), "{line}");
+    }
+
+    // Inside a log file and in the envelopes' own members, the same.
+    let log = format!(r#"{{"Records":[{},{}],"x":1e999}}"#, records[0], records[5]);
+    let bridge = format!(r#"{{"id":1e999,"detail-type":"AWS API Call via CloudTrail","detail":{}}}"#, records[1]);
+    let cloudwatch =
+        json!({"messageType": "DATA_MESSAGE", "logEvents": [{"id": "1", "timestamp": "<T>", "message": records[2]}]})
+            .to_string()
+            .replace("\"<T>\"", "-1e999");
+    let out = env.run(&["score"], format!("{log}\n{bridge}\n{cloudwatch}\n"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines = out.lines();
+    assert_eq!(keys(&lines), ["AKIAEXAMPLENUM0000", "AKIAEXAMPLENUM0011", "AKIAEXAMPLENUM0001", "AKIAEXAMPLENUM0002"]);
+}
+
+#[test]
+fn a_number_beyond_a_float_in_a_field_keywatcher_reads_is_named() {
+    let env = Env::new();
+    let input = [
+        with_raw("AKIAEXAMPLENUMREAD1", &["userAgent"], "1e999"),
+        call("AKIAEXAMPLENUMREAD2").to_string(),
+        with_raw("AKIAEXAMPLENUMREAD3", &["userIdentity", "accessKeyId"], "-1e999"),
+    ]
+    .join("\n");
+    let out = env.run(&["score"], &input);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(keys(&out.lines()), ["AKIAEXAMPLENUMREAD2"]);
+    let why = "a number beyond the range of a 64-bit float where keywatcher reads a value";
+    for line in [1, 3] {
+        assert!(out.stderr.contains(&format!("<stdin>:{line}: {why}")), "{}", out.stderr);
+    }
+    let strict = env.run(&["score", "--strict"], &input);
+    assert_eq!(strict.code, 2, "{}", strict.stderr);
+}
+
+#[test]
+fn an_awslogs_payload_is_bounded_by_max_record_bytes_which_may_raise_it() {
+    let env = Env::new();
+    // About 1.5 MiB of log events that compress as real ones do (each has a few random-looking bytes).
+    let mut state = 12345u64;
+    let events: Vec<Value> = (0..3_000)
+        .map(|i| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let mut call = call(&format!("AKIAEXAMPLEAWSL{i:04}"));
+            call["requestParameters"] = json!({"nonce": format!("{state:016x}")});
+            json!({"id": i.to_string(), "timestamp": 1, "message": call.to_string()})
+        })
+        .collect();
+    let batch = json!({"messageType": "DATA_MESSAGE", "logEvents": events}).to_string();
+    assert!(batch.len() > 3 << 19, "{}", batch.len());
+    let data = base64::engine::general_purpose::STANDARD.encode(gzip(batch.as_bytes()));
+    let input = format!("{}\n{}\n", json!({"awslogs": {"data": data}}), call("AKIAEXAMPLEAFTER001"));
+
+    let out = env.run(&["score", "--max-record-bytes", "1M"], &input);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("<stdin>:1: awslogs.data unpacks to more than 1M (--max-record-bytes)"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(keys(&out.lines()), ["AKIAEXAMPLEAFTER001"], "the next record is read");
+    let raised = env.run(&["score", "-q", "--max-record-bytes", "2M"], &input);
+    assert_eq!((raised.code, raised.lines().len()), (0, 3_001), "{}", raised.stderr);
+}
+
+#[test]
+fn a_member_repeated_in_user_identity_is_read_as_its_last_as_other_readers_do() {
+    let env = Env::new();
+    let repeat = |key: &str, member: &str, first: &str, last: &str| {
+        let text = call(key).to_string();
+        let inside = r#""userIdentity":{"#;
+        text.replacen(inside, &format!(r#"{inside}"{member}":"{first}","#), 1).replacen(
+            r#""userName":"ci""#,
+            &format!(r#""userName":"ci","{member}":"{last}""#),
+            1,
+        )
+    };
+    let records = [
+        repeat("AKIAEXAMPLEMIDDLE01", "accessKeyId", "AKIAEXAMPLEFIRST001", "AKIAEXAMPLELAST0001"),
+        // Said first as a user and last as a role session: excluded, as a role session is.
+        repeat("AKIAEXAMPLETYPE0001", "type", "IAMUser", "AssumedRole"),
+    ];
+    // The key a JSON reader sees (serde_json here; jq, Python and Go alike) is the last one.
+    let seen: Value = serde_json::from_str(&records[0]).unwrap();
+    assert_eq!(seen["userIdentity"]["accessKeyId"], "AKIAEXAMPLELAST0001");
+    let out = env.run(&["score"], format!("{}\n{}\n", records[0], records[1]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(keys(&out.lines()), ["AKIAEXAMPLELAST0001"]);
+    assert!(out.stderr.contains("excluded 1"), "{}", out.stderr);
+}
+
+#[test]
+fn a_forged_record_with_a_real_calls_event_id_does_not_make_dedup_drop_the_call() {
+    let env = Env::new();
+    let real = call("AKIAEXAMPLEREAL0001");
+    let mut forged = call("AKIAEXAMPLEREAL0001");
+    forged["sourceIPAddress"] = Value::from("192.0.2.10");
+    assert_eq!(forged["eventID"], real["eventID"]);
+    let out = env.run(&["score", "--dedup", "100"], ndjson(&[forged.clone(), real.clone(), real, forged]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let addresses: Vec<Value> = out.lines().iter().map(|line| line["sourceIPAddress"].clone()).collect();
+    // The real call is scored, and so is its copy: neither can be told from the forgery, which came first.
+    assert_eq!(addresses, ["192.0.2.10", "198.51.100.7", "198.51.100.7"], "{}", out.stderr);
+    assert!(out.stderr.contains("dropped 1 duplicate(s)"), "{}", out.stderr);
+}
+
+#[test]
+fn passthrough_writes_back_a_well_formed_record_keywatcher_cannot_read() {
+    let env = Env::new();
+    let huge = with_raw("AKIAEXAMPLEPASSNUM1", &["userAgent"], "1e999");
+    let text = call("AKIAEXAMPLEPASSDUP1").to_string();
+    let repeated = text.replacen(r#""eventName":"#, r#""eventName":"ListBuckets","eventName":"#, 1);
+    let good = call("AKIAEXAMPLEPASSGOOD").to_string();
+    let out = env.run(&["score", "--passthrough"], format!("{huge}\n{repeated}\n{good}\n"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "every record comes back: {}", out.stdout);
+    for (line, record, why) in [
+        (lines[0], &huge, "a number beyond the range of a 64-bit float where keywatcher reads a value"),
+        (lines[1], &repeated, "invalid JSON (duplicate field `eventName`)"),
+    ] {
+        let kept = &record[..record.len() - 1];
+        assert_eq!(line.strip_prefix(kept), Some(format!(r#","keywatcher":{{"excluded":"{}"}}}}"#, why).as_str()));
+    }
+    assert!(lines[2].contains(r#""keywatcher":{"score""#), "{}", lines[2]);
+    // Still named and counted as unreadable.
+    assert!(out.stderr.contains("<stdin>:1: a number beyond") && out.stderr.contains("<stdin>:2: invalid JSON"));
+    assert!(out.stderr.contains("2 unreadable record(s) skipped"), "{}", out.stderr);
+}
+
+#[test]
+fn report_reads_every_passthrough_call_whatever_numbers_or_members_its_record_holds() {
+    let env = Env::new();
+    let mut forged = call("AKIAEXAMPLEREPORT03");
+    forged["keywatcher"] = json!({"suspicious": false});
+    let records = [
+        with_raw("AKIAEXAMPLEREPORT01", &["requestParameters"], "1e999"),
+        with_raw("AKIAEXAMPLEREPORT02", &["requestParameters", "n"], "-1e999"),
+        forged.to_string(),
+    ];
+    // No profiles: every call is suspicious.
+    let scored = env.run(&["score", "--passthrough"], records.join("\n"));
+    assert_eq!((scored.code, scored.stdout.lines().count()), (0, 3), "{}", scored.stderr);
+    let page = env.path("incident.html");
+    let out = env.run(&["report", "-o", page.to_str().unwrap()], &scored.stdout);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("3 call(s) of 3 key(s), 3 suspicious") && !out.stderr.contains("skipped"),
+        "{}",
+        out.stderr
+    );
+    let html = std::fs::read_to_string(page).unwrap();
+    for key in ["AKIAEXAMPLEREPORT01", "AKIAEXAMPLEREPORT02", "AKIAEXAMPLEREPORT03"] {
+        assert!(html.contains(key), "{key} is in the page");
+    }
+}
+
+#[test]
+fn messages_on_stderr_show_what_an_attacker_wrote_as_escapes() {
+    let env = Env::new();
+    let mut forged = call("AKIAEXAMPLESTDERR01");
+    forged["eventTime"] = Value::from("\u{1b}[2J\nkeywatcher: all clear\u{202e}");
+    let dir = env.path("trail");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("a\u{1b}[31m.ndjson"), ndjson(&[forged])).unwrap();
+    let out = env.run(&["score", dir.to_str().unwrap()], "");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains(['\u{1b}', '\u{202e}']), "{:?}", out.stderr);
+    assert!(!out.stderr.lines().any(|line| line.starts_with("keywatcher: all clear")), "{:?}", out.stderr);
+    let escaped = r"a\u{1b}[31m.ndjson:1: eventTime '\u{1b}[2J\nkeywatcher: all clear\u{202e}' is not a time";
+    assert!(out.stderr.contains(escaped), "{}", out.stderr);
 }

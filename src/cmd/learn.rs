@@ -8,11 +8,12 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::cli::{FollowArgs, LearnArgs};
+use crate::extract::Owner;
 use crate::report::Report;
 use crate::{config, pipeline, stop, store};
 
 pub fn run(args: LearnArgs) -> Result<ExitCode> {
-    let filter = config::filter(&args.common)?;
+    let filter = config::filter(&args.common, Owner::default())?;
     let reading = FollowArgs { checkpoint: args.checkpoint.clone(), ..FollowArgs::default() };
     let mut plan = config::plan(&args.inputs, &reading, args.common.quiet)?;
     let inputs = plan.inputs();
@@ -26,11 +27,11 @@ pub fn run(args: LearnArgs) -> Result<ExitCode> {
     let limits = config::limits("--max-record-bytes", common.max_record_bytes, common.max_decompressed_bytes);
     let (learned, outcome) =
         pipeline::learn(inputs, &filter, common.strict, config::threads(common), limits, &mut report);
-    let keys = learned.len();
+    let profiles = learned.len();
     // The store's errors name it and say what failed.
     store.merge(learned)?;
     report.finish("learn");
-    report.note(&format!("{keys} key(s) learned into {}", store.location()));
+    report.note(&format!("{profiles} profile(s) learned into {}", store.location()));
     outcome?;
     // Only now is what the files held stored; a crash before this learns them again next time. A run stopped
     // by a signal may not have read every file: none is recorded.

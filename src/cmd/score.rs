@@ -1,10 +1,11 @@
 //! `keywatcher score [INPUT]...` (old names `score_request`, `score_requst`): read records, load the
 //! profiles of each chunk's keys from the store (or learn `--baseline` inputs in memory first), score every
 //! call and write one JSON line per call, in input order (or, for a person at a terminal, one table row; or
-//! with `--passthrough`, every record back with its verdict added). With `--learn`, the calls that were not
-//! suspicious are learned as they go, and new addresses in a key's own networks put on probation
-//! (`autosave.rs`). SIGTERM and SIGINT end the run after the chunks already read: their lines are written,
-//! what was learned is saved.
+//! with `--passthrough`, every record back with its verdict added). Unless `--frozen` (or the old scoring),
+//! the calls that were not suspicious are learned in memory as they go, and new addresses in a key's own
+//! networks put on probation (`adapt.rs`); `--learn` saves them too. Under `--identity key-and-role`, a role
+//! session whose role has no profile is excluded, not scored. SIGTERM and SIGINT end the run after the chunks
+//! already read: their lines are written, what was learned is saved.
 
 use std::collections::HashSet;
 use std::io::IsTerminal;
@@ -13,10 +14,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::autosave::Autosave;
+use crate::adapt::Adaptation;
 use crate::cli::{Format, ScoreArgs};
 use crate::emit::{self, Emitter, Judged, WriteVerdict};
-use crate::extract::Filter;
+use crate::extract::{Call, Exclusion, Filter, Owner};
 use crate::follow::Step;
 use crate::lineage::{Lineage, Link};
 use crate::pipeline::{Batch, Fate};
@@ -31,7 +32,7 @@ use crate::{config, pipeline, stop};
 pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     let common = &args.common;
     let options = &args.options;
-    let filter = config::filter(common)?;
+    let filter = config::filter(common, config::identity(options))?;
     let mut scorer = config::scorer(options)?;
     let mut plan = config::plan(&args.inputs, &args.follow, common.quiet)?;
     anyhow::ensure!(
@@ -73,7 +74,16 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     let mut missing = HashSet::new();
     let mut looked = Instant::now();
     let mut lineage = Lineage::default();
-    let mut autosave = options.learn.then(|| Autosave::new(options.save_every, options.save_records));
+    let mut adapt = if options.learn {
+        Some(Adaptation::saving(options.save_every, options.save_records))
+    } else {
+        config::adapts(options).then(Adaptation::in_memory)
+    };
+    // Under key-and-role, a role session is scored only once its role has been learned: a store from before
+    // the upgrade has no role, and its sessions are not to be reported as unknown.
+    let unlearned_role = |call: &Call, profiles: &Profiles| {
+        filter.owner == Owner::KeyAndRole && call.by_role() && !profiles.contains_key(call.owner)
+    };
     let mut on_probation = 0u64;
     // Verdicts on the terminal would be drawn over by a progress bar: it is shown only when they go elsewhere.
     let mut report = if std::io::stdout().is_terminal() {
@@ -98,9 +108,12 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
             }
             fetch(store, batch.calls.iter().map(|c| c.owner), &mut profiles, &mut missing)?;
         }
-        let mut learned = Vec::new();
         let mut judge = |i: usize| {
             let call = &batch.calls[i];
+            if unlearned_role(call, &profiles) {
+                report.excluded(Exclusion::RoleNotProfiled);
+                return None;
+            }
             let (profile, link) = if scorer.method.lineage {
                 lineage.observe(call);
                 lineage.profile_for(call, &profiles)
@@ -122,25 +135,28 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
             report.scored(verdict.suspicious);
             // A call scored against the key that made it is not learned: a profile of its own would then
             // replace its maker's as the measure of its next calls.
-            if let Some(autosave) = &mut autosave
+            if let Some(adapt) = &mut adapt
                 && verdict.made_by.is_none()
             {
                 if !verdict.suspicious {
-                    autosave.learn(call, &mut profiles);
+                    if let Some(before) = profiles.get(call.owner) {
+                        scorer.learned(call, before);
+                    }
+                    adapt.learn(call, &mut profiles);
                     report.learned(1);
-                    learned.push(call.owner);
                 } else if verdict.on_probation() {
-                    autosave.put_on_probation(call, &mut profiles);
+                    adapt.put_on_probation(call, &mut profiles);
                     on_probation += 1;
                 }
             }
-            verdict
+            Some(verdict)
         };
         match &mut out {
             Out::Verdicts(out) => {
                 for (i, call) in batch.calls.iter().enumerate() {
-                    let verdict = judge(i);
-                    if verdict.suspicious || !options.only_suspicious {
+                    if let Some(verdict) = judge(i)
+                        && (verdict.suspicious || !options.only_suspicious)
+                    {
                         out.verdict(call, &verdict).context("cannot write to stdout")?;
                     }
                 }
@@ -150,11 +166,14 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
                     match &record.fate {
                         Fate::Call(i) => {
                             let call = &batch.calls[*i];
-                            let verdict = judge(*i);
-                            if verdict.suspicious || !options.only_suspicious {
-                                out.passthrough(record.text, Judged::Scored(call, &verdict))
-                            } else {
-                                Ok(())
+                            match judge(*i) {
+                                Some(verdict) if verdict.suspicious || !options.only_suspicious => {
+                                    out.passthrough(record.text, Judged::Scored(call, &verdict))
+                                }
+                                None if !options.only_suspicious => {
+                                    out.passthrough(record.text, Judged::Excluded(Exclusion::RoleNotProfiled.label()))
+                                }
+                                _ => Ok(()),
                             }
                         }
                         Fate::Excluded(_) if options.only_suspicious => Ok(()),
@@ -164,12 +183,11 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
                 }
             }
         }
-        scorer.forget(&learned);
         // A chunk ends where the input had nothing more ready, so a live feed gets its lines at once; and a
         // file's lines are all out before the checkpoint records it as done.
         out.flush().context("cannot write to stdout")?;
-        if let (Some(autosave), Some(store)) = (&mut autosave, store.as_deref_mut()) {
-            autosave.save_if_due(store);
+        if let (Some(adapt), Some(store)) = (&mut adapt, store.as_deref_mut()) {
+            adapt.save_if_due(store);
         }
         Ok(())
     };
@@ -186,14 +204,19 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     });
     // Saved whatever ended the run, a closed stdout included: nothing learned is lost.
     let flushed = out.flush().context("cannot write to stdout");
-    let saved = match (&mut autosave, store.as_deref_mut()) {
-        (Some(autosave), Some(store)) => Some(autosave.save(store).map(|()| store.location())),
+    let saved = match (&mut adapt, store.as_deref_mut()) {
+        (Some(adapt), Some(store)) if adapt.saves() => Some(adapt.save(store).map(|()| store.location())),
         _ => None,
     };
     report.finish("score");
-    if let Some(location) = saved.transpose()? {
+    let into = match (saved.transpose()?, &store) {
+        (Some(location), _) => location,
+        (None, Some(_)) => "memory for this run only (--learn saves them)".to_string(),
+        (None, None) => "memory for this run only".to_string(),
+    };
+    if adapt.is_some() {
         report.note(&format!(
-            "{} call(s) that were not suspicious learned into {location}; {on_probation} call(s) from new addresses \
+            "{} call(s) that were not suspicious learned into {into}; {on_probation} call(s) from new addresses \
              in their key's own network on probation (--probation)",
             report.summary.learned
         ));

@@ -23,20 +23,18 @@ use flate2::read::MultiGzDecoder;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{Item, Opened, Pos, Skip, Source, deliver_at, describe, report, skip_whitespace, value};
+use super::{Item, Limits, Opened, Pos, Skip, Source, deliver_at, describe, report, skip_whitespace, value};
+use crate::config::Size;
 
 /// How many envelopes may be nested (a record in `message` of an event in `detail`…): more than any pipeline
 /// makes, few enough that a crafted document cannot make the parser recurse deep.
 const MAX_DEPTH: u8 = 4;
 
-/// The most bytes `awslogs.data` may unpack to. CloudWatch Logs sends at most 1 MiB of log events in one
-/// batch; a payload that unpacks to much more is not a batch but a gzip bomb, and is not read.
-pub const MAX_UNPACKED: u64 = 8 << 20;
-
 /// The most bytes `awslogs.data` may unpack to for each byte of its base64: what bounds the memory of a chunk
-/// of payloads, as [`MAX_UNPACKED`] alone does not (a 1 MiB line of 11 KB payloads each unpacking to 8 MiB
-/// held 750 MB). Batches of CloudTrail records unpack to 8–9 times their base64 (100 and 700 records of
-/// `scripts/gen.py`); 64 leaves room for far more repetitive logs.
+/// of payloads, as the bound on each payload alone (`--max-record-bytes`) does not (a 1 MiB line of 11 KB
+/// payloads each unpacking to 8 MiB held 750 MB). Batches of CloudTrail records unpack to 8–9 times their
+/// base64 (100 and 700 records of `scripts/gen.py`); 64 leaves room for far more repetitive logs. Not a flag:
+/// it is what compression can do to log events, not a size to fit a machine.
 const MAX_RATIO: u64 = 64;
 
 /// The members of the envelopes, all of them optional: which are present says which envelope it is.
@@ -165,7 +163,7 @@ impl<'a> Envelope<'a> {
             gave = true;
             let path = format!("{prefix}awslogs.data");
             // CloudWatch Logs never packs a payload in a payload; unpacking one would multiply the ratio.
-            let unpacked = if source.unpacked { Err(NESTED.to_string()) } else { unpack(&data) };
+            let unpacked = if source.unpacked { Err(NESTED.to_string()) } else { unpack(&data, source.limits) };
             match unpacked {
                 Ok(bytes) => each(Item::Opened(Opened::parse(Source { unpacked: true, ..source }, path, bytes), pos)),
                 Err(why) => report(each, pos.offset, pos.index, format!("{path} {why}"), None),
@@ -198,22 +196,25 @@ fn hold<'a>(source: Source<'a>, pos: Pos, path: String, text: &'a str, each: &mu
 /// Why an `awslogs.data` inside another one is not unpacked.
 const NESTED: &str = "is inside another awslogs.data: not unpacked (CloudWatch Logs does not nest its payloads)";
 
-/// `awslogs.data` → the JSON it holds: base64, then gzip, at most [`MAX_UNPACKED`] bytes and [`MAX_RATIO`]
-/// times the base64's length; or what is wrong.
-fn unpack(data: &str) -> Result<Vec<u8>, String> {
+/// `awslogs.data` → the JSON it holds: base64, then gzip, at most `limits.record` bytes (the document it
+/// unpacks to is held whole, as a record is) and [`MAX_RATIO`] times the base64's length; or what is wrong.
+/// CloudWatch Logs sends at most 1 MiB of log events in one batch: a payload that unpacks to much more is not
+/// a batch but a gzip bomb.
+fn unpack(data: &str, limits: Limits) -> Result<Vec<u8>, String> {
     let packed = base64::engine::general_purpose::STANDARD
         .decode(data)
         .map_err(|err| format!("is not base64 ({err}): CloudWatch Logs sends base64 of gzip"))?;
-    let limit = MAX_UNPACKED.min(MAX_RATIO * data.len() as u64);
+    let limit = limits.record.min(MAX_RATIO * data.len() as u64);
     let mut unpacked = Vec::new();
     MultiGzDecoder::new(&packed[..])
         .take(limit + 1)
         .read_to_end(&mut unpacked)
         .map_err(|err| format!("is not gzip ({err}): CloudWatch Logs sends base64 of gzip"))?;
-    if unpacked.len() as u64 > MAX_UNPACKED {
+    if unpacked.len() as u64 > limits.record {
         return Err(format!(
-            "unpacks to more than {} MiB, far more than a CloudWatch Logs batch holds (1 MiB): not read",
-            MAX_UNPACKED >> 20
+            "unpacks to more than {} ({}), more than a CloudWatch Logs batch holds (1 MiB): not read",
+            Size(limits.record),
+            limits.record_flag
         ));
     }
     if unpacked.len() as u64 > limit {
@@ -230,7 +231,7 @@ mod tests {
 
     use flate2::Compression;
 
-    use super::super::tests::collect;
+    use super::super::tests::{collect, collect_within};
     use super::*;
 
     fn packed(json: &str, level: Compression) -> String {
@@ -289,10 +290,14 @@ mod tests {
         let batch = r#"{"messageType":"DATA_MESSAGE","logEvents":[{"message":"{\"eventName\":\"A\"}"}]}"#;
         let input = format!(r#"{{"awslogs":{{"data":"{}"}}}}"#, packed(batch, Compression::default()));
         assert_eq!(collect(&input, false).0, ["awslogs.data@0[logEvents[0].message@43[A@0:None]]"]);
-        // Stored, not compressed: within the ratio, over the size.
-        let big = packed(&" ".repeat(MAX_UNPACKED as usize + 1), Compression::none());
-        let seen = collect(&format!(r#"{{"awslogs":{{"data":"{big}"}}}}"#), false).0;
-        assert!(seen[0].starts_with("bad@0:awslogs.data unpacks to more than 8 MiB"), "{seen:?}");
+        // Stored, not compressed: within the ratio, over a size bound of 1M, which the user may raise.
+        let big = batch.replace(r#"{"message""#, &format!(r#"{}{{"message""#, " ".repeat(1 << 20)));
+        let big = format!(r#"{{"awslogs":{{"data":"{}"}}}}"#, packed(&big, Compression::none()));
+        let small = Limits { record: 1 << 20, ..Limits::DEFAULT };
+        let seen = collect_within(&big, false, small).0;
+        assert!(seen[0].starts_with("bad@0:awslogs.data unpacks to more than 1M (--max-record-bytes)"), "{seen:?}");
+        let seen = collect_within(&big, false, Limits { record: 2 << 20, ..small }).0;
+        assert_eq!(seen, ["awslogs.data@0[logEvents[0].message@1048619[A@0:None]]"]);
         // 1 MiB from 1.4 KB: within the size, over the ratio (a line of these held 750 MB).
         let bomb = packed(&" ".repeat(1 << 20), Compression::best());
         let seen = collect(&format!(r#"{{"awslogs":{{"data":"{bomb}"}}}}"#), false).0;
