@@ -5,6 +5,7 @@
 #
 #   scripts/bench.sh            # 200 MB, plus 1 GB for peak RSS
 #   SIZE=50M BIG=200M scripts/bench.sh   # a quick look
+#   KEYWATCHER=/tmp/kw-main scripts/bench.sh   # another build (e.g. main's), on the same data
 #
 # Needs jq, zcat, python3 and /usr/bin/time (GNU). Data goes to $BENCH_DIR (default /tmp/keywatcher-bench)
 # and is kept between runs (same seed, same bytes). Prints a table; wall-clock seconds are the best of $RUNS.
@@ -17,8 +18,12 @@ DIR=${BENCH_DIR:-/tmp/keywatcher-bench}
 for tool in jq zcat python3 /usr/bin/time; do
     command -v "$tool" > /dev/null || { echo "bench.sh: $tool is needed" >&2; exit 2; }
 done
-cargo build --release --quiet
-KW=$PWD/target/release/keywatcher
+if [ -n "${KEYWATCHER:-}" ]; then
+    KW=$KEYWATCHER
+else
+    cargo build --release --quiet
+    KW=$PWD/target/release/keywatcher
+fi
 mkdir -p "$DIR"
 
 make() { # FORMAT SIZE PATH
@@ -65,7 +70,7 @@ STORE=$DIR/profiles
 rm -f "$STORE" "$STORE.lock"
 JQ='[.userIdentity.accessKeyId, .recipientAccountId, .userIdentity.type, .userIdentity.userName, .awsRegion,
     .sourceIPAddress, .userAgent, .eventSource, .eventName] | join(":")'
-echo "keywatcher bench: $(nproc) cores, $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "keywatcher bench: $KW, $(nproc) cores, $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "data: $NDJSON ($BYTES bytes, $RECORDS records); $TREE ($(find "$TREE" -type f | wc -l) files, $TREE_BYTES bytes unzipped)"
 echo
 echo "| run | time | CPU | throughput | records | peak RSS | vs baseline |"

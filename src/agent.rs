@@ -47,17 +47,30 @@ pub fn family(agent: &str) -> Cow<'_, str> {
 pub fn attack_tool(agent: &str) -> Option<&'static str> {
     const TOOLS: [(&str, &str); 2] = [("trufflehog", "TruffleHog"), ("pacu", "Pacu")];
     const SYSTEMS: [(&str, &str); 3] = [("kali", "Kali Linux"), ("parrot", "Parrot OS"), ("pentoo", "Pentoo")];
-    let tokens = || agent.split_ascii_whitespace().map(|token| token.split_once('/').unwrap_or((token, "")));
-    let tool = tokens().find_map(|(name, _)| TOOLS.iter().find(|(word, _)| name.eq_ignore_ascii_case(word)));
-    let system = || {
-        tokens().filter_map(linux_release).find_map(|rest| SYSTEMS.iter().find(|(word, _)| contains_word(rest, word)))
-    };
-    tool.or_else(system).map(|(_, name)| *name)
+    // One pass over the tokens, a tool anywhere before a system: scoring asks for every call, and two
+    // passes splitting with `split_once` took a quarter of the instructions of the thread that scores and
+    // writes (callgrind, 362 gzipped log files).
+    let mut system = None;
+    for token in agent.split_ascii_whitespace() {
+        let (name, rest) = match token.bytes().position(|b| b == b'/') {
+            Some(at) => (&token[..at], &token[at + 1..]),
+            None => (token, ""),
+        };
+        if let Some((_, tool)) = TOOLS.iter().find(|(word, _)| name.eq_ignore_ascii_case(word)) {
+            return Some(tool);
+        }
+        if system.is_none()
+            && let Some(release) = linux_release(name, rest)
+        {
+            system = SYSTEMS.iter().find(|(word, _)| contains_word(release, word)).map(|(_, name)| *name);
+        }
+    }
+    system
 }
 
 /// The kernel release of a Linux platform token split at its first `/`: `Linux`/`5.4.0-kali3-amd64`, or
 /// `os`/`linux#6.1.0-parrot1-amd64` in the newer SDKs' form.
-fn linux_release<'a>((name, rest): (&str, &'a str)) -> Option<&'a str> {
+fn linux_release<'a>(name: &str, rest: &'a str) -> Option<&'a str> {
     let linux = name.eq_ignore_ascii_case("linux")
         || name.eq_ignore_ascii_case("os") && rest.get(..6).is_some_and(|os| os.eq_ignore_ascii_case("linux#"));
     linux.then_some(rest)

@@ -126,9 +126,9 @@ fn judgement(line: &mut Vec<u8>, call: &Call, verdict: &Verdict) {
         Standing::Known => b"\"known\"",
     };
     line.extend_from_slice(b"\"score\":");
-    number(line, verdict.score);
+    number(line, verdict.score.into());
     line.extend_from_slice(b",\"threshold\":");
-    number(line, verdict.threshold);
+    number(line, verdict.threshold.into());
     for (key, value) in [
         (&b",\"suspicious\":"[..], flag(verdict.suspicious)),
         (b",\"profile\":", standing),
@@ -141,19 +141,32 @@ fn judgement(line: &mut Vec<u8>, call: &Call, verdict: &Verdict) {
         line.extend_from_slice(key);
         line.extend_from_slice(value);
     }
-    let mut first = true;
-    let mut reason = |line: &mut Vec<u8>, parts: &[&str]| {
-        if !first {
+    let first = std::cell::Cell::new(true);
+    // Opens the next reason's string, after a comma unless it is the first.
+    let open = |line: &mut Vec<u8>| {
+        if !first.replace(false) {
             line.push(b',');
         }
-        first = false;
-        strings(line, parts);
+        line.push(b'"');
+    };
+    let reason = |line: &mut Vec<u8>, parts: &[&str]| {
+        open(line);
+        parts.iter().for_each(|part| escape(line, part));
+        line.push(b'"');
     };
     if let Some(maker) = &verdict.made_by {
         reason(line, &["key made by ", maker, " (iam:CreateAccessKey) in this run; scored against its profile"]);
     }
     if let Standing::Warming(warming) = verdict.standing {
-        reason(line, &[&warming.to_string()]);
+        // Text of our own between numbers: nothing to escape.
+        let (texts, numbers) = warming.pieces();
+        open(line);
+        for (text, n) in texts.iter().zip(numbers) {
+            line.extend_from_slice(text.as_bytes());
+            number(line, n);
+        }
+        line.extend_from_slice(texts[4].as_bytes());
+        line.push(b'"');
     }
     for signal in &verdict.signals {
         reason(line, &[&signal.to_string()]);
@@ -165,7 +178,9 @@ fn judgement(line: &mut Vec<u8>, call: &Call, verdict: &Verdict) {
             (m.ip, "ip ", [call.ip, "", ""], "sourceIPAddress"),
             (m.agent, "agent ", [call.agent, "", ""], "userAgent"),
             (m.region, "region ", [call.region, "", ""], "awsRegion"),
-            (m.event, "event ", event(call.event_source, call.event_name), "eventName"),
+            // Named only when not matched: finding the service in `eventSource` on every line was 6 % of the
+            // thread that scores and writes (perf).
+            (m.event, "event ", if m.event { [""; 3] } else { event(call.event_source, call.event_name) }, "eventName"),
         ];
         for (hit, label, [a, b, c], field) in factors {
             if hit {
@@ -210,21 +225,14 @@ pub fn event<'a>(event_source: &'a str, event_name: &'a str) -> [&'a str; 3] {
 
 /// Appends `s` as a JSON string.
 pub fn string(out: &mut Vec<u8>, s: &str) {
-    strings(out, &[s]);
-}
-
-/// Appends the concatenation of `parts` as one JSON string.
-fn strings(out: &mut Vec<u8>, parts: &[&str]) {
     out.push(b'"');
-    for part in parts {
-        escape(out, part);
-    }
+    escape(out, s);
     out.push(b'"');
 }
 
 /// Appends `n` in decimal.
-fn number(out: &mut Vec<u8>, mut n: u32) {
-    let mut digits = [0; 10];
+fn number(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0; 20];
     let mut at = digits.len();
     loop {
         at -= 1;
@@ -340,6 +348,25 @@ mod tests {
                 "\n"
             )
         );
+    }
+
+    #[test]
+    fn a_warming_reason_reads_as_the_terminal_shows_it() {
+        let warming = crate::signals::Warming { calls: 7, days: 1, settings: Default::default() };
+        let verdict = Verdict {
+            score: 100,
+            threshold: 70,
+            suspicious: false,
+            standing: Standing::Warming(warming),
+            matched: Matched { ip: true, agent: true, region: true, event: true },
+            signals: Vec::new(),
+            made_by: None,
+        };
+        let mut emitter = Emitter::new(Vec::new());
+        emitter.verdict(&Call::example(), &verdict).unwrap();
+        let line: serde_json::Value = serde_json::from_slice(&emitter.out).unwrap();
+        assert_eq!(line["reasons"], serde_json::json!([warming.to_string()]));
+        assert!(warming.to_string().starts_with("profile warming: only 7 calls over 1 days (--warm-calls 20,"));
     }
 
     #[test]

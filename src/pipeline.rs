@@ -8,19 +8,21 @@
 //! `--key` that no record carries (named by the report at the end, since a following run passes through here
 //! once per look). This is the only file that starts threads.
 //!
-//! Threads, and why the output cannot tell: `threads` reader threads open the inputs in order, several at
-//! once (so gzip is decoded in parallel over a tree of files), and cut each into chunks, a few chunks ahead
-//! at most (bounded channels: memory does not grow with the input). The calling thread takes the chunks in
-//! input order and hands each to a pool of `threads` workers to parse, a few chunks ahead of where it is
-//! (an input that fits in one chunk, such as a log file of a tree, is parsed by its reader instead); it
-//! then extracts, counts, reports and hands over the calls chunk after chunk, exactly as one thread
-//! would, while the workers parse the next ones. A chunk is parsed ahead as if it started between
-//! documents, which is true of every chunk of NDJSON and of the first chunk of every file; when the chunk
-//! before it ended inside a log file or array, or left a value unfinished, that parse is thrown away and
-//! the chunk is parsed again in order, with the parser's real place. So one big `{"Records":[…]}` file is
-//! parsed on one thread (a tree of them is parallel, one file per worker), and no shape of input is read
-//! differently. The calling thread waits only when nothing is ready, so a live feed's records are handled
-//! as soon as they arrive.
+//! Threads, and why the output cannot tell: `threads` reader threads open the inputs in order, several at once (so gzip
+//! is decoded in parallel over a tree of files), and cut each into chunks, a few chunks ahead at most (bounded
+//! channels: memory does not grow with the input). The calling thread takes the chunks in input order and hands each to
+//! a pool of `threads` workers, a few chunks ahead of where it is, to parse and to find the calls of its records
+//! (`extract`, which depends on no other record); an input that fits in one chunk, such as a log file of a tree, is
+//! parsed and extracted by its reader instead. The calling thread then counts, reports and hands over the calls chunk
+//! after chunk, exactly as one thread would, while the workers parse the next ones: what depends on order (`--dedup`,
+//! the counts, and the command's scoring and writing) is all it does. A record that is not a call is looked at again
+//! there, so that a worker keeps only calls (a chunk of tiny records then takes no more memory than its items). A chunk
+//! is parsed ahead as if it started between documents, which is true of every chunk of NDJSON and of the first chunk of
+//! every file; when the chunk before it ended inside a log file or array, or left a value unfinished, that parse is
+//! thrown away and the chunk is parsed again in order, with the parser's real place. So one big `{"Records":[…]}` file
+//! is parsed on one thread (a tree of them is parallel, one file per worker), and no shape of input is read
+//! differently. The calling thread waits only when nothing is ready, so a live feed's records are handled as soon as
+//! they arrive.
 //!
 //! Stopping (`stop.rs`): between chunks, and every [`IDLE`] while it waits, the calling thread looks at
 //! whether SIGTERM or SIGINT asked to stop; then it hands over the chunks already read and returns, leaving
@@ -38,7 +40,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::extract::{self, Call, Filter, Outcome};
 use crate::learn::Learner;
-use crate::parse::{self, Cursor, Item, Pos};
+use crate::parse::{self, Cursor, Item, Pos, Record};
 use crate::profile::Profiles;
 use crate::read::{Chunk, ChunkReader, Input, Limits};
 use crate::report::{Place, Report};
@@ -119,7 +121,9 @@ pub fn run(
 ) -> Result<()> {
     let threads = threads.max(1);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start threads")?;
-    let mut feed = Feed::new(start_readers(inputs, threads, limits));
+    // The workers find each record's call as they parse: it depends on no other record.
+    let shared = Arc::new(filter.clone());
+    let mut feed = Feed::new(start_readers(inputs, threads, limits, &shared));
     report.expect(filter);
     let mut run = Run { filter, strict, limits, report, handle, tally: Tally::default(), open: None, in_lists: None };
     let mut ahead = VecDeque::new();
@@ -140,10 +144,9 @@ pub fn run(
             ahead.push_back(match piece {
                 Piece::Chunk(chunk) if run.in_lists != Some(index) => {
                     let (parsed, receiver) = mpsc::sync_channel(1);
+                    let filter = Arc::clone(&shared);
                     pool.spawn(move || {
-                        let chunk =
-                            ParsedChunk::new(chunk, |c| Parsed::of(&c.bytes, !c.last, Cursor::default(), run.limits));
-                        let _ = parsed.send(chunk);
+                        let _ = parsed.send(Extracted::ahead(chunk, &filter, run.limits));
                     });
                     Ahead::Parsing(index, receiver)
                 }
@@ -196,7 +199,7 @@ enum Piece {
     Unopened(io::Error),
     Chunk(Chunk),
     /// A whole input in one chunk (a log file of a tree), parsed by its reader: that costs no hand-over.
-    Parsed(ParsedChunk),
+    Parsed(Extracted),
     /// The input is read: the error that ended it early, if any, and the line reached.
     End(io::Result<()>, u64),
 }
@@ -207,11 +210,12 @@ static STDIN: Mutex<()> = Mutex::new(());
 /// Starts `count` reader threads that take the inputs in order and cut each into chunks. Gives one receiver
 /// per input, in input order. The threads stop when the receivers are dropped (a run that stops early); one
 /// that waits on a live stdin is left to end with the process.
-fn start_readers(inputs: &[Input], count: usize, limits: Limits) -> Receiver<Receiver<Piece>> {
+fn start_readers(inputs: &[Input], count: usize, limits: Limits, filter: &Arc<Filter>) -> Receiver<Receiver<Piece>> {
     let (order, receivers) = mpsc::sync_channel(OPEN_AHEAD * count);
     let next = Arc::new(Mutex::new((VecDeque::from(inputs.to_vec()), order)));
     for _ in 0..count {
         let next = Arc::clone(&next);
+        let filter = Arc::clone(filter);
         std::thread::spawn(move || {
             loop {
                 // Taking an input and queueing its receiver under one lock keeps the receivers in input order.
@@ -228,7 +232,7 @@ fn start_readers(inputs: &[Input], count: usize, limits: Limits) -> Receiver<Rec
                     }
                     (input, pieces, stdin)
                 };
-                read_input(&input, limits, &pieces);
+                read_input(&input, limits, &filter, &pieces);
             }
         });
     }
@@ -236,7 +240,7 @@ fn start_readers(inputs: &[Input], count: usize, limits: Limits) -> Receiver<Rec
 }
 
 /// Cuts one input into chunks and sends them, then its end; returns early when nobody listens any more.
-fn read_input(input: &Input, limits: Limits, pieces: &SyncSender<Piece>) {
+fn read_input(input: &Input, limits: Limits, filter: &Filter, pieces: &SyncSender<Piece>) {
     let mut reader = match ChunkReader::open(input, limits) {
         Ok(reader) => reader,
         Err(err) => {
@@ -262,11 +266,7 @@ fn read_input(input: &Input, limits: Limits, pieces: &SyncSender<Piece>) {
         };
         let whole = chunk.last && chunk.first_line == 1 && chunk.first_column == 1;
         let read = std::mem::replace(&mut chunk, next);
-        let piece = if whole {
-            Piece::Parsed(ParsedChunk::new(read, |c| Parsed::of(&c.bytes, false, Cursor::default(), limits)))
-        } else {
-            Piece::Chunk(read)
-        };
+        let piece = if whole { Piece::Parsed(Extracted::ahead(read, filter, limits)) } else { Piece::Chunk(read) };
         if pieces.send(piece).is_err() {
             return;
         }
@@ -342,7 +342,7 @@ fn take<T>(receiver: &Receiver<T>, wait: bool) -> Result<T, Missing> {
 /// A piece taken from the readers, in the order it is to be handled: as it came, or being parsed ahead.
 enum Ahead {
     Piece(usize, Piece),
-    Parsing(usize, Receiver<ParsedChunk>),
+    Parsing(usize, Receiver<Extracted>),
 }
 
 /// One chunk parsed: its items, how many bytes were consumed, and where the parser was at its end.
@@ -353,13 +353,82 @@ struct Parsed<'a> {
 }
 
 self_cell::self_cell!(
-    /// A chunk and what a parser found in it, sent from the worker that parsed it.
+    /// A chunk and what a parser found in it.
     struct ParsedChunk {
         owner: Chunk,
         #[covariant]
         dependent: Parsed,
     }
 );
+
+/// The calls `extract` found in a chunk's records, each with the ordinal of its record (depth first through
+/// documents opened from envelopes, as `Run::walk` meets them). Only calls are kept: a record that is not one
+/// costs little to look at again, and a chunk of tiny records then takes no more memory than its items.
+type Calls<'a> = Vec<(usize, Call<'a>)>;
+
+self_cell::self_cell!(
+    /// A chunk parsed ahead, with the calls of its records: what a worker (or a reader) sends.
+    struct Extracted {
+        owner: ParsedChunk,
+        #[covariant]
+        dependent: Calls,
+    }
+);
+
+impl Extracted {
+    /// Parses `chunk` as if it started between documents, and finds the calls of its records.
+    fn ahead(chunk: Chunk, filter: &Filter, limits: Limits) -> Extracted {
+        let parsed = ParsedChunk::new(chunk, |c| Parsed::of(&c.bytes, !c.last, Cursor::default(), limits));
+        Extracted::new(parsed, |parsed| {
+            let mut calls = Vec::new();
+            find_calls(&parsed.borrow_dependent().items, filter, &mut calls, &mut 0);
+            calls
+        })
+    }
+}
+
+/// Adds the calls of the records of `items` to `calls`, counting the records from `ordinal`.
+fn find_calls<'a>(items: &'a [Item<'a>], filter: &Filter, calls: &mut Calls<'a>, ordinal: &mut usize) {
+    for item in items {
+        match item {
+            Item::Record(record, _) => {
+                if let Outcome::Call(call) = extract::extract(record, filter) {
+                    calls.push((*ordinal, call));
+                }
+                *ordinal += 1;
+            }
+            Item::Opened(opened, _) => find_calls(opened.borrow_dependent(), filter, calls, ordinal),
+            Item::Skipped(..) | Item::Malformed(_) => {}
+        }
+    }
+}
+
+/// The calls found ahead in a chunk, taken in turn as `Run::walk` meets their records.
+struct Found<'c, 'i> {
+    calls: std::iter::Peekable<std::slice::Iter<'c, (usize, Call<'i>)>>,
+    ordinal: usize,
+}
+
+impl<'c, 'i> Found<'c, 'i> {
+    fn new(calls: &'c [(usize, Call<'i>)]) -> Found<'c, 'i> {
+        Found { calls: calls.iter().peekable(), ordinal: 0 }
+    }
+
+    /// What `extract` makes of the next record: its call, if found ahead; else it looks at the record now.
+    fn outcome(&mut self, record: &'i Record<'i>, filter: &Filter) -> Outcome<'i> {
+        match self.pass() {
+            Some(call) => Outcome::Call(call.clone()),
+            None => extract::extract(record, filter),
+        }
+    }
+
+    /// Passes over the next record; gives its call, if found ahead.
+    fn pass(&mut self) -> Option<&'c Call<'i>> {
+        let ordinal = self.ordinal;
+        self.ordinal += 1;
+        self.calls.next_if(|(at, _)| *at == ordinal).map(|(_, call)| call)
+    }
+}
 
 impl<'a> Parsed<'a> {
     fn of(bytes: &'a [u8], more_follows: bool, mut cursor: Cursor, limits: Limits) -> Parsed<'a> {
@@ -424,17 +493,17 @@ impl Run<'_> {
     }
 
     /// Takes a chunk parsed ahead: its parse stands if the chunk starts between documents.
-    fn guessed(&mut self, inputs: &[Input], index: usize, parsed: &ParsedChunk) -> Result<()> {
+    fn guessed(&mut self, inputs: &[Input], index: usize, parsed: &Extracted) -> Result<()> {
         self.start(inputs, index);
         let Some(open) = self.open.as_mut().filter(|open| !open.stopped) else { return Ok(()) };
-        let chunk = parsed.borrow_owner();
+        let chunk = parsed.borrow_owner().borrow_owner();
         if open.cursor != Cursor::default() || open.carry.is_some() {
             return self.in_order(chunk);
         }
-        let guess = parsed.borrow_dependent();
+        let guess = parsed.borrow_owner().borrow_dependent();
         open.cursor = guess.cursor;
         open.keep(leftover(chunk, guess.consumed));
-        self.chunk(chunk, &guess.items)
+        self.chunk(chunk, &guess.items, parsed.borrow_dependent())
     }
 
     /// Takes the next piece of input `index` that was not parsed ahead.
@@ -510,18 +579,19 @@ impl Run<'_> {
         let parsed = Parsed::of(&whole.bytes, !whole.last, open.cursor, self.limits);
         open.cursor = parsed.cursor;
         open.keep(leftover(whole, parsed.consumed));
-        self.chunk(whole, &parsed.items)
+        self.chunk(whole, &parsed.items, &[])
     }
 
-    /// Extracts the calls of one parsed chunk, counts and reports the rest, and hands the batch over.
-    fn chunk(&mut self, chunk: &Chunk, items: &[Item]) -> Result<()> {
+    /// Extracts the calls of one parsed chunk (or takes those found ahead), counts and reports the rest, and
+    /// hands the batch over.
+    fn chunk<'i>(&mut self, chunk: &Chunk, items: &'i [Item<'i>], found: &[(usize, Call<'i>)]) -> Result<()> {
         let Some(open) = self.open.as_ref() else { return Ok(()) };
         if open.cursor != Cursor::default() {
             self.in_lists = Some(open.index);
         }
         let mut batch =
             Batch { calls: Vec::with_capacity(items.len()), records: Vec::with_capacity(items.len()), ended: None };
-        let stop = self.walk(chunk, items, &mut Vec::new(), &mut batch);
+        let stop = self.walk(chunk, items, &mut Found::new(found), &mut Vec::new(), &mut batch);
         (self.handle)(&batch, self.report)?;
         match stop {
             Some(err) => Err(err),
@@ -536,6 +606,7 @@ impl Run<'_> {
         &mut self,
         chunk: &Chunk,
         items: &'i [Item<'i>],
+        found: &mut Found<'_, 'i>,
         trail: &mut Vec<(Pos, &'i str)>,
         batch: &mut Batch<'i>,
     ) -> Option<anyhow::Error> {
@@ -546,13 +617,14 @@ impl Run<'_> {
                     self.report.carried(name.as_str());
                 }
                 if self.report.duplicate(record) {
+                    found.pass();
                     self.tally.cloudtrail += 1;
                     continue;
                 }
             }
             let unusable;
             let (pos, why, error_at) = match item {
-                Item::Record(record, pos) => match extract::extract(record, self.filter) {
+                Item::Record(record, pos) => match found.outcome(record, self.filter) {
                     Outcome::Call(call) => {
                         self.tally.cloudtrail += 1;
                         self.report.read(None);
@@ -595,7 +667,7 @@ impl Run<'_> {
                 }
                 Item::Opened(opened, pos) => {
                     trail.push((*pos, opened.borrow_owner().path.as_str()));
-                    let stop = self.walk(chunk, opened.borrow_dependent(), trail, batch);
+                    let stop = self.walk(chunk, opened.borrow_dependent(), found, trail, batch);
                     trail.pop();
                     match stop {
                         Some(err) => return Some(err),

@@ -90,12 +90,18 @@ fn walk(dir: &Path, inputs: &mut Vec<Input>, seen: &mut HashSet<PathBuf>) {
         Ok(entries) => entries,
         Err(err) => return inputs.push(Input::Unreadable(dir.to_path_buf(), format!("cannot list directory: {err}"))),
     };
-    entries.sort_by_key(|entry| entry.file_name());
+    entries.sort_by_cached_key(|entry| entry.file_name());
     for entry in entries {
         let path = entry.path();
-        match fs::metadata(&path) {
-            Ok(meta) if meta.is_dir() => walk(&path, inputs, seen),
-            Ok(meta) if meta.is_file() => inputs.push(Input::File(path)),
+        // The type the listing gave costs no system call; a symbolic link is followed. (A `stat` of each of
+        // 5,432 files was 6 % of the thread that scores, spent before any file was read.)
+        let kind = match entry.file_type() {
+            Ok(kind) if !kind.is_symlink() => Ok(kind),
+            _ => fs::metadata(&path).map(|meta| meta.file_type()),
+        };
+        match kind {
+            Ok(kind) if kind.is_dir() => walk(&path, inputs, seen),
+            Ok(kind) if kind.is_file() => inputs.push(Input::File(path)),
             // Sockets, FIFOs and devices hold no archived records.
             Ok(_) => {}
             Err(err) => inputs.push(Input::Unreadable(path, format!("cannot read: {err}"))),
@@ -153,6 +159,8 @@ pub struct ChunkReader {
     /// Whether the input is a pipe, a terminal or a socket, whose reads may stop short because nothing more
     /// is ready yet (a live feed), rather than a regular file, whose short reads mean nothing.
     live: bool,
+    /// The last read gave less than it was offered: from a regular file, the end is likely near.
+    short: bool,
     /// Bytes read past the last newline of the previous chunk.
     rest: Vec<u8>,
     started: bool,
@@ -167,15 +175,19 @@ pub struct ChunkReader {
 impl ChunkReader {
     /// Opens an input; gzip is recognised by its first two bytes, whatever the file is called.
     pub fn open(input: &Input, limits: Limits) -> io::Result<ChunkReader> {
-        let (mut raw, live): (Box<dyn Read>, bool) = match input {
+        const BUFFER: usize = 256 << 10;
+        let (mut raw, live, buffer): (Box<dyn Read>, bool, usize) = match input {
             Input::Stdin => {
                 let live = io::stdin().as_fd().try_clone_to_owned().map_or(true, |fd| !regular(&File::from(fd)));
-                (Box::new(io::stdin()), live)
+                (Box::new(io::stdin()), live, BUFFER)
             }
             Input::File(path) => {
                 let file = File::open(path)?;
-                let live = !regular(&file);
-                (Box::new(Counted(file)), live)
+                let size = file.metadata().ok().filter(|meta| meta.is_file()).map(|meta| meta.len());
+                // A small file gets a buffer its size: the buffer is zeroed when first filled, and 256 KiB of
+                // zeroes for each small log file of a tree was 5 % of reading it (perf, 5,432 files).
+                let buffer = size.map_or(BUFFER, |size| usize::try_from(size).unwrap_or(BUFFER).clamp(8 << 10, BUFFER));
+                (Box::new(Counted(file)), size.is_none(), buffer)
             }
             Input::Unreadable(_, why) => return Err(io::Error::other(why.clone())),
         };
@@ -189,12 +201,13 @@ impl ChunkReader {
                 Err(err) => return Err(err),
             }
         }
-        let buffered = BufReader::with_capacity(256 << 10, io::Cursor::new(head[..got].to_vec()).chain(raw));
+        let buffered = BufReader::with_capacity(buffer, io::Cursor::new(head[..got].to_vec()).chain(raw));
         let gzip = head[..got] == GZIP_MAGIC;
         let source: Box<dyn Read> = if gzip { Box::new(Members::new(buffered)) } else { Box::new(buffered) };
         Ok(ChunkReader {
             source,
             live,
+            short: false,
             rest: Vec::new(),
             started: false,
             ended: false,
@@ -294,10 +307,15 @@ impl ChunkReader {
     /// Reads once into the end of `buf`, up to `want` bytes; true when the read gave less than it was
     /// offered (from a live feed: nothing more was ready). It offers at least 64 KiB, and at most what `buf`
     /// already holds (up to 256 KiB), so a small file costs a small buffer: zeroing a fresh chunk's worth for
-    /// each of thousands of small log files was most of the time of reading a tree of them.
+    /// each of thousands of small log files was most of the time of reading a tree of them. After a short
+    /// read from a regular file it offers 4 KiB, which finds whether that was the end without growing and
+    /// zeroing the buffer for nothing (that, and the copy when it grew, was ~10 % of reading such a tree).
     fn read_some(&mut self, buf: &mut Vec<u8>, want: usize) -> bool {
         let start = buf.len();
-        let offered = start.clamp(64 << 10, 256 << 10).min(want.max(64 << 10));
+        let offered = match self.short && !self.live {
+            true => 4 << 10,
+            false => start.clamp(64 << 10, 256 << 10).min(want.max(64 << 10)),
+        };
         buf.resize(start + offered, 0);
         loop {
             match self.source.read(&mut buf[start..]) {
@@ -316,7 +334,8 @@ impl ChunkReader {
                 Ok(n) => {
                     self.decoded += n as u64;
                     buf.truncate(start + n);
-                    return n < offered;
+                    self.short = n < offered;
+                    return self.short;
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) => {

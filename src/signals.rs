@@ -117,13 +117,28 @@ pub struct Warming {
     pub settings: Settings,
 }
 
+impl Warming {
+    /// The reason, as text between numbers (text with nothing JSON escapes): `emit` writes it without `fmt`,
+    /// which took 13 % of the thread that scores and writes when every profile was warming (perf, a 200 MB tree).
+    pub fn pieces(&self) -> ([&'static str; 5], [u64; 4]) {
+        let texts = [
+            "profile warming: only ",
+            " calls over ",
+            " days (--warm-calls ",
+            ", --warm-days ",
+            "); new values are to be expected",
+        ];
+        (texts, [self.calls, self.days, self.settings.warm_calls, self.settings.warm_days])
+    }
+}
+
 impl fmt::Display for Warming {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "profile warming: only {} calls over {} days (--warm-calls {}, --warm-days {}); new values are to be expected",
-            self.calls, self.days, self.settings.warm_calls, self.settings.warm_days
-        )
+        let (texts, numbers) = self.pieces();
+        for (text, number) in texts.iter().zip(numbers) {
+            write!(f, "{text}{number}")?;
+        }
+        f.write_str(texts[4])
     }
 }
 
