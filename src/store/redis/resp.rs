@@ -27,7 +27,8 @@ pub(super) fn bulk(out: &mut Vec<u8>, parts: &[&[u8]]) {
 }
 
 /// A time as the merge script compares it, `2026-11-02T10:00:00.000000000Z` (what jiff writes with `{:.9}`):
-/// fixed width for every year keywatcher can meet, so that text order is time order. Empty for no time.
+/// fixed width for the years 0 to 9999, so that text order is time order; a year before 0 is jiff's longer
+/// `-000001-…`, which the script orders itself. Empty for no time.
 pub(super) struct TimeText {
     bytes: [u8; 40],
     len: usize,
