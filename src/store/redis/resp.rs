@@ -97,6 +97,20 @@ mod tests {
         assert_eq!(TimeText::new(None).as_bytes(), b"");
     }
 
+    proptest::proptest! {
+        /// Any time jiff can hold, with any fraction, is written as jiff writes it.
+        #[test]
+        fn every_time_is_written_as_jiff_writes_it(
+            seconds in Timestamp::MIN.as_second()..=Timestamp::MAX.as_second(),
+            nanos in 0..1_000_000_000i32,
+            digits in 0..10u32,
+        ) {
+            let time = Timestamp::new(seconds, nanos / 10i32.pow(digits)).unwrap();
+            let text = TimeText::new(Some(time));
+            proptest::prop_assert_eq!(std::str::from_utf8(text.as_bytes()).unwrap(), format!("{time:.9}"));
+        }
+    }
+
     #[test]
     fn arguments_are_bulk_strings() {
         let mut out = Vec::new();
