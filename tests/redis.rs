@@ -1050,3 +1050,34 @@ fn hostile_keys_values_and_times_merge_as_a_snapshot_does() {
     let exported = exported_alike(&env, &stores);
     assert!(exported.contains("-000002-06-01T00:00:00Z"), "{exported}");
 }
+
+#[test]
+fn a_replica_is_named_as_one_at_once_not_waited_for() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let master = Server::start(&env.path("master"), free_port(false), &[]);
+    let replica_of = ["--replicaof", "127.0.0.1", &master.port.to_string()];
+    let replica = Server::start(&env.path("replica"), free_port(false), &replica_of);
+    let input = records(2, 1, 0);
+    let named = |when: &str, (code, stderr): (Option<i32>, String)| {
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains(when), "{stderr}");
+        assert!(stderr.contains("read-only replica") && stderr.contains("its master"), "{stderr}");
+        assert!(!stderr.contains("tries"), "a replica stays one: nothing to try again: {stderr}");
+    };
+    // Found before the input is read.
+    let out = env.run(&["learn", "--store", &replica.url(), "-"], &input);
+    named("cannot connect to the servers", (Some(out.code), out.stderr));
+    // A server made a replica while a learn reads its input: its merge is refused, and not waited for.
+    let other = Server::start(&env.path("other"), free_port(false), &[]);
+    let store = format!("{}?timeout=1", other.url());
+    let run = Running::start(&env, &["learn", "--store", &store, "-"], &[other.port], &[]);
+    cli(other.port, &["replicaof", "127.0.0.1", &master.port.to_string()]);
+    named("cannot merge profiles", run.finish(&input));
+    assert_eq!(cli(master.port, &["dbsize"]).trim(), "0");
+    // A login that may not ask the ROLE is taken at its word.
+    cli(master.port, &["acl", "setuser", "norole", "on", ">pw", "~*", "+@all", "-role"]);
+    learn(&env, &format!("redis://norole:pw@127.0.0.1:{}", master.port), &input);
+}

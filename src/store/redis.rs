@@ -311,8 +311,8 @@ impl Store for Redis {
         Ok(self.scan(PROFILES, "hash", 1)?.is_empty())
     }
 
-    /// Connects to every master, which loads the merge script there: a server that is down, refuses the login
-    /// or refuses scripts (an ACL, a read-only replica) is found now, not after hours of input.
+    /// Connects to every master, which loads the merge script there: a server that is down, refuses the login,
+    /// refuses scripts (an ACL) or is a read-only replica is found now, not after hours of input.
     fn prepare_write(&mut self) -> Result<()> {
         self.link.check()
     }
