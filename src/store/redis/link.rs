@@ -9,9 +9,9 @@
 //! connection, with backoff, for at most one more timeout: a dropped, refused or silent connection (four more
 //! tries), a cluster that is moving slots (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) or a server still loading its data
 //! after a restart (LOADING, on any command or at login: tried every 2 s until a timeout has gone by, then an error
-//! that says so). Anything else, such as
-//! a refused login, a failed TLS handshake or a command the server rejects, fails at once. Every error names the
-//! server (never the password) and says what to do.
+//! that says so). Anything else, such as a refused login, a failed TLS handshake, a single server that is a
+//! read-only replica or a command the server rejects, fails at once. Every error names the server (never the
+//! password) and says what to do.
 
 use std::collections::{BTreeMap, HashMap};
 use std::error::Error;
