@@ -1017,3 +1017,67 @@ fn a_server_killed_mid_score_fails_it_at_once_and_a_rerun_completes() {
     assert_eq!(out.lines().len(), 100);
     assert!(out.lines().iter().all(|line| line["profile"] != "unknown"), "the profiles came back");
 }
+
+#[test]
+fn hostile_keys_values_and_times_merge_as_a_snapshot_does() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env.path("redis"), free_port(false), &[]);
+    let cluster = Cluster::start(&env);
+    let stores = ["snapshot".to_string(), server.url(), cluster.url()];
+    // Braces in the key move its hash tag; the years before 0 and the fractions test the merge's time order.
+    let keys = ["AKIA{X}Y", "AKIA}Z{", "ASIA€é\u{7f}"];
+    let times =
+        ["-000002-06-01T00:00:00Z", "-000001-03-01T00:00:00Z", "0000-01-01T00:00:00Z", "1969-12-31T23:59:59.5Z"];
+    let huge = "u".repeat(20_000);
+    let agents = ["aws-cli/2 \u{1}\r\n\"€\" {}", "aws-cli/2 {AKIA{X}Y}", huge.as_str(), "9999-12-31T23:59:59Z end"];
+    let batch = |order: [usize; 2]| {
+        let mut out = Vec::new();
+        for key in keys {
+            for n in order {
+                out.push(record(key, times[n], "198.51.100.1", agents[n], "us-east-1", "GetObject"));
+            }
+        }
+        ndjson(&out)
+    };
+    for store in &stores {
+        // Each run brings a time earlier and one later than the other run's, for the IP, region and event.
+        learn(&env, store, &batch([1, 3]));
+        learn(&env, store, &batch([0, 2]));
+    }
+    let exported = exported_alike(&env, &stores);
+    assert!(exported.contains("-000002-06-01T00:00:00Z"), "{exported}");
+}
+
+#[test]
+fn a_replica_is_named_as_one_at_once_not_waited_for() {
+    if !have_redis() {
+        return;
+    }
+    let env = Env::new();
+    let master = Server::start(&env.path("master"), free_port(false), &[]);
+    let replica_of = ["--replicaof", "127.0.0.1", &master.port.to_string()];
+    let replica = Server::start(&env.path("replica"), free_port(false), &replica_of);
+    let input = records(2, 1, 0);
+    let named = |when: &str, (code, stderr): (Option<i32>, String)| {
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains(when), "{stderr}");
+        assert!(stderr.contains("read-only replica") && stderr.contains("its master"), "{stderr}");
+        assert!(!stderr.contains("tries"), "a replica stays one: nothing to try again: {stderr}");
+    };
+    // Found before the input is read.
+    let out = env.run(&["learn", "--store", &replica.url(), "-"], &input);
+    named("cannot connect to the servers", (Some(out.code), out.stderr));
+    // A server made a replica while a learn reads its input: its merge is refused, and not waited for.
+    let other = Server::start(&env.path("other"), free_port(false), &[]);
+    let store = format!("{}?timeout=1", other.url());
+    let run = Running::start(&env, &["learn", "--store", &store, "-"], &[other.port], &[]);
+    cli(other.port, &["replicaof", "127.0.0.1", &master.port.to_string()]);
+    named("cannot merge profiles", run.finish(&input));
+    assert_eq!(cli(master.port, &["dbsize"]).trim(), "0");
+    // A login that may not ask the ROLE is taken at its word.
+    cli(master.port, &["acl", "setuser", "norole", "on", ">pw", "~*", "+@all", "-role"]);
+    learn(&env, &format!("redis://norole:pw@127.0.0.1:{}", master.port), &input);
+}

@@ -47,8 +47,9 @@ const TOKENS: &str = "_batches";
 /// union, add, min, max; the account, user and type become the delta's when `(last, account, user, type)` is
 /// greater, as in `Profile::seen_as`, comparing bytes as Rust does; `_batches` keeps the last eight tokens. Times
 /// of equal length are compared with Lua's `<`, which uses the server's collation (strcoll): keywatcher writes
-/// them in one fixed form, digits in the same places, which every collation orders as time. Returns 0 when this
-/// batch was already applied to this key.
+/// them in one fixed form, digits in the same places, which every collation orders as time, except that of two
+/// years before 0 (which an `eventTime` may name) the greater number is the earlier. Returns 0 when this batch was
+/// already applied to this key.
 const MERGE: &str = r"
 local key, token = KEYS[1], ARGV[2]
 local function before(a, b)
@@ -60,7 +61,12 @@ local function before(a, b)
   return #a < #b
 end
 local function earlier(a, b)
-  if #a == #b then return a < b end
+  if #a == #b then
+    -- Two years before 0 (jiff's `-000002-…`) order the other way: the greater number is the earlier year.
+    local year, other = string.match(a, '^%-(%d+)'), string.match(b, '^%-(%d+)')
+    if year and other and year ~= other then return year > other end
+    return a < b
+  end
   return before(a, b)
 end
 local function earliest(a, b)
@@ -305,8 +311,8 @@ impl Store for Redis {
         Ok(self.scan(PROFILES, "hash", 1)?.is_empty())
     }
 
-    /// Connects to every master, which loads the merge script there: a server that is down, refuses the login
-    /// or refuses scripts (an ACL, a read-only replica) is found now, not after hours of input.
+    /// Connects to every master, which loads the merge script there: a server that is down, refuses the login,
+    /// refuses scripts (an ACL) or is a read-only replica is found now, not after hours of input.
     fn prepare_write(&mut self) -> Result<()> {
         self.link.check()
     }

@@ -9,9 +9,9 @@
 //! connection, with backoff, for at most one more timeout: a dropped, refused or silent connection (four more
 //! tries), a cluster that is moving slots (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) or a server still loading its data
 //! after a restart (LOADING, on any command or at login: tried every 2 s until a timeout has gone by, then an error
-//! that says so). Anything else, such as
-//! a refused login, a failed TLS handshake or a command the server rejects, fails at once. Every error names the
-//! server (never the password) and says what to do.
+//! that says so). Anything else, such as a refused login, a failed TLS handshake, a single server that is a
+//! read-only replica or a command the server rejects, fails at once. Every error names the server (never the
+//! password) and says what to do.
 
 use std::collections::{BTreeMap, HashMap};
 use std::error::Error;
@@ -212,10 +212,18 @@ impl Link {
     }
 
     /// Connects to every master, so that a server that is down, refuses the login or refuses the setup
-    /// (scripts) is found before a long run.
+    /// (scripts) is found before a long run; so is a single server that is a replica, which loads the script but
+    /// refuses every write. A server that does not let this login ask its `ROLE` is taken at its word.
     pub(super) fn check(&mut self) -> Result<()> {
-        for node in self.masters("connect to the servers")? {
-            self.retrying("connect to the servers", |link| link.conn(&node).map(|_| Some(())))?;
+        let doing = "connect to the servers";
+        for node in self.masters(doing)? {
+            self.retrying(doing, |link| link.conn(&node).map(|_| Some(())))?;
+        }
+        if !self.target.cluster
+            && let Value::Array(role) = self.on(doing, None, &redis::cmd("ROLE"))?
+            && matches!(role.first(), Some(Value::BulkString(role)) if role == b"slave")
+        {
+            bail!("cannot {doing} in {}: {}", self.location(), read_only("", "its ROLE is slave"));
         }
         Ok(())
     }
@@ -366,7 +374,8 @@ impl Link {
                         continue;
                     }
                 };
-                match redirect(&err) {
+                // A single server that is a replica stays one: only a cluster's master turns read-only for a while.
+                match redirect(&err).filter(|_| self.target.cluster || err.code() != "READONLY") {
                     Some(Redirect::Moved) => {
                         self.slots.clear();
                         again.push((i, None));
@@ -510,10 +519,17 @@ impl Link {
         let at = self.at(node);
         if LOGIN_REFUSED.contains(&err.code()) {
             refused_login(&at, err)
+        } else if err.code() == "READONLY" {
+            read_only(&at, err)
         } else {
             anyhow!("{at}the server answered {err}")
         }
     }
+}
+
+/// The message for a single server that is a replica, shown by `why`.
+fn read_only(at: &str, why: impl std::fmt::Display) -> anyhow::Error {
+    anyhow!("{at}it is a read-only replica ({why}); give --store the address of its master")
 }
 
 /// What a server's error reply asks of the client, if anything.

@@ -27,7 +27,8 @@ pub(super) fn bulk(out: &mut Vec<u8>, parts: &[&[u8]]) {
 }
 
 /// A time as the merge script compares it, `2026-11-02T10:00:00.000000000Z` (what jiff writes with `{:.9}`):
-/// fixed width for every year keywatcher can meet, so that text order is time order. Empty for no time.
+/// fixed width for the years 0 to 9999, so that text order is time order; a year before 0 is jiff's longer
+/// `-000001-…`, which the script orders itself. Empty for no time.
 pub(super) struct TimeText {
     bytes: [u8; 40],
     len: usize,
@@ -94,6 +95,20 @@ mod tests {
             assert_eq!(std::str::from_utf8(TimeText::new(Some(time)).as_bytes()).unwrap(), format!("{time:.9}"));
         }
         assert_eq!(TimeText::new(None).as_bytes(), b"");
+    }
+
+    proptest::proptest! {
+        /// Any time jiff can hold, with any fraction, is written as jiff writes it.
+        #[test]
+        fn every_time_is_written_as_jiff_writes_it(
+            seconds in Timestamp::MIN.as_second()..=Timestamp::MAX.as_second(),
+            nanos in 0..1_000_000_000i32,
+            digits in 0..10u32,
+        ) {
+            let time = Timestamp::new(seconds, nanos / 10i32.pow(digits)).unwrap();
+            let text = TimeText::new(Some(time));
+            proptest::prop_assert_eq!(std::str::from_utf8(text.as_bytes()).unwrap(), format!("{time:.9}"));
+        }
     }
 
     #[test]
