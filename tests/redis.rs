@@ -39,6 +39,11 @@ impl Server {
         server
     }
 
+    /// A server that keeps its data across a restart (an append-only file), for the tests that stop or kill it.
+    fn persistent(dir: &Path, port: u16) -> Server {
+        Server::start(dir, port, &["--appendonly", "yes"])
+    }
+
     fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
@@ -286,8 +291,7 @@ fn a_redis_stopped_mid_run_fails_clearly_and_a_rerun_completes() {
     }
     let env = Env::new();
     let (dir, port) = (env.path("redis"), free_port(false));
-    let persistent = ["--appendonly", "yes"];
-    let server = Server::start(&dir, port, &persistent);
+    let server = Server::persistent(&dir, port);
     let url = server.url();
     let (before, during) = (records(20, 3, 0), records(30, 3, 1));
     learn(&env, &url, &before);
@@ -303,7 +307,7 @@ fn a_redis_stopped_mid_run_fails_clearly_and_a_rerun_completes() {
     assert!(stderr.contains("running"), "no hint: {stderr}");
 
     // Nothing of the first run was lost; the same learn run again completes.
-    let server = Server::start(&dir, port, &persistent);
+    let server = Server::persistent(&dir, port);
     assert_eq!(export(&env, &url), export(&env, "snapshot"));
     learn(&env, &url, &during);
     learn(&env, "snapshot", &during);
@@ -964,8 +968,7 @@ fn a_server_killed_mid_merge_fails_the_learn_keeps_its_data_readable_and_a_rerun
     }
     let env = Env::new();
     let (dir, port) = (env.path("redis"), free_port(false));
-    let persistent = ["--appendonly", "yes"];
-    let server = Server::start(&dir, port, &persistent);
+    let server = Server::persistent(&dir, port);
     let url = server.url();
     // Enough keys that their merge, one script per key, takes a while after the input is read.
     let input = env.write("many-keys.ndjson", records(15_000, 1, 0));
@@ -980,7 +983,7 @@ fn a_server_killed_mid_merge_fails_the_learn_keeps_its_data_readable_and_a_rerun
     assert!(stderr.contains(&format!("Redis redis://127.0.0.1:{port}")), "the store is not named: {stderr}");
 
     // What the server had written loads again, every key readable; the same learn run again completes.
-    let server = Server::start(&dir, port, &persistent);
+    let server = Server::persistent(&dir, port);
     wait_for("the server to load its data", || cli(port, &["ping"]).trim() == "PONG");
     let kept = env.run(&["profile", "export", "--store", &url], "");
     assert_eq!(kept.code, 0, "{}", kept.stderr);
@@ -998,8 +1001,7 @@ fn a_server_killed_mid_score_fails_it_at_once_and_a_rerun_completes() {
     }
     let env = Env::new();
     let (dir, port) = (env.path("redis"), free_port(false));
-    let persistent = ["--appendonly", "yes"];
-    let server = Server::start(&dir, port, &persistent);
+    let server = Server::persistent(&dir, port);
     let url = server.url();
     let input = records(50, 2, 0);
     learn(&env, &url, &input);
@@ -1010,7 +1012,7 @@ fn a_server_killed_mid_score_fails_it_at_once_and_a_rerun_completes() {
     drop(server);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains(&format!("Redis redis://127.0.0.1:{port}")), "the store is not named: {stderr}");
-    let server = Server::start(&dir, port, &persistent);
+    let server = Server::persistent(&dir, port);
     wait_for("the server to load its data", || cli(port, &["ping"]).trim() == "PONG");
     let out = env.run(&["score", "--store", &server.url(), "-"], &input);
     assert_eq!(out.code, 0, "{}", out.stderr);
