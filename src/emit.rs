@@ -323,12 +323,9 @@ mod tests {
         let call = Call::example();
         let verdict = Verdict {
             score: 50,
-            threshold: 70,
             suspicious: true,
-            standing: Standing::Known,
             matched: Matched { ip: false, agent: true, region: true, event: false },
-            signals: Vec::new(),
-            made_by: None,
+            ..Verdict::example()
         };
         let mut emitter = Emitter::new(Vec::new());
         emitter.verdict(&call, &verdict).unwrap();
@@ -350,15 +347,7 @@ mod tests {
     #[test]
     fn a_warming_reason_reads_as_the_terminal_shows_it() {
         let warming = crate::signals::Warming { calls: 7, days: 1, settings: Default::default() };
-        let verdict = Verdict {
-            score: 100,
-            threshold: 70,
-            suspicious: false,
-            standing: Standing::Warming(warming),
-            matched: Matched { ip: true, agent: true, region: true, event: true },
-            signals: Vec::new(),
-            made_by: None,
-        };
+        let verdict = Verdict { standing: Standing::Warming(warming), ..Verdict::example() };
         let mut emitter = Emitter::new(Vec::new());
         emitter.verdict(&Call::example(), &verdict).unwrap();
         let line: serde_json::Value = serde_json::from_slice(&emitter.out).unwrap();

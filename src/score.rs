@@ -211,6 +211,23 @@ impl Verdict {
     }
 }
 
+#[cfg(test)]
+impl Verdict {
+    /// A call that fits its key's profile on every factor, for the tests of the rooms that write verdicts (emit,
+    /// terminal).
+    pub fn example() -> Verdict {
+        Verdict {
+            score: 100,
+            threshold: 70,
+            suspicious: false,
+            standing: Standing::Known,
+            matched: Matched { ip: true, agent: true, region: true, event: true },
+            signals: Vec::new(),
+            made_by: None,
+        }
+    }
+}
+
 /// What the scorer works out once per profile: the agent families, the networks, the number of
 /// calls. Kept in step with what a run learns (`Scorer::learned`); the times in it are lower bounds, since a
 /// call learned with a value the profile already held does not touch them (working out the family of every

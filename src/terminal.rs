@@ -310,16 +310,7 @@ mod tests {
 
     #[test]
     fn wide_characters_take_two_cells_and_the_columns_stay_aligned() {
-        let matched = Matched { ip: true, agent: true, region: true, event: true };
-        let fine = Verdict {
-            score: 100,
-            threshold: 70,
-            suspicious: false,
-            standing: Standing::Known,
-            matched,
-            signals: vec![],
-            made_by: None,
-        };
+        let fine = Verdict::example();
         let mut table = Table::new(Vec::new(), false);
         table.verdict(&call("aws-cli/2", "RunInstances"), &fine).unwrap();
         table.verdict(&Call { user_name: "山田", ..call("boto3/1", "RunInstances") }, &fine).unwrap();
@@ -372,15 +363,7 @@ mod tests {
 
     #[test]
     fn a_value_longer_than_any_real_one_is_cut_at_a_whole_character() {
-        let fine = Verdict {
-            score: 100,
-            threshold: 70,
-            suspicious: false,
-            standing: Standing::Known,
-            matched: Matched { ip: true, agent: true, region: true, event: true },
-            signals: vec![],
-            made_by: None,
-        };
+        let fine = Verdict::example();
         // Two-cell, two-byte and one-cell characters, so that a cut by bytes or by characters would show.
         let agent = "山é-".repeat(2_500);
         let key = "K".repeat(10_000);
@@ -404,20 +387,12 @@ mod tests {
         let matched = Matched { ip: false, agent: true, region: true, event: true };
         let bad = Verdict {
             score: 60,
-            threshold: 70,
             suspicious: true,
-            standing: Standing::Known,
             matched,
             signals: vec![Signal::CallerIdentityFirst],
-            made_by: None,
+            ..Verdict::example()
         };
-        let good = Verdict {
-            score: 100,
-            suspicious: false,
-            matched: Matched { ip: true, ..matched },
-            signals: Vec::new(),
-            ..bad.clone()
-        };
+        let good = Verdict::example();
         let mut table = Table::new(Vec::new(), false);
         table.verdict(&call("aws-cli/2", "RunInstances"), &bad).unwrap();
         table.verdict(&call("aws-cli/2", "DescribeInstancesWithAVeryLongNameIndeed"), &good).unwrap();
