@@ -100,14 +100,15 @@ impl Cluster {
     }
 }
 
-/// Whether redis-server is here to test with; under CI its absence fails the test.
-fn have_redis() -> bool {
+/// A Redis test's environment, when redis-server is here to test with (None: the test is skipped); under CI its
+/// absence fails the test.
+fn redis_env() -> Option<Env> {
     let found = Command::new("redis-server").arg("--version").output().is_ok_and(|out| out.status.success());
     if !found {
         assert!(std::env::var("CI").as_deref() != Ok("true"), "redis-server is missing: .ci/run installs it");
         eprintln!("note: redis-server is not installed; skipping this Redis test (apt-get install redis-server)");
     }
-    found
+    found.then(Env::new)
 }
 
 /// A loopback port nobody listens on; for a cluster node, its bus port (port + 10000) too.
@@ -230,10 +231,7 @@ fn learn(env: &Env, store: &str, input: &str) {
 
 #[test]
 fn snapshot_redis_and_cluster_give_the_same_profiles_and_scores() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = redis_env() else { return };
     let server = Server::start(&env.path("redis"), free_port(false), &[]);
     let cluster = Cluster::start(&env);
     let stores = ["snapshot".to_string(), server.url(), cluster.url()];
@@ -267,10 +265,7 @@ fn snapshot_redis_and_cluster_give_the_same_profiles_and_scores() {
 
 #[test]
 fn racing_learners_lose_nothing() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = redis_env() else { return };
     let server = Server::start(&env.path("redis"), free_port(false), &[]);
     let url = server.url();
     // The same keys in both, many batches each, so that the two runs' scripts interleave key by key.
@@ -286,10 +281,7 @@ fn racing_learners_lose_nothing() {
 
 #[test]
 fn a_redis_stopped_mid_run_fails_clearly_and_a_rerun_completes() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = redis_env() else { return };
     let (dir, port) = (env.path("redis"), free_port(false));
     let server = Server::persistent(&dir, port);
     let url = server.url();
@@ -316,10 +308,7 @@ fn a_redis_stopped_mid_run_fails_clearly_and_a_rerun_completes() {
 
 #[test]
 fn a_password_is_required_used_and_never_printed() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = redis_env() else { return };
     let password = "s3cret-Pw";
     let server = Server::start(&env.path("redis"), free_port(false), &["--requirepass", password]);
     let plain = server.url();
@@ -353,10 +342,7 @@ fn a_password_is_required_used_and_never_printed() {
 
 #[test]
 fn the_old_layout_is_imported_and_left_in_place() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = redis_env() else { return };
     let server = Server::start(&env.path("redis"), free_port(false), &[]);
     let cluster = Cluster::start(&env);
     let old = [
@@ -449,10 +435,7 @@ fn tls_files(env: &Env) -> Tls {
 
 #[test]
 fn rediss_speaks_tls_to_a_server_it_trusts() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = redis_env() else { return };
     let Tls { cert, key, ca } = tls_files(&env);
     let port = free_port(false);
     let port_text = port.to_string();
@@ -473,10 +456,7 @@ fn rediss_speaks_tls_to_a_server_it_trusts() {
 
 #[test]
 fn rediss_cluster_speaks_tls_to_every_master() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = redis_env() else { return };
     let tls = tls_files(&env);
     let server_args = |port: u16| {
         let files = ["--tls-cert-file", &tls.cert, "--tls-key-file", &tls.key, "--tls-ca-cert-file", &tls.ca];
@@ -544,10 +524,7 @@ fn lossy_relay(port: u16) -> (u16, Arc<AtomicBool>) {
 
 #[test]
 fn a_merge_sent_again_after_a_lost_reply_is_counted_once() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = redis_env() else { return };
     let server = Server::start(&env.path("redis"), free_port(false), &[]);
     let (relay, tripped) = lossy_relay(server.port);
     let input = records(600, 2, 0);
@@ -564,10 +541,7 @@ fn a_merge_sent_again_after_a_lost_reply_is_counted_once() {
 
 #[test]
 fn profiles_an_earlier_build_wrote_merge_as_a_snapshot_does() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = redis_env() else { return };
     let server = Server::start(&env.path("redis"), free_port(false), &[]);
     let (first, second) = (records(30, 3, 0), records(30, 3, 1));
     learn(&env, &server.url(), &first);
@@ -584,10 +558,7 @@ fn profiles_an_earlier_build_wrote_merge_as_a_snapshot_does() {
 
 #[test]
 fn slots_moved_while_a_learn_runs_lose_nothing() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = redis_env() else { return };
     let cluster = Cluster::start(&env);
     let url = cluster.url();
     let (before, during) = (records(300, 2, 0), records(300, 2, 3));
@@ -612,10 +583,7 @@ fn slots_moved_while_a_learn_runs_lose_nothing() {
 
 #[test]
 fn keys_of_a_slot_half_way_through_moving_are_followed_by_ask() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = redis_env() else { return };
     let cluster = Cluster::start(&env);
     let url = cluster.url();
     let (before, during, scored) = (records(40, 3, 0), records(60, 2, 1), records(60, 1, 2));
@@ -669,10 +637,7 @@ fn without_counts(export: &str) -> String {
 
 #[test]
 fn a_stopped_server_fails_runs_within_the_timeout_and_a_rerun_completes() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = redis_env() else { return };
     let server = Server::start(&env.path("redis"), free_port(false), &[]);
     let store = format!("{}?timeout=1", server.url());
     let (before, during) = (records(700, 2, 0), records(700, 2, 1));
@@ -699,10 +664,7 @@ fn errors_given(port: u16, code: &str) -> u64 {
 
 #[test]
 fn a_server_still_loading_its_data_is_waited_for_until_the_timeout() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = redis_env() else { return };
     let (dir, port) = (env.path("redis"), free_port(false));
     {
         let server = Server::start(&dir, port, &["--enable-debug-command", "yes"]);
@@ -736,10 +698,7 @@ fn a_server_still_loading_its_data_is_waited_for_until_the_timeout() {
 
 #[test]
 fn a_cluster_refuses_a_wrong_password_at_once_and_a_stopped_master_fails_every_run() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = redis_env() else { return };
     let password = ["--requirepass", "clu-Pw", "--masterauth", "clu-Pw"];
     // Nodes that go on serving their slots while one master is down, as in the setting where listings lost keys.
     let lenient = ["--cluster-require-full-coverage", "no", "--cluster-node-timeout", "1000"];
@@ -781,10 +740,7 @@ fn a_cluster_refuses_a_wrong_password_at_once_and_a_stopped_master_fails_every_r
 
 #[test]
 fn a_field_keywatcher_did_not_write_is_named() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = redis_env() else { return };
     let server = Server::start(&env.path("redis"), free_port(false), &[]);
     let input = records(1, 1, 0);
     learn(&env, &server.url(), &input);
@@ -796,10 +752,7 @@ fn a_field_keywatcher_did_not_write_is_named() {
 
 #[test]
 fn a_key_with_more_values_than_one_slice_of_the_script_merges_as_a_snapshot_does() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = redis_env() else { return };
     let server = Server::start(&env.path("redis"), free_port(false), &[]);
     // 1200 addresses for one key: the script reads and writes its values in slices of 500.
     let calls = |salt: usize| {
@@ -824,10 +777,7 @@ fn a_key_with_more_values_than_one_slice_of_the_script_merges_as_a_snapshot_does
 /// `score --learn` as an exec stage, stopped by SIGTERM, saves the same learned profiles into each store.
 #[test]
 fn score_learn_saves_into_every_store_alike() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = redis_env() else { return };
     let server = Server::start(&env.path("redis"), free_port(false), &[]);
     let cluster = Cluster::start(&env);
     let stores = ["snapshot".to_string(), server.url(), cluster.url()];
@@ -856,10 +806,7 @@ fn score_learn_saves_into_every_store_alike() {
 
 #[test]
 fn score_learn_goes_on_when_redis_does_not_answer_a_second_look_for_an_unknown_key() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = redis_env() else { return };
     let server = Server::start(&env.path("redis"), free_port(false), &[]);
     let store = format!("{}?timeout=1", server.url());
     learn(&env, &store, &records(2, 2, 0));
@@ -889,10 +836,7 @@ fn score_learn_goes_on_when_redis_does_not_answer_a_second_look_for_an_unknown_k
 
 #[test]
 fn a_password_never_appears_whatever_fails() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = redis_env() else { return };
     let secret = "Sup3r-S3cret-PW";
     let other = Server::start(&env.path("other"), free_port(false), &["--requirepass", "another-one"]);
     let stopped = Server::start(&env.path("stopped"), free_port(false), &["--requirepass", secret]);
@@ -963,10 +907,7 @@ fn run_to_the_end(env: &Env, args: &[&str], during: impl FnOnce(u32)) -> (Option
 
 #[test]
 fn a_server_killed_mid_merge_fails_the_learn_keeps_its_data_readable_and_a_rerun_completes() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = redis_env() else { return };
     let (dir, port) = (env.path("redis"), free_port(false));
     let server = Server::persistent(&dir, port);
     let url = server.url();
@@ -996,10 +937,7 @@ fn a_server_killed_mid_merge_fails_the_learn_keeps_its_data_readable_and_a_rerun
 
 #[test]
 fn a_server_killed_mid_score_fails_it_at_once_and_a_rerun_completes() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = redis_env() else { return };
     let (dir, port) = (env.path("redis"), free_port(false));
     let server = Server::persistent(&dir, port);
     let url = server.url();
@@ -1022,10 +960,7 @@ fn a_server_killed_mid_score_fails_it_at_once_and_a_rerun_completes() {
 
 #[test]
 fn hostile_keys_values_and_times_merge_as_a_snapshot_does() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = redis_env() else { return };
     let server = Server::start(&env.path("redis"), free_port(false), &[]);
     let cluster = Cluster::start(&env);
     let stores = ["snapshot".to_string(), server.url(), cluster.url()];
@@ -1055,10 +990,7 @@ fn hostile_keys_values_and_times_merge_as_a_snapshot_does() {
 
 #[test]
 fn a_replica_is_named_as_one_at_once_not_waited_for() {
-    if !have_redis() {
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = redis_env() else { return };
     let master = Server::start(&env.path("master"), free_port(false), &[]);
     let replica_of = ["--replicaof", "127.0.0.1", &master.port.to_string()];
     let replica = Server::start(&env.path("replica"), free_port(false), &replica_of);
