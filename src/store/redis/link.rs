@@ -24,6 +24,9 @@ use redis::{Cmd, Connection, ConnectionInfo, ErrorKind, IntoConnectionInfo, Redi
 
 /// The longest wait for a round trip's replies, unless the URL says otherwise (`?timeout=`).
 const TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the read timeout is set again while the replies of a round trip are read. It was set before each reply,
+/// a system call each: a learn of 200,000 records over 80,000 keys made 142,925 of them, now 46 (`strace -c`).
+const TIMEOUT_STEP: Duration = Duration::from_millis(50);
 /// The longest wait to connect and log in, or the timeout if that is shorter.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Waits before each new try after a failure that may pass. Tries also stop once a timeout has gone by since the
@@ -442,13 +445,20 @@ impl Link {
             || Failure::Passing { node: node.clone(), why: "connection closed".into(), trouble: Trouble::Unreachable };
         let conn = self.conns.get_mut(node).ok_or_else(closed)?;
         let mut replies = Vec::with_capacity(count);
+        // Setting the socket's timeout is a system call, so it is set again only once TIMEOUT_STEP has gone by: a
+        // read waits until at most that long past the deadline.
+        let mut set: Option<Instant> = None;
         for _ in 0..count {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let now = Instant::now();
+            let left = deadline.saturating_duration_since(now);
             if left.is_zero() {
                 let why = "no answer in time".to_string();
                 return Err(Failure::Passing { node: node.clone(), why, trouble: Trouble::Silent });
             }
-            conn.set_read_timeout(Some(left)).map_err(failure)?;
+            if set.is_none_or(|at| now - at >= TIMEOUT_STEP) {
+                conn.set_read_timeout(Some(left)).map_err(failure)?;
+                set = Some(now);
+            }
             replies.push(conn.recv_response().map_err(failure)?);
         }
         Ok(replies)
