@@ -477,10 +477,10 @@ fn rediss_cluster_speaks_tls_to_every_master() {
     assert_eq!(out.stdout, export(&env, "snapshot"));
 }
 
-/// A TCP relay to the server on `port` that loses the replies to the first merge sent through it: it passes the
-/// request on, lets the server run it, then drops the connection unanswered. Returns its port and whether the
-/// loss happened.
-fn lossy_relay(port: u16) -> (u16, Arc<AtomicBool>) {
+/// A TCP relay to the server on `port` that loses the replies to the first pipeline sent through it that holds the
+/// command `command`: it passes the pipeline on, lets the server run it, then drops the connection unanswered.
+/// Returns its port and whether the loss happened.
+fn lossy_relay(port: u16, command: &'static [u8]) -> (u16, Arc<AtomicBool>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let relay = listener.local_addr().unwrap().port();
     let tripped = Arc::new(AtomicBool::new(false));
@@ -503,7 +503,7 @@ fn lossy_relay(port: u16) -> (u16, Arc<AtomicBool>) {
             thread::spawn(move || {
                 let mut buf = vec![0; 1 << 16];
                 while let Ok(n @ 1..) = client.read(&mut buf) {
-                    if !tripped.load(Ordering::SeqCst) && buf[..n].windows(7).any(|w| w == b"EVALSHA") {
+                    if !tripped.load(Ordering::SeqCst) && buf[..n].windows(command.len()).any(|w| w == command) {
                         tripped.store(true, Ordering::SeqCst);
                         losing.store(true, Ordering::SeqCst);
                         // The rest of the pipeline still reaches the server; then the connection breaks.
@@ -526,17 +526,88 @@ fn lossy_relay(port: u16) -> (u16, Arc<AtomicBool>) {
 fn a_merge_sent_again_after_a_lost_reply_is_counted_once() {
     let Some(env) = redis_env() else { return };
     let server = Server::start(&env.path("redis"), free_port(false), &[]);
-    let (relay, tripped) = lossy_relay(server.port);
+    let (relay, tripped) = lossy_relay(server.port, b"EVALSHA");
     let input = records(600, 2, 0);
     learn(&env, &format!("redis://127.0.0.1:{relay}"), &input);
     assert!(tripped.load(Ordering::SeqCst), "no reply was lost");
-    // The lost batch did run: more scripts ran than there are keys (plus the check before reading).
-    let stats = cli(server.port, &["info", "commandstats"]);
-    let evals = stats.lines().find_map(|line| line.strip_prefix("cmdstat_evalsha:calls=")).unwrap();
-    let evals: usize = evals.split(',').next().unwrap().parse().unwrap();
-    assert!(evals > 601, "the lost batch did not reach the server: {evals} scripts");
+    // The lost batch did run: more scripts ran than there are keys.
+    let evals = calls(server.port, "evalsha");
+    assert!(evals > 600, "the lost batch did not reach the server: {evals} scripts");
     learn(&env, "snapshot", &input);
     assert_eq!(export(&env, &server.url()), export(&env, "snapshot"));
+}
+
+/// How many times the server on `port` has run `command`, scripts' calls included.
+fn calls(port: u16, command: &str) -> usize {
+    let stats = cli(port, &["info", "commandstats"]);
+    let calls = stats.lines().find_map(|line| line.strip_prefix(&format!("cmdstat_{command}:calls=")));
+    calls.map_or(0, |calls| calls.split(',').next().unwrap().parse().unwrap())
+}
+
+/// The calls of 8,000 keys, one each: four batches of merges into an empty store, the last two making their keys by
+/// rename (the second is built before the first is answered).
+fn four_batches(salt: usize) -> String {
+    records(8000, 1, salt)
+}
+
+#[test]
+fn keys_made_by_rename_that_another_learner_made_first_are_merged() {
+    let Some(env) = redis_env() else { return };
+    let server = Server::start(&env.path("redis"), free_port(false), &[]);
+    let cluster = Cluster::start(&env);
+    // 100 keys of the last batch are in the store already when it is sent: their renames fail.
+    let early: String =
+        four_batches(3).lines().filter(|line| line.contains("AKIAKEY060")).map(|line| format!("{line}\n")).collect();
+    let stores = ["snapshot".to_string(), server.url(), cluster.url()];
+    for store in &stores {
+        learn(&env, store, &early);
+        learn(&env, store, &four_batches(0));
+    }
+    for ports in [vec![server.port], cluster.ports()] {
+        let sum = |count: &dyn Fn(u16) -> usize| ports.iter().map(|&port| count(port)).sum::<usize>();
+        assert_eq!(sum(&|port| calls(port, "renamenx")), 4000, "{ports:?}");
+        // The script reads a held delta with HGETALL, once for each key that was there.
+        assert_eq!(sum(&|port| calls(port, "hgetall")), 100, "{ports:?}");
+        let keys = sum(&|port| cli(port, &["dbsize"]).trim().parse().unwrap());
+        assert_eq!(keys, 8000, "{ports:?}: a delta's hash was left behind");
+    }
+    exported_alike(&env, &stores);
+    // One that a learn killed between writing a delta and renaming it would leave goes with the profiles.
+    cli(server.port, &["hset", "kw:{AKIAKEY00001}:0123456789abcdef-0", "_batches", "0123456789abcdef-0"]);
+    let out = env.run(&["profile", "delete", "--store", &server.url(), "--all"], "");
+    assert!(out.stderr.contains("deleted 8000 profile(s)"), "{}", out.stderr);
+    assert_eq!(cli(server.port, &["dbsize"]).trim(), "0");
+}
+
+#[test]
+fn learners_racing_to_make_the_same_new_keys_lose_nothing() {
+    let Some(env) = redis_env() else { return };
+    let server = Server::start(&env.path("redis"), free_port(false), &[]);
+    let url = server.url();
+    let (a, b) = (four_batches(0), four_batches(5));
+    std::thread::scope(|scope| {
+        for input in [&a, &b] {
+            scope.spawn(|| learn(&env, &url, input));
+        }
+    });
+    learn(&env, "snapshot", &(a + &b));
+    assert_eq!(export(&env, &url), export(&env, "snapshot"));
+    assert!(calls(server.port, "renamenx") > 0, "no key was made by rename");
+    assert_eq!(cli(server.port, &["dbsize"]).trim(), "8000", "a delta's hash was left behind");
+}
+
+#[test]
+fn keys_made_by_rename_sent_again_after_a_lost_reply_are_counted_once() {
+    let Some(env) = redis_env() else { return };
+    let server = Server::start(&env.path("redis"), free_port(false), &[]);
+    let (relay, tripped) = lossy_relay(server.port, b"RENAMENX");
+    learn(&env, &format!("redis://127.0.0.1:{relay}"), &four_batches(0));
+    assert!(tripped.load(Ordering::SeqCst), "no reply was lost");
+    // The lost batch did run, then was sent again: its renames failed and its keys' held deltas were found merged.
+    assert!(calls(server.port, "renamenx") > 4000, "the lost batch did not reach the server");
+    learn(&env, "snapshot", &four_batches(0));
+    assert_eq!(export(&env, &server.url()), export(&env, "snapshot"));
+    assert_eq!(cli(server.port, &["dbsize"]).trim(), "8000", "a delta's hash was left behind");
 }
 
 #[test]
