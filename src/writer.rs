@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, SyncSender};
+use std::sync::mpsc::{self, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
 
 use anyhow::{Context, Result, anyhow};
@@ -66,19 +66,35 @@ impl Writer {
             .spawn(move || {
                 // Made here: a locked stdout stays on the thread that locked it.
                 let mut out = Out::new(form);
-                for job in queue {
+                // What is written is flushed once no batch waits: a live feed gets its lines at once, and a
+                // tree of small files does not cost a write per file.
+                let mut written = 0;
+                let flush = |out: &mut Out, written| out.flush().map(|()| done.store(written, Ordering::Release));
+                loop {
+                    let job = match queue.try_recv() {
+                        Ok(job) => job,
+                        Err(missing) => {
+                            flush(&mut out, written)?;
+                            match missing {
+                                TryRecvError::Empty => match queue.recv() {
+                                    Ok(job) => job,
+                                    Err(_) => return Ok(()),
+                                },
+                                TryRecvError::Disconnected => return Ok(()),
+                            }
+                        }
+                    };
                     match job {
                         Job::Write(batch, verdicts) => {
                             out.batch(batch.batch(), &verdicts, only_suspicious)?;
-                            out.flush()?;
-                            done.fetch_add(1, Ordering::Release);
+                            written += 1;
                         }
                         Job::Sync(answer) => {
+                            flush(&mut out, written)?;
                             let _ = answer.send(());
                         }
                     }
                 }
-                Ok(())
             })
             .context("cannot start the thread that writes")?;
         Ok(Writer { jobs: Some(jobs), thread: Some(thread), sent: 0, flushed, ends: VecDeque::new() })
