@@ -165,11 +165,14 @@ pub fn run(
     let mut run = Run { filter, strict, limits, report, handle, tally: Tally::default(), open: None, in_lists: None };
     let mut ahead = VecDeque::new();
     let mut stopped = None;
+    // Once stopped, only the end of an input whose chunks are all in hand is taken, if it is there already:
+    // that input is then recorded as done (`--checkpoint`), not read again. Any other piece ends the taking.
+    let mut taking = true;
     loop {
         stopped = stopped.or_else(stop::requested);
         // Wait for input only when nothing is in hand: what is ready is handled first.
-        while stopped.is_none() && ahead.len() < AHEAD_PARSED * threads {
-            let (index, piece) = match feed.next(ahead.is_empty()) {
+        while taking && ahead.len() < AHEAD_PARSED * threads {
+            let (index, piece) = match feed.next(ahead.is_empty() && stopped.is_none()) {
                 Ok(next) => next,
                 Err(Missing::Idle) => {
                     (run.handle)(&Handed::empty(None), run.report)?;
@@ -178,6 +181,10 @@ pub fn run(
                 }
                 Err(Missing::Empty | Missing::Done) => break,
             };
+            if stopped.is_some() && !matches!(piece, Piece::End(..)) {
+                taking = false;
+                break;
+            }
             ahead.push_back(match piece {
                 Piece::Chunk(chunk) if run.in_lists != Some(index) => {
                     let (parsed, receiver) = mpsc::sync_channel(1);
