@@ -6,7 +6,7 @@
 use jiff::Timestamp;
 
 use crate::parse::{Record, Text};
-use crate::when;
+use crate::{agent, when};
 
 /// The facts of one call, borrowed from its record.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +25,9 @@ pub struct Call<'a> {
     pub region: &'a str,
     pub ip: &'a str,
     pub agent: &'a str,
+    /// The attack tool `agent` names (`agent::attack_tool`): found here, where calls are extracted on the
+    /// parsers' threads, not on the one thread that scores every call in order.
+    pub attack_tool: Option<&'static str>,
     pub event_source: &'a str,
     pub event_name: &'a str,
     /// `errorCode`, empty when the call succeeded.
@@ -66,6 +69,7 @@ impl Call<'static> {
             region: "us-east-1",
             ip: "203.0.113.9",
             agent: "aws-cli/2.13.5",
+            attack_tool: None,
             event_source: "ec2.amazonaws.com",
             event_name: "RunInstances",
             error_code: "",
@@ -249,6 +253,7 @@ pub fn extract<'a>(record: &'a Record<'a>, filter: &Filter) -> Outcome<'a> {
         region: record.aws_region.as_str(),
         ip,
         agent: record.user_agent.as_str(),
+        attack_tool: agent::attack_tool(record.user_agent.as_str()),
         event_source: record.event_source.as_str(),
         event_name: record.event_name.as_str(),
         error_code: record.error_code.as_str(),

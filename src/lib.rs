@@ -33,3 +33,4 @@ pub(crate) mod stop;
 pub(crate) mod store;
 pub(crate) mod terminal;
 pub(crate) mod when;
+pub(crate) mod writer;

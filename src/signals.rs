@@ -14,7 +14,6 @@ use std::fmt;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::agent;
 use crate::extract::Call;
 use crate::profile::Profile;
 
@@ -209,7 +208,7 @@ impl Watch {
     /// Adds to `out` the signals `call` shows. `known_address` says whether its address counts as one the key
     /// uses (exactly, by network or by origin).
     pub fn check(&mut self, call: &Call, profile: Option<&Profile>, known_address: bool, out: &mut Vec<Signal>) {
-        if let Some(tool) = agent::attack_tool(call.agent) {
+        if let Some(tool) = call.attack_tool {
             out.push(Signal::AttackTool(tool));
         }
         if let Some(profile) = profile {
@@ -329,7 +328,7 @@ mod tests {
         assert_eq!(signals(&mut watch, &woken, &p, true), [Signal::Dormant { days: 43 }]);
         let recent = profile("2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z");
         let mut tool = woken.clone();
-        tool.agent = "TruffleHog";
+        (tool.agent, tool.attack_tool) = ("TruffleHog", Some("TruffleHog"));
         assert_eq!(signals(&mut watch, &tool, &recent, true), [Signal::AttackTool("TruffleHog")]);
     }
 

@@ -16,17 +16,16 @@ use anyhow::{Context, Result};
 
 use crate::adapt::Adaptation;
 use crate::cli::{Format, ScoreArgs};
-use crate::emit::{self, Emitter, Judged, WriteVerdict};
 use crate::extract::{Call, Exclusion, Filter, Owner};
 use crate::follow::Step;
 use crate::lineage::{Lineage, Link};
-use crate::pipeline::{Batch, Fate};
+use crate::pipeline::Handed;
 use crate::profile::Profiles;
 use crate::read::{Input, Limits};
 use crate::report::{self, Report};
 use crate::signals::Signal;
 use crate::store::{self, Store};
-use crate::terminal::Table;
+use crate::writer::{Form, Writer};
 use crate::{config, pipeline, stop};
 
 pub fn run(args: ScoreArgs) -> Result<ExitCode> {
@@ -91,14 +90,16 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     } else {
         Report::with_progress(common.quiet, plan.inputs())
     };
-    let mut out = if options.passthrough {
-        Out::Passthrough(Emitter::new(emit::stdout()))
+    let form = if options.passthrough {
+        Form::Passthrough
     } else if config::table(options.format) {
-        Out::Verdicts(Box::new(Table::new(emit::stdout(), config::color(options.color))))
+        Form::Table { color: config::color(options.color) }
     } else {
-        Out::Verdicts(Box::new(Emitter::new(emit::stdout())))
+        Form::Lines
     };
-    let handle: &mut dyn FnMut(&Batch, &mut Report) -> Result<()> = &mut |batch, report| {
+    let mut writer = Writer::start(form, options.only_suspicious)?;
+    let handle: &mut dyn FnMut(&Handed, &mut Report, &mut Writer) -> Result<()> = &mut |handed, report, writer| {
+        let batch = handed.batch();
         if let Some(store) = store.as_deref_mut() {
             // With --learn, a run lasts days: a key learned meanwhile (`keywatcher learn`, once a person has
             // checked its calls) is scored against its profile from the next --save-every on.
@@ -108,11 +109,10 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
             }
             fetch(store, batch.calls.iter().map(|c| c.owner), &mut profiles, &mut missing)?;
         }
-        let mut judge = |i: usize| {
-            let call = &batch.calls[i];
+        let judge = |call: &Call| {
             if unlearned_role(call, &profiles) {
                 report.excluded(Exclusion::RoleNotProfiled);
-                return None;
+                return Err(Exclusion::RoleNotProfiled);
             }
             let (profile, link) = if scorer.method.lineage {
                 lineage.observe(call);
@@ -149,43 +149,12 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
                     on_probation += 1;
                 }
             }
-            Some(verdict)
+            Ok(verdict)
         };
-        match &mut out {
-            Out::Verdicts(out) => {
-                for (i, call) in batch.calls.iter().enumerate() {
-                    if let Some(verdict) = judge(i)
-                        && (verdict.suspicious || !options.only_suspicious)
-                    {
-                        out.verdict(call, &verdict).context("cannot write to stdout")?;
-                    }
-                }
-            }
-            Out::Passthrough(out) => {
-                for record in &batch.records {
-                    match &record.fate {
-                        Fate::Call(i) => {
-                            let call = &batch.calls[*i];
-                            match judge(*i) {
-                                Some(verdict) if verdict.suspicious || !options.only_suspicious => {
-                                    out.passthrough(record.text, Judged::Scored(call, &verdict))
-                                }
-                                None if !options.only_suspicious => {
-                                    out.passthrough(record.text, Judged::Excluded(Exclusion::RoleNotProfiled.label()))
-                                }
-                                _ => Ok(()),
-                            }
-                        }
-                        Fate::Excluded(_) if options.only_suspicious => Ok(()),
-                        Fate::Excluded(why) => out.passthrough(record.text, Judged::Excluded(why)),
-                    }
-                    .context("cannot write to stdout")?;
-                }
-            }
+        if !batch.calls.is_empty() || !batch.records.is_empty() {
+            let verdicts = batch.calls.iter().map(judge).collect();
+            writer.write(handed.clone(), verdicts)?;
         }
-        // A chunk ends where the input had nothing more ready, so a live feed gets its lines at once; and a
-        // file's lines are all out before the checkpoint records it as done.
-        out.flush().context("cannot write to stdout")?;
         if let (Some(adapt), Some(store)) = (&mut adapt, store.as_deref_mut()) {
             adapt.save_if_due(store);
         }
@@ -194,16 +163,24 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     let stopped = || stop::requested().is_some();
     let outcome = plan.run(&stopped, &mut |step| match step {
         Step::Read(inputs, ended) => {
-            pipeline::run(inputs, &filter, common.strict, threads, limits, &mut report, &mut |batch, report| {
-                handle(batch, report)?;
-                batch.ended.map_or(Ok(()), &mut *ended)
-            })
+            let outcome =
+                pipeline::run(inputs, &filter, common.strict, threads, limits, &mut report, &mut |handed, report| {
+                    handle(handed, report, &mut writer)?;
+                    if let Some(index) = handed.batch().ended {
+                        writer.ended(index);
+                    }
+                    writer.written().try_for_each(&mut *ended)
+                });
+            // An input is recorded as done once its lines are out (after a failure too, for those before it).
+            writer.sync()?;
+            writer.written().try_for_each(&mut *ended)?;
+            outcome
         }
         // Following waits between looks: the timed save and look-up are done on time, as on a quiet feed.
-        Step::Wait => handle(&Batch::default(), &mut report),
+        Step::Wait => handle(&Handed::empty(None), &mut report, &mut writer),
     });
     // Saved whatever ended the run, a closed stdout included: nothing learned is lost.
-    let flushed = out.flush().context("cannot write to stdout");
+    let flushed = writer.finish();
     let saved = match (&mut adapt, store.as_deref_mut()) {
         (Some(adapt), Some(store)) if adapt.saves() => Some(adapt.save(store).map(|()| store.location())),
         _ => None,
@@ -228,21 +205,6 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(status)
-}
-
-/// Where the verdicts go: one line (or table row) per call, or every record back with its verdict.
-enum Out {
-    Verdicts(Box<dyn WriteVerdict>),
-    Passthrough(Emitter<std::io::BufWriter<std::io::StdoutLock<'static>>>),
-}
-
-impl Out {
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Out::Verdicts(out) => out.flush(),
-            Out::Passthrough(out) => out.flush(),
-        }
-    }
 }
 
 /// Loads, in one request, the profiles of the keys not yet seen in this run.
