@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
+use flate2::{Decompress, FlushDecompress, Status};
 
 /// How many bytes a chunk holds before it is cut at the next newline.
 pub const CHUNK_SIZE: usize = 1 << 20;
@@ -155,7 +156,7 @@ impl Chunk {
 
 /// Reads one input as a series of chunks.
 pub struct ChunkReader {
-    source: Box<dyn Read>,
+    source: Source,
     /// Whether the input is a pipe, a terminal or a socket, whose reads may stop short because nothing more
     /// is ready yet (a live feed), rather than a regular file, whose short reads mean nothing.
     live: bool,
@@ -203,7 +204,8 @@ impl ChunkReader {
         }
         let buffered = BufReader::with_capacity(buffer, io::Cursor::new(head[..got].to_vec()).chain(raw));
         let gzip = head[..got] == GZIP_MAGIC;
-        let source: Box<dyn Read> = if gzip { Box::new(Members::new(buffered)) } else { Box::new(buffered) };
+        let source =
+            if gzip { Source::Gzip(Box::new(Members::new(buffered))) } else { Source::Plain(Box::new(buffered)) };
         Ok(ChunkReader {
             source,
             live,
@@ -316,9 +318,8 @@ impl ChunkReader {
             true => 4 << 10,
             false => start.clamp(64 << 10, 256 << 10).min(want.max(64 << 10)),
         };
-        buf.resize(start + offered, 0);
         loop {
-            match self.source.read(&mut buf[start..]) {
+            match self.source.read_into(buf, offered) {
                 Ok(0) => self.ended = true,
                 Ok(n) if self.gzip && self.decoded + n as u64 > self.limits.decompressed => {
                     self.error = Some(io::Error::new(
@@ -366,46 +367,91 @@ fn regular(file: &File) -> bool {
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const BOM: &[u8] = b"\xef\xbb\xbf";
 
+/// An input's bytes, buffered, with the first two (read to tell gzip) put back in front.
+type Buffered = BufReader<io::Chain<io::Cursor<Vec<u8>>, Box<dyn Read>>>;
+
+/// An input as read: as it is, or decompressed.
+enum Source {
+    Plain(Box<Buffered>),
+    Gzip(Box<Members<Buffered>>),
+}
+
+impl Source {
+    /// Appends to `buf` what one read gives, about `offered` bytes at most; 0 at the end.
+    fn read_into(&mut self, buf: &mut Vec<u8>, offered: usize) -> io::Result<usize> {
+        match self {
+            Source::Plain(source) => {
+                let start = buf.len();
+                buf.resize(start + offered, 0);
+                let read = source.read(&mut buf[start..]);
+                buf.truncate(start + read.as_ref().map_or(0, |n| *n));
+                read
+            }
+            Source::Gzip(members) => members.read_into(buf, offered),
+        }
+    }
+}
+
 /// Every gzip member of a stream, one after another, as `zcat` reads them. Zero bytes after a member are
-/// padding (as `gzip` accepts them); any other bytes that do not start a member are an error.
+/// padding (as `gzip` accepts them); any other bytes that do not start a member are an error. It inflates
+/// into a buffer's spare room, which is not zeroed first: zeroing the room offered for each small file of
+/// a tree was an eighth of the instructions of reading it (callgrind, 189 files of 38 KB: `memset` 17.4 M of
+/// 155 M).
 struct Members<R: BufRead> {
-    decoder: Option<flate2::bufread::GzDecoder<R>>,
-    between: Option<R>,
+    inner: R,
+    /// The member being inflated, if one has started and not ended.
+    member: Option<Decompress>,
 }
 
 impl<R: BufRead> Members<R> {
     fn new(inner: R) -> Members<R> {
-        Members { decoder: None, between: Some(inner) }
+        Members { inner, member: None }
     }
-}
 
-impl<R: BufRead> Read for Members<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    /// Appends to `out` what inflating the input gives, at least one byte unless the stream has ended: up to
+    /// `offered` bytes, or more when `out` already has the room.
+    fn read_into(&mut self, out: &mut Vec<u8>, offered: usize) -> io::Result<usize> {
+        if out.capacity() - out.len() < offered {
+            out.reserve_exact(offered);
+        }
         loop {
-            if let Some(decoder) = &mut self.decoder {
-                let n = decoder.read(buf).map_err(|err| match err.kind() {
-                    io::ErrorKind::UnexpectedEof => {
-                        io::Error::new(io::ErrorKind::UnexpectedEof, "the gzip data ends early: the file is truncated")
-                    }
-                    _ => io::Error::new(err.kind(), format!("the gzip data is damaged: {err}")),
-                })?;
-                if n > 0 || buf.is_empty() {
-                    return Ok(n);
+            let input = self.inner.fill_buf()?;
+            let Some(member) = &mut self.member else {
+                if input.is_empty() {
+                    return Ok(0);
+                } else if input.starts_with(&GZIP_MAGIC) || input == &GZIP_MAGIC[..1] {
+                    self.member = Some(Decompress::new_gzip(15));
+                } else if input.iter().all(|&b| b == 0) {
+                    let n = input.len();
+                    self.inner.consume(n);
+                } else {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, "bytes after the gzip data are not gzip"));
                 }
-                self.between = self.decoder.take().map(|decoder| decoder.into_inner());
+                continue;
+            };
+            if input.is_empty() {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the gzip data ends early: the file is truncated",
+                ));
             }
-            let Some(inner) = self.between.as_mut() else { return Ok(0) };
-            let head = inner.fill_buf()?;
-            if head.is_empty() {
-                return Ok(0);
+            let (taken, given) = (member.total_in(), out.len());
+            let status = member.decompress_vec(input, out, FlushDecompress::None).map_err(|err| {
+                io::Error::new(io::ErrorKind::InvalidData, format!("the gzip data is damaged: {err}"))
+            })?;
+            let used = (member.total_in() - taken) as usize;
+            self.inner.consume(used);
+            let inflated = out.len() - given;
+            if status == Status::StreamEnd {
+                self.member = None;
+            } else if used == 0 && inflated == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the gzip data is damaged: it stopped inflating",
+                ));
             }
-            if head.starts_with(&GZIP_MAGIC) || head == &GZIP_MAGIC[..1] {
-                self.decoder = self.between.take().map(flate2::bufread::GzDecoder::new);
-            } else if head.iter().all(|&b| b == 0) {
-                let n = head.len();
-                inner.consume(n);
-            } else {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "bytes after the gzip data are not gzip"));
+            if inflated > 0 {
+                return Ok(inflated);
             }
         }
     }
