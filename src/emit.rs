@@ -179,7 +179,7 @@ fn judgement(line: &mut Vec<u8>, call: &Call, verdict: &Verdict) {
             (m.agent, "agent ", [call.agent, "", ""], "userAgent"),
             (m.region, "region ", [call.region, "", ""], "awsRegion"),
             // Named only when not matched: finding the service in `eventSource` on every line was 6 % of the
-            // thread that scores and writes (perf).
+            // thread that scored and wrote, then (perf).
             (m.event, "event ", if m.event { [""; 3] } else { event(call.event_source, call.event_name) }, "eventName"),
         ];
         for (hit, label, [a, b, c], field) in factors {

@@ -6,7 +6,7 @@
 //! memory without bound. It also says
 //! when a run could not have looked at what was asked: an input in which nothing is CloudTrail (an input error), a
 //! `--key` that no record carries (named by the report at the end, since a following run passes through here
-//! once per look). This is the only file that starts threads.
+//! once per look). It starts the threads of reading and parsing (`score`'s writer is `writer.rs`'s).
 //!
 //! Threads, and why the output cannot tell: `threads` reader threads open the inputs in order, several at once (so gzip
 //! is decoded in parallel over a tree of files), and cut each into chunks, a few chunks ahead at most (bounded
@@ -15,7 +15,7 @@
 //! (`extract`, which depends on no other record); an input that fits in one chunk, such as a log file of a tree, is
 //! parsed and extracted by its reader instead. The calling thread then counts, reports and hands over the calls chunk
 //! after chunk, exactly as one thread would, while the workers parse the next ones: what depends on order (`--dedup`,
-//! the counts, and the command's scoring and writing) is all it does. A record that is not a call is looked at again
+//! the counts, and the command's scoring; `score` writes on a thread of its own, `writer.rs`) is all it does. A record that is not a call is looked at again
 //! there, so that a worker keeps only calls (a chunk of tiny records then takes no more memory than its items). A chunk
 //! is parsed ahead as if it started between documents, which is true of every chunk of NDJSON and of the first chunk of
 //! every file; when the chunk before it ended inside a log file or array, or left a value unfinished, that parse is

@@ -118,7 +118,7 @@ pub struct Warming {
 
 impl Warming {
     /// The reason, as text between numbers (text with nothing JSON escapes): `emit` writes it without `fmt`,
-    /// which took 13 % of the thread that scores and writes when every profile was warming (perf, a 200 MB tree).
+    /// which took 13 % of the thread that scored and wrote, then, when every profile was warming (perf, a 200 MB tree).
     pub fn pieces(&self) -> ([&'static str; 5], [u64; 4]) {
         let texts = [
             "profile warming: only ",
