@@ -267,8 +267,9 @@ impl Redis {
         let count: usize = values.iter().map(|(_, values)| values.len()).sum();
         let fields = 12 + 2 * count;
         let hash = hash_key(&profile.access_key_id);
+        let renamed = merges.making && renamable(&profile.access_key_id);
         merges.requests.push(hash.as_bytes(), |out| {
-            if merges.making {
+            if renamed {
                 resp::array(out, 2 + fields);
                 resp::bulk(out, &[b"HSET"]);
                 resp::bulk(out, &[PREFIX.as_bytes(), key, b"}:", token.as_bytes()]);
@@ -313,7 +314,7 @@ impl Redis {
                 out[token_at + 5..token_at + 21].copy_from_slice(made.as_bytes());
             }
         });
-        if merges.making {
+        if renamed {
             merges.requests.push(hash.as_bytes(), |out| {
                 resp::array(out, 3);
                 resp::bulk(out, &[b"RENAMENX"]);
@@ -321,7 +322,7 @@ impl Redis {
                 resp::bulk(out, &[PREFIX.as_bytes(), key, b"}"]);
             });
         }
-        merges.keys.push(profile.access_key_id.clone());
+        merges.keys.push((profile.access_key_id.clone(), renamed));
     }
 
     /// Reads the replies to `merges`; returns how many of its keys were made. A key that a batch meant to make but
@@ -329,17 +330,17 @@ impl Redis {
     fn merged(&mut self, merges: &Merges, replies: Vec<Value>, token: &str) -> Result<usize> {
         let doing = "merge profiles";
         let replies: Vec<i64> = self.replies(doing, replies)?;
-        if !merges.making {
-            return Ok(replies.iter().filter(|&&reply| reply == 2).count());
+        // A key renamed into place has two replies, the HSET's count of fields, then the RENAMENX's 1 (renamed) or 0
+        // (the key exists); a key merged by the script has one, 2 when it made the key.
+        let (mut replies, mut made, mut found) = (replies.into_iter(), 0, Vec::new());
+        for (key, renamed) in &merges.keys {
+            let reply = if *renamed { replies.nth(1) } else { replies.next() };
+            match (renamed, reply) {
+                (true, Some(0)) => found.push(key),
+                (true, Some(1)) | (false, Some(2)) => made += 1,
+                _ => {}
+            }
         }
-        // Each key's replies are the HSET's count of fields, then the RENAMENX's 1 (renamed) or 0 (the key exists).
-        let found: Vec<&String> = merges
-            .keys
-            .iter()
-            .zip(replies.chunks(2))
-            .filter(|(_, replies)| replies[1] == 0)
-            .map(|(key, _)| key)
-            .collect();
         let sha = self.merge.get_hash().to_string();
         let cmds = found.iter().map(|key| {
             let (hash, held) = (hash_key(key), format!("{PREFIX}{key}}}:{token}"));
@@ -347,8 +348,16 @@ impl Redis {
             (hash, cmd)
         });
         let _: Vec<i64> = self.pipe(doing, cmds)?;
-        Ok(merges.keys.len() - found.len())
+        Ok(made)
     }
+}
+
+/// Whether `access_key`'s delta can be held in `kw:{KEY}:TOKEN` and renamed into place: a cluster puts that hash in
+/// the profile's slot because both names have the same hash tag, the key up to its first `}`. A key that begins with
+/// `}` (no AWS key does; a forged record's may) leaves `kw:{}…}` no tag, so each name is hashed whole, the two land in
+/// different slots and RENAMENX is refused (CROSSSLOT); such a key is merged by the script.
+fn renamable(access_key: &str) -> bool {
+    !access_key.starts_with('}')
 }
 
 /// A batch of merges on its way to the servers.
@@ -357,8 +366,8 @@ struct Merges {
     requests: Requests,
     /// Whether the batch makes its keys (HSET and RENAMENX) instead of running the script on each.
     making: bool,
-    /// The batch's access keys, in order.
-    keys: Vec<String>,
+    /// The batch's access keys, in order, each with whether it is made by rename (see [`renamable`]).
+    keys: Vec<(String, bool)>,
 }
 
 impl Merges {
