@@ -315,7 +315,7 @@ impl Redis {
             }
         });
         if renamed {
-            merges.requests.push(hash.as_bytes(), |out| {
+            merges.requests.push_or_tryagain(hash.as_bytes(), |out| {
                 resp::array(out, 3);
                 resp::bulk(out, &[b"RENAMENX"]);
                 resp::bulk(out, &[PREFIX.as_bytes(), key, b"}:", token.as_bytes()]);
@@ -325,21 +325,31 @@ impl Redis {
         merges.keys.push((profile.access_key_id.clone(), renamed));
     }
 
-    /// Reads the replies to `merges`; returns how many of its keys were made. A key that a batch meant to make but
-    /// found made meanwhile (by another learner) is merged now, from the hash its delta was written to.
-    fn merged(&mut self, merges: &Merges, replies: Vec<Value>, token: &str) -> Result<usize> {
+    /// Reads the replies to `merges`, whose deltas are in `delta`; returns how many of its keys were made. A key that
+    /// a batch meant to make but found made meanwhile (by another learner) is merged now, from the hash its delta was
+    /// written to. One whose slot is moving, half moved (RENAMENX answered TRYAGAIN, as it does for as long as a
+    /// move is left half done, where the script on the key alone is sent on with ASK), is merged by the script from
+    /// `delta`, and its held hash deleted.
+    fn merged(&mut self, merges: &Merges, replies: Vec<Value>, delta: &Profiles, token: &str) -> Result<usize> {
         let doing = "merge profiles";
-        let replies: Vec<i64> = self.replies(doing, replies)?;
-        // A key renamed into place has two replies, the HSET's count of fields, then the RENAMENX's 1 (renamed) or 0
-        // (the key exists); a key merged by the script has one, 2 when it made the key.
-        let (mut replies, mut made, mut found) = (replies.into_iter(), 0, Vec::new());
+        // A key renamed into place has two replies, the HSET's count of fields, then the RENAMENX's 1 (renamed), 0
+        // (the key exists) or TRYAGAIN; a key merged by the script has one, 2 when it made the key.
+        let (mut replies, mut made, mut found, mut moving) = (replies.into_iter(), 0, Vec::new(), Merges::default());
         for (key, renamed) in &merges.keys {
             let reply = if *renamed { replies.nth(1) } else { replies.next() };
             match (renamed, reply) {
-                (true, Some(0)) => found.push(key),
-                (true, Some(1)) | (false, Some(2)) => made += 1,
-                _ => {}
+                (true, Some(Value::Int(0))) => found.push(key),
+                (true, Some(Value::Int(1))) | (false, Some(Value::Int(2))) => made += 1,
+                (true, Some(Value::ServerError(_))) => self.merge_request(&mut moving, &delta[key], token),
+                (_, Some(Value::Int(_))) => {}
+                _ => bail!("cannot {doing} in {}: an unexpected reply", self.location()),
             }
+        }
+        if !moving.keys.is_empty() {
+            let replies = self.link.pipe(doing, &moving.requests)?;
+            let replies: Vec<i64> = self.replies(doing, replies)?;
+            made += replies.iter().filter(|&&reply| reply == 2).count();
+            self.del(moving.keys.iter().map(|(key, _)| format!("{PREFIX}{key}}}:{token}").into_bytes()).collect())?;
         }
         let sha = self.merge.get_hash().to_string();
         let cmds = found.iter().map(|key| {
@@ -446,7 +456,7 @@ impl Store for Redis {
             profiles.by_ref().take(BATCH).for_each(|profile| self.merge_request(&mut building, profile, &token));
             if let Some((merges, sent)) = in_flight.take() {
                 let replies = self.link.answers(doing, &merges.requests, sent)?;
-                let made = self.merged(&merges, replies, &token)?;
+                let made = self.merged(&merges, replies, &delta, &token)?;
                 making = made * 2 > merges.keys.len();
                 spare = merges;
             }
