@@ -580,20 +580,86 @@ fn keys_made_by_rename_that_another_learner_made_first_are_merged() {
 }
 
 #[test]
+fn keys_that_begin_with_a_closing_brace_are_made_in_a_cluster_as_in_a_snapshot() {
+    let Some(env) = redis_env() else { return };
+    let cluster = Cluster::start(&env);
+    // `kw:{}X}` has no hash tag, so the cluster hashes the whole name and a hash held beside it, `kw:{}X}:TOKEN`, is
+    // in another slot; braces further in leave both names the same tag. These keys sort after every `AKIAKEY…` one:
+    // into the last batch, which makes its keys by rename.
+    let forged: Vec<_> = ["}", "}AKIA{X}", "}}", "AKIA{X}Y", "AKIA}Z{"]
+        .iter()
+        .map(|key| record(key, "2026-11-01T00:00:00Z", "198.51.100.1", "aws-cli/2", "us-east-1", "GetObject"))
+        .collect();
+    let input = four_batches(0) + &ndjson(&forged);
+    let stores = ["snapshot".to_string(), cluster.url()];
+    for store in &stores {
+        learn(&env, store, &input);
+    }
+    exported_alike(&env, &stores);
+    let sum = |count: &dyn Fn(u16) -> usize| cluster.ports().iter().map(|&port| count(port)).sum::<usize>();
+    // The last two batches of `AKIAKEY…` keys, and the two keys with braces further in, were made by rename.
+    assert_eq!(sum(&|port| calls(port, "renamenx")), 4002);
+    let keys = sum(&|port| cli(port, &["dbsize"]).trim().parse().unwrap());
+    assert_eq!(keys, 8005, "a delta's hash was left behind");
+}
+
+/// A TCP relay to the server on `port` that holds back what its client sends from the first RENAMENX on until
+/// `release` is set: the commands before it run, the rest wait. Returns its port and whether it holds yet.
+fn holding_relay(port: u16, release: Arc<AtomicBool>) -> (u16, Arc<AtomicBool>) {
+    const RENAMENX: &[u8] = b"*3\r\n$8\r\nRENAMENX\r\n";
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let relay = listener.local_addr().unwrap().port();
+    let held = Arc::new(AtomicBool::new(false));
+    let held_out = held.clone();
+    thread::spawn(move || {
+        for client in listener.incoming() {
+            let (mut client, mut server) = (client.unwrap(), TcpStream::connect(("127.0.0.1", port)).unwrap());
+            let (mut replies, mut to_client) = (server.try_clone().unwrap(), client.try_clone().unwrap());
+            thread::spawn(move || std::io::copy(&mut replies, &mut to_client));
+            let (held, release) = (held.clone(), release.clone());
+            thread::spawn(move || {
+                let mut buf = vec![0; 1 << 16];
+                while let Ok(n @ 1..) = client.read(&mut buf) {
+                    let mut rest = &buf[..n];
+                    let at = rest.windows(RENAMENX.len()).position(|w| w == RENAMENX);
+                    if let Some(at) = at.filter(|_| !held.load(Ordering::SeqCst)) {
+                        server.write_all(&rest[..at]).unwrap();
+                        held.store(true, Ordering::SeqCst);
+                        wait_for("the test to release the relay", || release.load(Ordering::SeqCst));
+                        rest = &rest[at..];
+                    }
+                    if server.write_all(rest).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (relay, held_out)
+}
+
+#[test]
 fn learners_racing_to_make_the_same_new_keys_lose_nothing() {
     let Some(env) = redis_env() else { return };
     let server = Server::start(&env.path("redis"), free_port(false), &[]);
     let url = server.url();
     let (a, b) = (four_batches(0), four_batches(5));
+    // B has written the delta of the first key of its third batch, which makes its keys by rename, when A runs and
+    // makes every key; then B's renames go on, and all fail.
+    let release = Arc::new(AtomicBool::new(false));
+    let (relay, held) = holding_relay(server.port, release.clone());
     std::thread::scope(|scope| {
-        for input in [&a, &b] {
-            scope.spawn(|| learn(&env, &url, input));
-        }
+        let b = scope.spawn(|| learn(&env, &format!("redis://127.0.0.1:{relay}"), &b));
+        wait_for("B to start making keys by rename", || held.load(Ordering::SeqCst));
+        learn(&env, &url, &a);
+        release.store(true, Ordering::SeqCst);
+        b.join().unwrap();
     });
+    // Each of B's last two batches' keys was found made, and merged from its held delta by the script.
+    assert_eq!(calls(server.port, "hgetall"), 4000);
+    assert_eq!(cli(server.port, &["dbsize"]).trim(), "8000", "a delta's hash was left behind");
     learn(&env, "snapshot", &(a + &b));
     assert_eq!(export(&env, &url), export(&env, "snapshot"));
-    assert!(calls(server.port, "renamenx") > 0, "no key was made by rename");
-    assert_eq!(cli(server.port, &["dbsize"]).trim(), "8000", "a delta's hash was left behind");
 }
 
 #[test]
@@ -684,6 +750,35 @@ fn keys_of_a_slot_half_way_through_moving_are_followed_by_ask() {
         })
         .collect();
     assert_eq!(scores[0], scores[1]);
+}
+
+#[test]
+fn keys_made_by_rename_in_a_slot_left_half_moved_are_merged_by_the_script() {
+    let Some(env) = redis_env() else { return };
+    let cluster = Cluster::start(&env);
+    // The slot of a key of the last batch, which makes its keys by rename, is left half moved to another master
+    // (a reshard stopped part way): RENAMENX of a new key there answers TRYAGAIN for as long as that lasts.
+    let hash = "kw:{AKIAKEY07999}";
+    let slot = cli(cluster.servers[0].port, &["cluster", "keyslot", hash]).trim().to_string();
+    // A key put in that slot names its master.
+    let probe = "{AKIAKEY07999}probe";
+    cli(cluster.servers[0].port, &["set", probe, "x"]);
+    let holds = |server: &&Server| cli(server.port, &["cluster", "countkeysinslot", &slot]).trim() == "1";
+    let from = cluster.servers.iter().find(holds).expect("a master holds the slot");
+    cli(from.port, &["del", probe]);
+    let to = cluster.servers.iter().find(|server| server.port != from.port).unwrap();
+    let id = |server: &Server| cli(server.port, &["cluster", "myid"]).trim().to_string();
+    assert_eq!(cli(to.port, &["cluster", "setslot", &slot, "importing", &id(from)]).trim(), "OK");
+    assert_eq!(cli(from.port, &["cluster", "setslot", &slot, "migrating", &id(to)]).trim(), "OK");
+    let store = format!("{}?timeout=2", cluster.url());
+    let stores = [store, "snapshot".to_string()];
+    for store in &stores {
+        learn(&env, store, &four_batches(0));
+    }
+    assert!(errors_given(to.port, "TRYAGAIN") > 0, "no rename was refused");
+    exported_alike(&env, &stores);
+    let keys: usize = cluster.ports().iter().map(|&port| cli(port, &["dbsize"]).trim().parse::<usize>().unwrap()).sum();
+    assert_eq!(keys, 8000, "a delta's hash was left behind");
 }
 
 /// Stops (SIGSTOP) `stopped` while `args` runs against `store` (whose servers are on `ports`, reached with

@@ -267,8 +267,9 @@ impl Redis {
         let count: usize = values.iter().map(|(_, values)| values.len()).sum();
         let fields = 12 + 2 * count;
         let hash = hash_key(&profile.access_key_id);
+        let renamed = merges.making && renamable(&profile.access_key_id);
         merges.requests.push(hash.as_bytes(), |out| {
-            if merges.making {
+            if renamed {
                 resp::array(out, 2 + fields);
                 resp::bulk(out, &[b"HSET"]);
                 resp::bulk(out, &[PREFIX.as_bytes(), key, b"}:", token.as_bytes()]);
@@ -313,33 +314,43 @@ impl Redis {
                 out[token_at + 5..token_at + 21].copy_from_slice(made.as_bytes());
             }
         });
-        if merges.making {
-            merges.requests.push(hash.as_bytes(), |out| {
+        if renamed {
+            merges.requests.push_or_tryagain(hash.as_bytes(), |out| {
                 resp::array(out, 3);
                 resp::bulk(out, &[b"RENAMENX"]);
                 resp::bulk(out, &[PREFIX.as_bytes(), key, b"}:", token.as_bytes()]);
                 resp::bulk(out, &[PREFIX.as_bytes(), key, b"}"]);
             });
         }
-        merges.keys.push(profile.access_key_id.clone());
+        merges.keys.push((profile.access_key_id.clone(), renamed));
     }
 
-    /// Reads the replies to `merges`; returns how many of its keys were made. A key that a batch meant to make but
-    /// found made meanwhile (by another learner) is merged now, from the hash its delta was written to.
-    fn merged(&mut self, merges: &Merges, replies: Vec<Value>, token: &str) -> Result<usize> {
+    /// Reads the replies to `merges`, whose deltas are in `delta`; returns how many of its keys were made. A key that
+    /// a batch meant to make but found made meanwhile (by another learner) is merged now, from the hash its delta was
+    /// written to. One whose slot is moving, half moved (RENAMENX answered TRYAGAIN, as it does for as long as a
+    /// move is left half done, where the script on the key alone is sent on with ASK), is merged by the script from
+    /// `delta`, and its held hash deleted.
+    fn merged(&mut self, merges: &Merges, replies: Vec<Value>, delta: &Profiles, token: &str) -> Result<usize> {
         let doing = "merge profiles";
-        let replies: Vec<i64> = self.replies(doing, replies)?;
-        if !merges.making {
-            return Ok(replies.iter().filter(|&&reply| reply == 2).count());
+        // A key renamed into place has two replies, the HSET's count of fields, then the RENAMENX's 1 (renamed), 0
+        // (the key exists) or TRYAGAIN; a key merged by the script has one, 2 when it made the key.
+        let (mut replies, mut made, mut found, mut moving) = (replies.into_iter(), 0, Vec::new(), Merges::default());
+        for (key, renamed) in &merges.keys {
+            let reply = if *renamed { replies.nth(1) } else { replies.next() };
+            match (renamed, reply) {
+                (true, Some(Value::Int(0))) => found.push(key),
+                (true, Some(Value::Int(1))) | (false, Some(Value::Int(2))) => made += 1,
+                (true, Some(Value::ServerError(_))) => self.merge_request(&mut moving, &delta[key], token),
+                (_, Some(Value::Int(_))) => {}
+                _ => bail!("cannot {doing} in {}: an unexpected reply", self.location()),
+            }
         }
-        // Each key's replies are the HSET's count of fields, then the RENAMENX's 1 (renamed) or 0 (the key exists).
-        let found: Vec<&String> = merges
-            .keys
-            .iter()
-            .zip(replies.chunks(2))
-            .filter(|(_, replies)| replies[1] == 0)
-            .map(|(key, _)| key)
-            .collect();
+        if !moving.keys.is_empty() {
+            let replies = self.link.pipe(doing, &moving.requests)?;
+            let replies: Vec<i64> = self.replies(doing, replies)?;
+            made += replies.iter().filter(|&&reply| reply == 2).count();
+            self.del(moving.keys.iter().map(|(key, _)| format!("{PREFIX}{key}}}:{token}").into_bytes()).collect())?;
+        }
         let sha = self.merge.get_hash().to_string();
         let cmds = found.iter().map(|key| {
             let (hash, held) = (hash_key(key), format!("{PREFIX}{key}}}:{token}"));
@@ -347,8 +358,16 @@ impl Redis {
             (hash, cmd)
         });
         let _: Vec<i64> = self.pipe(doing, cmds)?;
-        Ok(merges.keys.len() - found.len())
+        Ok(made)
     }
+}
+
+/// Whether `access_key`'s delta can be held in `kw:{KEY}:TOKEN` and renamed into place: a cluster puts that hash in
+/// the profile's slot because both names have the same hash tag, the key up to its first `}`. A key that begins with
+/// `}` (no AWS key does; a forged record's may) leaves `kw:{}…}` no tag, so each name is hashed whole, the two land in
+/// different slots and RENAMENX is refused (CROSSSLOT); such a key is merged by the script.
+fn renamable(access_key: &str) -> bool {
+    !access_key.starts_with('}')
 }
 
 /// A batch of merges on its way to the servers.
@@ -357,8 +376,8 @@ struct Merges {
     requests: Requests,
     /// Whether the batch makes its keys (HSET and RENAMENX) instead of running the script on each.
     making: bool,
-    /// The batch's access keys, in order.
-    keys: Vec<String>,
+    /// The batch's access keys, in order, each with whether it is made by rename (see [`renamable`]).
+    keys: Vec<(String, bool)>,
 }
 
 impl Merges {
@@ -437,7 +456,7 @@ impl Store for Redis {
             profiles.by_ref().take(BATCH).for_each(|profile| self.merge_request(&mut building, profile, &token));
             if let Some((merges, sent)) = in_flight.take() {
                 let replies = self.link.answers(doing, &merges.requests, sent)?;
-                let made = self.merged(&merges, replies, &token)?;
+                let made = self.merged(&merges, replies, &delta, &token)?;
                 making = made * 2 > merges.keys.len();
                 spare = merges;
             }

@@ -63,8 +63,9 @@ pub(super) struct Target {
 #[derive(Default)]
 pub(super) struct Requests {
     packed: Vec<u8>,
-    /// Each command's slot, and where it ends in `packed`.
-    ends: Vec<(u16, usize)>,
+    /// Each command's slot, where it ends in `packed`, and whether a `TRYAGAIN` is its reply (see
+    /// [`Requests::push_or_tryagain`]).
+    ends: Vec<(u16, usize, bool)>,
 }
 
 impl Requests {
@@ -77,7 +78,15 @@ impl Requests {
     /// maybe others in its slot).
     pub(super) fn push(&mut self, key: &[u8], write: impl FnOnce(&mut Vec<u8>)) {
         write(&mut self.packed);
-        self.ends.push((slot(key), self.packed.len()));
+        self.ends.push((slot(key), self.packed.len(), false));
+    }
+
+    /// Adds a command of several keys of one slot that the caller can do otherwise: its reply is the `TRYAGAIN`
+    /// error, not waited for, when a node holds only some of its keys because their slot is moving, which lasts as
+    /// long as the move is left half done.
+    pub(super) fn push_or_tryagain(&mut self, key: &[u8], write: impl FnOnce(&mut Vec<u8>)) {
+        self.push(key, write);
+        self.ends.last_mut().expect("pushed above").2 = true;
     }
 
     pub(super) fn push_cmd(&mut self, key: &[u8], cmd: &Cmd) {
@@ -184,7 +193,7 @@ impl Link {
     /// again, with backoff.
     pub(super) fn answers(&mut self, doing: &str, requests: &Requests, sent: Sent) -> Result<Vec<Value>> {
         let Sent { started, mut replies } = sent;
-        let (mut pending, failure) = self.finish(started, &mut replies);
+        let (mut pending, failure) = self.finish(started, requests, &mut replies);
         let mut first = Some(failure);
         self.retrying(doing, |link| {
             let failure = match first.take() {
@@ -192,7 +201,7 @@ impl Link {
                 None => {
                     let started = link.start(requests, std::mem::take(&mut pending));
                     let failure;
-                    (pending, failure) = link.finish(started, &mut replies);
+                    (pending, failure) = link.finish(started, requests, &mut replies);
                     failure
                 }
             };
@@ -348,11 +357,12 @@ impl Link {
         Started { sent, again, failure }
     }
 
-    /// Reads the replies of a round trip begun by [`Link::start`] into `replies`; returns what must be sent again,
-    /// and why if it was a failure.
+    /// Reads the replies of a round trip begun by [`Link::start`] for `requests` into `replies`; returns what must be
+    /// sent again, and why if it was a failure.
     fn finish(
         &mut self,
         started: Started,
+        requests: &Requests,
         replies: &mut [Option<Value>],
     ) -> (Vec<(usize, Option<Addr>)>, Option<Failure>) {
         let Started { sent, mut again, mut failure } = started;
@@ -371,7 +381,7 @@ impl Link {
                     answers.next();
                 }
                 let err = match answers.next() {
-                    Some(Value::ServerError(err)) => err,
+                    Some(Value::ServerError(err)) if err.code() != "TRYAGAIN" || !requests.ends[i].2 => err,
                     value => {
                         replies[i] = value;
                         continue;
