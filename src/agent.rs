@@ -151,6 +151,17 @@ mod tests {
     }
 
     #[test]
+    fn an_agent_is_cut_into_tokens_at_any_ascii_whitespace() {
+        assert_eq!(attack_tool("\tBoto3/1.9.0  Python/3.7\n Linux/5.10-parrot1 \t"), Some("Parrot OS"));
+        assert_eq!(attack_tool("Boto3/1.9.0\u{c}Pacu"), Some("Pacu"), "a form feed is whitespace");
+        assert_eq!(attack_tool("Boto3/1.9.0\u{a0}Pacu"), None, "a no-break space is not ASCII whitespace");
+        assert_eq!(attack_tool("日本語/1 trufflehog"), Some("TruffleHog"));
+        for nothing in ["", "   ", "/pacu", "pacu/", "//", "Linux/", "os/linux#"] {
+            assert_eq!(attack_tool(nothing), if nothing == "pacu/" { Some("Pacu") } else { None }, "{nothing:?}");
+        }
+    }
+
+    #[test]
     fn attack_tools_are_named_by_word_not_by_substring() {
         assert_eq!(attack_tool("TruffleHog"), Some("TruffleHog"));
         assert_eq!(
