@@ -1,8 +1,9 @@
 //! `score`'s output, written on a thread of its own. The thread that scores in input order hands each chunk's batch,
 //! with its verdicts, to this one and goes on with the next chunk, so that formatting and writing the lines (a
 //! quarter of the scoring thread's work, which paces a run) overlap with scoring. The lines come out in input
-//! order, as before, and are flushed after each batch, so that a live feed gets its lines at once. At most
-//! [`QUEUED`] batches wait: memory does not grow when stdout is slower than scoring.
+//! order, as before, and are flushed whenever no batch waits, so that a live feed gets its lines at once, and at
+//! least every [`FLUSH_EVERY`] while batches keep waiting. At most [`QUEUED`] batches wait: memory does not grow
+//! when stdout is slower than scoring.
 //!
 //! An input is recorded as done (`--checkpoint`, `--follow`) only once its lines are flushed: [`Writer::ended`]
 //! holds its index until then, and [`Writer::written`] gives it back.
@@ -33,6 +34,10 @@ const QUEUED: usize = 2;
 
 /// How long, once asked to stop, the thread that scores waits for stdout to take anything before it gives up.
 const STUCK: Duration = Duration::from_secs(5);
+
+/// How often, at least, what is written is flushed (and its inputs can be recorded as done; a checkpoint is
+/// synced as often).
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 /// How often a wait for the thread that writes looks whether it was asked to stop.
 const LOOK: Duration = Duration::from_millis(100);
@@ -178,22 +183,24 @@ fn serve(
     // Made here: a locked stdout stays on the thread that locked it.
     let mut out = Out::new(form);
     // What is written is flushed once no batch waits: a live feed gets its lines at once, and a tree of small
-    // files does not cost a write per file.
+    // files does not cost a write per file. And at least every [`FLUSH_EVERY`], for a stdout slower than
+    // scoring, where batches always wait: without it, no input was recorded as done until the end.
     let mut written = 0;
     let flush = |out: &mut Out, written| out.flush().map(|()| flushed.store(written, Ordering::Release));
+    let mut last = Instant::now();
     loop {
-        let job = match queue.try_recv() {
+        let waiting = queue.try_recv();
+        if waiting.is_err() || last.elapsed() >= FLUSH_EVERY {
+            flush(&mut out, written)?;
+            last = Instant::now();
+        }
+        let job = match waiting {
             Ok(job) => job,
-            Err(missing) => {
-                flush(&mut out, written)?;
-                match missing {
-                    TryRecvError::Empty => match queue.recv() {
-                        Ok(job) => job,
-                        Err(_) => return Ok(()),
-                    },
-                    TryRecvError::Disconnected => return Ok(()),
-                }
-            }
+            Err(TryRecvError::Empty) => match queue.recv() {
+                Ok(job) => job,
+                Err(_) => return Ok(()),
+            },
+            Err(TryRecvError::Disconnected) => return Ok(()),
         };
         match job {
             Job::Write(batch, verdicts) => {
