@@ -49,14 +49,18 @@ use crate::stop;
 /// How many chunks a reader may have cut ahead of the parser, per input.
 const AHEAD: usize = 2;
 
-/// How many inputs per reader may be opened ahead of the one being handed over: small files vary in size,
-/// and a reader that may not open the next one waits. With two readers, four threads (the readers, the
+/// How many inputs, over all readers, may be opened ahead of the one being handed over: small files vary in
+/// size, and a reader that may not open the next one waits. With two readers, four threads (the readers, the
 /// thread that hands over and the one that writes) share two cores: a reader that loses its core for a few
 /// milliseconds holds up the input being handed over, while the other, four files ahead, had to stop. Sixteen
-/// files (about 2 ms of a reader's work on a tree's small log files) take up such gaps: a tree scored in 0.63–0.75
-/// s against 0.70–0.81 s with four (three runs each, alternating, 210 MB tree, load 3.5). Memory: an input not
-/// yet handed over holds at most [`AHEAD`] chunks; 17 MB peak RSS against 13 MB on that tree.
-const OPEN_AHEAD: usize = 16;
+/// files per reader (about 2 ms of a reader's work on a tree's small log files) take up such gaps: a tree scored
+/// in 0.63–0.75 s against 0.70–0.81 s with four (three runs each, alternating, 210 MB tree, load 3.5); 17 MB
+/// peak RSS against 13 MB on that tree. In all, not per reader, so that memory does not grow with `--threads`:
+/// an input opened ahead holds at most [`AHEAD`] chunks, and one just under a chunk holds its chunk parsed
+/// (about 2 MB of NDJSON and its records), so inputs opened ahead hold at most about 64 MB. Measured on 120 NDJSON
+/// files of just under 1 MiB, stdout read only after 10 s (debug build): 83 MB peak RSS with `--threads 2`, 121 MB
+/// with 8, where sixteen per reader took 95 and 237 MB (all 120 files held) and four per reader 40 and 110 MB.
+const OPEN_AHEAD: usize = 32;
 
 /// How many chunks per thread are given to the parsers ahead of the one being handed over.
 const AHEAD_PARSED: usize = 2;
@@ -256,7 +260,7 @@ static STDIN: Mutex<()> = Mutex::new(());
 /// per input, in input order. The threads stop when the receivers are dropped (a run that stops early); one
 /// that waits on a live stdin is left to end with the process.
 fn start_readers(inputs: &[Input], count: usize, limits: Limits, filter: &Arc<Filter>) -> Receiver<Receiver<Piece>> {
-    let (order, receivers) = mpsc::sync_channel(OPEN_AHEAD * count);
+    let (order, receivers) = mpsc::sync_channel(OPEN_AHEAD.max(count));
     let next = Arc::new(Mutex::new((VecDeque::from(inputs.to_vec()), order)));
     for _ in 0..count {
         let next = Arc::clone(&next);

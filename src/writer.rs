@@ -1,18 +1,24 @@
 //! `score`'s output, written on a thread of its own. The thread that scores in input order hands each chunk's batch,
 //! with its verdicts, to this one and goes on with the next chunk, so that formatting and writing the lines (a
 //! quarter of the scoring thread's work, which paces a run) overlap with scoring. The lines come out in input
-//! order, as before, and are flushed after each batch, so that a live feed gets its lines at once. At most
-//! [`QUEUED`] batches wait: memory does not grow when stdout is slower than scoring.
+//! order, as before, and are flushed whenever no batch waits, so that a live feed gets its lines at once, and at
+//! least every [`FLUSH_EVERY`] while batches keep waiting. At most [`QUEUED`] batches wait: memory does not grow
+//! when stdout is slower than scoring.
 //!
 //! An input is recorded as done (`--checkpoint`, `--follow`) only once its lines are flushed: [`Writer::ended`]
 //! holds its index until then, and [`Writer::written`] gives it back.
+//!
+//! A stdout that is open but not read (a full pipe) blocks the thread that writes, and so, once [`QUEUED`]
+//! batches wait, the thread that scores: that is backpressure. But once SIGTERM or SIGINT asks to stop, the
+//! thread that scores waits at most [`STUCK`] more for stdout to take anything, then gives up with an error
+//! (the lines not written are lost; the command still saves what it learned), instead of waiting for ever.
 
 use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, SyncSender, TryRecvError};
-use std::thread::JoinHandle;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 
@@ -20,10 +26,21 @@ use crate::emit::{self, Emitter, Judged, WriteVerdict};
 use crate::extract::Exclusion;
 use crate::pipeline::{Batch, Fate, Handed};
 use crate::score::Verdict;
+use crate::stop;
 use crate::terminal::Table;
 
 /// How many batches may wait for the thread that writes.
 const QUEUED: usize = 2;
+
+/// How long, once asked to stop, the thread that scores waits for stdout to take anything before it gives up.
+const STUCK: Duration = Duration::from_secs(5);
+
+/// How often, at least, what is written is flushed (and its inputs can be recorded as done; a checkpoint is
+/// synced as often).
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// How often a wait for the thread that writes looks whether it was asked to stop.
+const LOOK: Duration = Duration::from_millis(100);
 
 /// What is written: a line per scored call, a table row per scored call, or every record back with its verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,8 +52,13 @@ pub enum Form {
 
 /// The thread that writes, and the inputs whose lines it has not flushed yet.
 pub struct Writer {
-    jobs: Option<SyncSender<Job>>,
-    thread: Option<JoinHandle<io::Result<()>>>,
+    /// None once the thread has stopped or was given up on.
+    jobs: Option<Sender<Job>>,
+    /// One token per batch that may be handed over: taken to hand one over, given back by the thread as it
+    /// takes the batch. [`QUEUED`] in all, so that memory does not grow when stdout is slow.
+    room: Receiver<()>,
+    /// What ended the thread: sent as it ends; none if it panicked. None once given.
+    ending: Option<Receiver<io::Result<()>>>,
     /// How many batches have been handed over, and how many the thread has written and flushed.
     sent: u64,
     flushed: Arc<AtomicU64>,
@@ -58,51 +80,31 @@ pub type Judgement = Result<Verdict, Exclusion>;
 impl Writer {
     /// Starts the thread that writes to stdout in `form`, all calls or (`only_suspicious`) the suspicious ones.
     pub fn start(form: Form, only_suspicious: bool) -> Result<Writer> {
-        let (jobs, queue) = mpsc::sync_channel::<Job>(QUEUED);
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let (free, room) = mpsc::sync_channel(QUEUED);
+        for _ in 0..QUEUED {
+            let _ = free.send(());
+        }
+        let (end, ending) = mpsc::sync_channel(1);
         let flushed = Arc::new(AtomicU64::new(0));
         let done = Arc::clone(&flushed);
-        let thread = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("writer".to_string())
-            .spawn(move || {
-                // Made here: a locked stdout stays on the thread that locked it.
-                let mut out = Out::new(form);
-                // What is written is flushed once no batch waits: a live feed gets its lines at once, and a
-                // tree of small files does not cost a write per file.
-                let mut written = 0;
-                let flush = |out: &mut Out, written| out.flush().map(|()| done.store(written, Ordering::Release));
-                loop {
-                    let job = match queue.try_recv() {
-                        Ok(job) => job,
-                        Err(missing) => {
-                            flush(&mut out, written)?;
-                            match missing {
-                                TryRecvError::Empty => match queue.recv() {
-                                    Ok(job) => job,
-                                    Err(_) => return Ok(()),
-                                },
-                                TryRecvError::Disconnected => return Ok(()),
-                            }
-                        }
-                    };
-                    match job {
-                        Job::Write(batch, verdicts) => {
-                            out.batch(batch.batch(), &verdicts, only_suspicious)?;
-                            written += 1;
-                        }
-                        Job::Sync(answer) => {
-                            flush(&mut out, written)?;
-                            let _ = answer.send(());
-                        }
-                    }
-                }
-            })
+            .spawn(move || drop(end.send(serve(form, only_suspicious, &queue, &free, &done))))
             .context("cannot start the thread that writes")?;
-        Ok(Writer { jobs: Some(jobs), thread: Some(thread), sent: 0, flushed, ends: VecDeque::new() })
+        Ok(Writer { jobs: Some(jobs), room, ending: Some(ending), sent: 0, flushed, ends: VecDeque::new() })
     }
 
     /// Hands over a batch and what became of its calls (by call index). Fails with the write error that stopped
     /// the thread.
     pub fn write(&mut self, batch: Handed, verdicts: Vec<Judgement>) -> Result<()> {
+        if self.jobs.is_some() {
+            match wait(&self.room, &self.flushed) {
+                Ok(()) => {}
+                Err(Gone::Ended) => return self.finish(),
+                Err(Gone::Stuck) => return Err(self.stuck()),
+            }
+        }
         self.send(Job::Write(batch, verdicts))?;
         self.sent += 1;
         Ok(())
@@ -116,9 +118,10 @@ impl Writer {
         }
         let (answer, answered) = mpsc::sync_channel(1);
         self.send(Job::Sync(answer))?;
-        match answered.recv() {
+        match wait(&answered, &self.flushed) {
             Ok(()) => Ok(()),
-            Err(_) => self.finish(),
+            Err(Gone::Ended) => self.finish(),
+            Err(Gone::Stuck) => Err(self.stuck()),
         }
     }
 
@@ -147,10 +150,97 @@ impl Writer {
     /// stopped it, if one did. Nothing can be written after.
     pub fn finish(&mut self) -> Result<()> {
         self.jobs = None;
-        match self.thread.take().map(JoinHandle::join) {
-            None | Some(Ok(Ok(()))) => Ok(()),
-            Some(Ok(Err(err))) => Err(err).context("cannot write to stdout"),
-            Some(Err(_)) => Err(anyhow!("the thread that writes stopped")),
+        let Some(ending) = self.ending.take() else { return Ok(()) };
+        match wait(&ending, &self.flushed) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(err).context("cannot write to stdout"),
+            Err(Gone::Ended) => Err(anyhow!("the thread that writes stopped")),
+            Err(Gone::Stuck) => Err(self.stuck()),
+        }
+    }
+
+    /// Gives up on a thread that stdout does not take lines from, after a request to stop: the error to report.
+    fn stuck(&mut self) -> anyhow::Error {
+        self.jobs = None;
+        self.ending = None;
+        let unwritten = self.sent - self.flushed.load(Ordering::Acquire);
+        anyhow!(
+            "stdout took nothing for {STUCK:?} after the request to stop (is anything reading it?): the lines of \
+             {unwritten} chunk(s) of input were not all written; their inputs are not recorded as done"
+        )
+    }
+}
+
+/// The thread that writes: takes the jobs from `queue` until the thread that scores lets go of it, gives back
+/// `free` room for each batch it takes, and counts in `flushed` the batches written and flushed.
+fn serve(
+    form: Form,
+    only_suspicious: bool,
+    queue: &Receiver<Job>,
+    free: &SyncSender<()>,
+    flushed: &AtomicU64,
+) -> io::Result<()> {
+    // Made here: a locked stdout stays on the thread that locked it.
+    let mut out = Out::new(form);
+    // What is written is flushed once no batch waits: a live feed gets its lines at once, and a tree of small
+    // files does not cost a write per file. And at least every [`FLUSH_EVERY`], for a stdout slower than
+    // scoring, where batches always wait: without it, no input was recorded as done until the end.
+    let mut written = 0;
+    let flush = |out: &mut Out, written| out.flush().map(|()| flushed.store(written, Ordering::Release));
+    let mut last = Instant::now();
+    loop {
+        let waiting = queue.try_recv();
+        if waiting.is_err() || last.elapsed() >= FLUSH_EVERY {
+            flush(&mut out, written)?;
+            last = Instant::now();
+        }
+        let job = match waiting {
+            Ok(job) => job,
+            Err(TryRecvError::Empty) => match queue.recv() {
+                Ok(job) => job,
+                Err(_) => return Ok(()),
+            },
+            Err(TryRecvError::Disconnected) => return Ok(()),
+        };
+        match job {
+            Job::Write(batch, verdicts) => {
+                let _ = free.send(());
+                out.batch(batch.batch(), &verdicts, only_suspicious)?;
+                written += 1;
+            }
+            Job::Sync(answer) => {
+                flush(&mut out, written)?;
+                let _ = answer.send(());
+            }
+        }
+    }
+}
+
+/// Why the thread that writes did not answer.
+enum Gone {
+    /// It ended: the error it ended with is to be had from [`Writer::finish`].
+    Ended,
+    /// Asked to stop, stdout took nothing for [`STUCK`].
+    Stuck,
+}
+
+/// Waits for what the thread that writes sends on `from`. Once asked to stop (SIGTERM, SIGINT), waits at most
+/// [`STUCK`] while nothing more is `flushed`: the thread is then left blocked on stdout, to end with the process.
+fn wait<T>(from: &Receiver<T>, flushed: &AtomicU64) -> Result<T, Gone> {
+    // Since when nothing more was flushed, and how much had been, once asked to stop.
+    let mut since: Option<(Instant, u64)> = None;
+    loop {
+        match from.recv_timeout(LOOK) {
+            Ok(answer) => return Ok(answer),
+            Err(RecvTimeoutError::Disconnected) => return Err(Gone::Ended),
+            Err(RecvTimeoutError::Timeout) if stop::requested().is_none() => continue,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        let now = flushed.load(Ordering::Acquire);
+        match since {
+            Some((at, before)) if before == now && at.elapsed() >= STUCK => return Err(Gone::Stuck),
+            Some((_, before)) if before == now => {}
+            _ => since = Some((Instant::now(), now)),
         }
     }
 }

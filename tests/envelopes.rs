@@ -227,3 +227,37 @@ fn dedup_drops_a_record_seen_in_the_last_n_and_counts_it() {
     let learn = env.run(&["learn", "--dedup", "100"], &input);
     assert!(learn.stderr.contains("learned 5") && learn.stderr.contains("dropped 2 duplicate(s)"), "{}", learn.stderr);
 }
+
+#[test]
+fn an_attack_tool_inside_an_envelope_is_flagged_as_in_a_plain_record() {
+    let env = Env::new();
+    let calls = calls();
+    let baseline = env.write("baseline.ndjson", ndjson(&calls));
+    let tool = |i: usize, agent: &str| {
+        let mut call = calls[i].clone();
+        call["userAgent"] = json!(agent);
+        call
+    };
+    let (trufflehog, kali) = ("TruffleHog", "aws-cli/1.18.69 Python/2.7.18 Linux/5.4.0-kali3-amd64 botocore/1.16.19");
+    let wrapped = [
+        tool(0, trufflehog),
+        json!({"version": "0", "detail-type": "AWS API Call via CloudTrail", "detail": tool(1, trufflehog)}),
+        json!({"message": tool(2, kali).to_string(), "source_type": "file"}),
+        json!({"log": tool(3, kali).to_string()}),
+        json!({"Events": [{"EventId": "4", "CloudTrailEvent": tool(4, trufflehog).to_string()}]}),
+    ];
+    let expected = ["TruffleHog", "TruffleHog", "Kali Linux", "Kali Linux", "TruffleHog"];
+    for form in [&[][..], &["--passthrough"]] {
+        let args = [&["score", "--baseline", baseline.to_str().unwrap()][..], form].concat();
+        let out = env.run(&args, ndjson(&wrapped));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let lines = out.lines();
+        assert_eq!(lines.len(), expected.len(), "{form:?}: {}", out.stdout);
+        for (line, tool) in lines.iter().zip(expected) {
+            let verdict = if form.is_empty() { line } else { &line["keywatcher"] };
+            let reason = format!("user agent of an attack tool ({tool})");
+            assert!(verdict["reasons"].as_array().unwrap().contains(&json!(reason)), "{form:?}: {line}");
+            assert_eq!(verdict["suspicious"], true, "{form:?}: {line}");
+        }
+    }
+}

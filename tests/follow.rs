@@ -7,7 +7,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
@@ -411,4 +411,44 @@ fn a_checkpoint_kept_inside_the_tree_is_not_read_as_input() {
     let cron = env.run(&["score", "-q", "--baseline", "baseline.ndjson", "--checkpoint", "trail/cron", "trail"], "");
     assert_eq!((cron.code, cron.stderr.as_str()), (0, ""));
     assert_eq!(ids(&cron.lines()), ids(&a));
+}
+
+#[test]
+fn files_are_recorded_as_their_lines_go_out_while_a_slow_reader_keeps_batches_waiting() {
+    let env = Env::new();
+    // Eight files of about a chunk each: a batch of some 0.6 MB of lines per file, which the reader below takes
+    // in about half a second, while scoring one takes far less: batches always wait for the writer.
+    let (files, calls_per_file) = (8, 1_500);
+    for file in 0..files {
+        env.write(&format!("trail/{file}.ndjson"), ndjson(&calls(file * calls_per_file, calls_per_file)));
+    }
+    let mut child = env
+        .command(&[], &["score", "-q", "--checkpoint", "done", "trail"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut block = vec![0; 64 << 10];
+    // The lines read when the first file was seen recorded.
+    let mut lines = 0;
+    let first = loop {
+        let read = stdout.read(&mut block).unwrap();
+        if read == 0 {
+            break None;
+        }
+        lines += block[..read].iter().filter(|&&b| b == b'\n').count();
+        if std::fs::read_to_string(env.path("done")).unwrap_or_default().lines().count() > 1 {
+            break Some(lines);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let first = first.expect("the run ended with no file recorded");
+    assert!(
+        first + calls_per_file < files * calls_per_file,
+        "the first file was recorded only once {first} of {} lines were out",
+        files * calls_per_file
+    );
 }

@@ -169,6 +169,42 @@ fn what_was_learned_before_stdout_closed_is_saved() {
 }
 
 #[test]
+fn sigterm_ends_a_run_whose_stdout_nobody_reads_and_saves_what_was_learned() {
+    let env = learned_env();
+    // Far more lines than a pipe holds: the run blocks on a stdout that is open but never read.
+    let calls: String = (0..30_000).map(|i| call(i % 600, IP, AGENT, "us-east-1")).collect();
+    let input = env.write("calls.ndjson", calls);
+    let mut child = env
+        .command(&[], &["score", "--learn", input.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let unread = child.stdout.take();
+    std::thread::sleep(Duration::from_secs(2));
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let (done, ended) = std::sync::mpsc::channel();
+    std::thread::spawn(move || drop(done.send(child.wait_with_output())));
+    let Ok(out) = ended.recv_timeout(ANSWER) else {
+        let _ = std::process::Command::new("kill").args(["-KILL", &pid]).status();
+        panic!("score did not end within {ANSWER:?} of SIGTERM while its stdout was not read");
+    };
+    drop(unread);
+    let out = out.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "lines were not written: {stderr}");
+    assert!(stderr.contains("stdout took nothing"), "says why: {stderr}");
+    let learned: u64 = stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("keywatcher: ")?.split_once(" call(s) that were not suspicious learned"))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("how many calls were learned: {stderr}"));
+    let stored = stored(&env, KEY).unwrap()["regions"]["us-east-1"]["count"].as_u64().unwrap();
+    assert_eq!(stored, 48 + learned, "what the run says it learned is what the store holds");
+}
+
+#[test]
 fn learn_stopped_by_sigterm_keeps_what_it_read() {
     let env = learned_env();
     let mut live = env.live(&["learn"]);
