@@ -141,45 +141,47 @@ fn learned_calls_are_saved_after_save_records_calls() {
     saved_while_running(&["--save-every", "1h", "--save-records", "1"]);
 }
 
-#[test]
-fn what_was_learned_before_stdout_closed_is_saved() {
-    let env = learned_env();
-    // About ten chunks: output is written behind scoring, so a run finds stdout closed a few chunks on.
+/// `score --learn` of 30,000 calls, stdout and stderr piped: about ten chunks, far more lines than a pipe holds.
+fn score_learning_many_calls(env: &Env) -> std::process::Child {
     let calls: String = (0..30_000).map(|i| call(i % 600, IP, AGENT, "us-east-1")).collect();
     let input = env.write("calls.ndjson", calls);
-    let mut child = env
-        .command(&[], &["score", "--learn", input.to_str().unwrap()])
+    env.command(&[], &["score", "--learn", input.to_str().unwrap()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
-    // The reader of the output goes away before the first line.
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "a closed stdout is not an error: {stderr}");
+        .unwrap()
+}
+
+/// How many calls a run says it learned, checked against what the store holds; `env`'s store held 48 before.
+fn learned_and_stored(env: &Env, stderr: &str) -> u64 {
     let learned: u64 = stderr
         .lines()
         .find_map(|line| line.strip_prefix("keywatcher: ")?.split_once(" call(s) that were not suspicious learned"))
         .and_then(|(n, _)| n.parse().ok())
         .unwrap_or_else(|| panic!("how many calls were learned: {stderr}"));
-    assert!(learned < 30_000, "stdout closed before the end: {stderr}");
-    let stored = stored(&env, KEY).unwrap()["regions"]["us-east-1"]["count"].as_u64().unwrap();
+    let stored = stored(env, KEY).unwrap()["regions"]["us-east-1"]["count"].as_u64().unwrap();
     assert_eq!(stored, 48 + learned, "what the run says it learned is what the store holds");
+    learned
+}
+
+#[test]
+fn what_was_learned_before_stdout_closed_is_saved() {
+    let env = learned_env();
+    let mut child = score_learning_many_calls(&env);
+    // The reader of the output goes away before the first line; output is written behind scoring, so the run
+    // finds stdout closed a few chunks on.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "a closed stdout is not an error: {stderr}");
+    assert!(learned_and_stored(&env, &stderr) < 30_000, "stdout closed before the end: {stderr}");
 }
 
 #[test]
 fn sigterm_ends_a_run_whose_stdout_nobody_reads_and_saves_what_was_learned() {
     let env = learned_env();
-    // Far more lines than a pipe holds: the run blocks on a stdout that is open but never read.
-    let calls: String = (0..30_000).map(|i| call(i % 600, IP, AGENT, "us-east-1")).collect();
-    let input = env.write("calls.ndjson", calls);
-    let mut child = env
-        .command(&[], &["score", "--learn", input.to_str().unwrap()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = score_learning_many_calls(&env);
+    // The run blocks on a stdout that is open but never read.
     let unread = child.stdout.take();
     std::thread::sleep(Duration::from_secs(2));
     let pid = child.id().to_string();
@@ -195,13 +197,7 @@ fn sigterm_ends_a_run_whose_stdout_nobody_reads_and_saves_what_was_learned() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "lines were not written: {stderr}");
     assert!(stderr.contains("stdout took nothing"), "says why: {stderr}");
-    let learned: u64 = stderr
-        .lines()
-        .find_map(|line| line.strip_prefix("keywatcher: ")?.split_once(" call(s) that were not suspicious learned"))
-        .and_then(|(n, _)| n.parse().ok())
-        .unwrap_or_else(|| panic!("how many calls were learned: {stderr}"));
-    let stored = stored(&env, KEY).unwrap()["regions"]["us-east-1"]["count"].as_u64().unwrap();
-    assert_eq!(stored, 48 + learned, "what the run says it learned is what the store holds");
+    learned_and_stored(&env, &stderr);
 }
 
 #[test]
