@@ -26,6 +26,7 @@ use self::resp::TimeText;
 use self::link::{Link, Requests, Sent, Target};
 use super::{Store, legacy};
 use crate::profile::{self, Profile, Profiles, Seen, Values};
+use crate::when;
 
 /// What each hash key starts with; the access key and `}` follow.
 const PREFIX: &str = "kw:{";
@@ -540,7 +541,8 @@ fn decode(access_key: &str, reply: Value) -> Result<Option<Profile>> {
 /// Reads one field of a profile's hash into `profile`, or gives the field and its value back if keywatcher did not
 /// write it. A value's name is its field, the kind cut off in place.
 fn read_field(profile: &mut Profile, mut field: String, value: String) -> Result<(), (String, String)> {
-    let time = |text: &str| (!text.is_empty()).then(|| text.parse::<Timestamp>()).transpose().ok();
+    let time =
+        |text: &str| (!text.is_empty()).then(|| when::utc(text).map_or_else(|| text.parse(), Ok)).transpose().ok();
     match field.as_str() {
         "account" => profile.account_id = value,
         "user" => profile.user_name = value,
