@@ -15,18 +15,19 @@
 //! (`extract`, which depends on no other record); an input that fits in one chunk, such as a log file of a tree, is
 //! parsed and extracted by its reader instead. The calling thread then counts, reports and hands over the calls chunk
 //! after chunk, exactly as one thread would, while the workers parse the next ones: what depends on order (`--dedup`,
-//! the counts, and the command's scoring; `score` writes on a thread of its own, `writer.rs`) is all it does. A record that is not a call is looked at again
-//! there, so that a worker keeps only calls (a chunk of tiny records then takes no more memory than its items). A chunk
-//! is parsed ahead as if it started between documents, which is true of every chunk of NDJSON and of the first chunk of
-//! every file; when the chunk before it ended inside a log file or array, or left a value unfinished, that parse is
-//! thrown away and the chunk is parsed again in order, with the parser's real place. So one big `{"Records":[…]}` file
-//! is parsed on one thread (a tree of them is parallel, one file per worker), and no shape of input is read
-//! differently. The calling thread waits only when nothing is ready, so a live feed's records are handled as soon as
-//! they arrive.
+//! the counts, and the command's scoring; `score` writes on a thread of its own, `writer.rs`) is all it does. A record
+//! that is not a call is looked at again there, so that a worker keeps only calls (a chunk of tiny records then takes
+//! no more memory than its items). A chunk is parsed ahead as if it started between documents, which is true of every
+//! chunk of NDJSON and of the first chunk of every file; when the chunk before it ended inside a log file or array, or
+//! left a value unfinished, that parse is thrown away and the chunk is parsed again in order, with the parser's real
+//! place. So one big `{"Records":[…]}` file is parsed on one thread (a tree of them is parallel, one file per worker),
+//! and no shape of input is read differently. The calling thread waits only when nothing is ready, so a live feed's
+//! records are handled as soon as they arrive.
 //!
 //! Stopping (`stop.rs`): between chunks, and every [`IDLE`] while it waits, the calling thread looks at
-//! whether SIGTERM or SIGINT asked to stop; then it hands over the chunks already read and returns, leaving
-//! a reader blocked on a quiet stdin to end with the process. While it waits, it also hands over an empty
+//! whether SIGTERM or SIGINT asked to stop; then it hands over the chunks already read (and the end of their input,
+//! if it is there already: that input is then recorded as done) and returns, leaving a reader blocked on a quiet
+//! stdin to end with the process. While it waits, it also hands over an empty
 //! batch every [`IDLE`], so that a command's timed work (`score --learn` saving) is done on time.
 
 use std::borrow::Cow;
