@@ -481,45 +481,53 @@ fn rediss_cluster_speaks_tls_to_every_master() {
 /// command `command`: it passes the pipeline on, lets the server run it, then drops the connection unanswered.
 /// Returns its port and whether the loss happened.
 fn lossy_relay(port: u16, command: &'static [u8]) -> (u16, Arc<AtomicBool>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let relay = listener.local_addr().unwrap().port();
     let tripped = Arc::new(AtomicBool::new(false));
     let tripped_out = tripped.clone();
-    thread::spawn(move || {
-        for client in listener.incoming() {
-            let (mut client, mut server) = (client.unwrap(), TcpStream::connect(("127.0.0.1", port)).unwrap());
-            let losing = Arc::new(AtomicBool::new(false));
-            let (mut replies, mut to_client, dropping) =
-                (server.try_clone().unwrap(), client.try_clone().unwrap(), losing.clone());
-            thread::spawn(move || {
-                let mut buf = vec![0; 1 << 16];
-                while let Ok(n @ 1..) = replies.read(&mut buf) {
-                    if !dropping.load(Ordering::SeqCst) && to_client.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
+    let relay = relay(port, move |mut client, mut server| {
+        let losing = Arc::new(AtomicBool::new(false));
+        let (mut replies, mut to_client, dropping) =
+            (server.try_clone().unwrap(), client.try_clone().unwrap(), losing.clone());
+        thread::spawn(move || {
+            let mut buf = vec![0; 1 << 16];
+            while let Ok(n @ 1..) = replies.read(&mut buf) {
+                if !dropping.load(Ordering::SeqCst) && to_client.write_all(&buf[..n]).is_err() {
+                    break;
                 }
-            });
-            let tripped = tripped.clone();
-            thread::spawn(move || {
-                let mut buf = vec![0; 1 << 16];
-                while let Ok(n @ 1..) = client.read(&mut buf) {
-                    if !tripped.load(Ordering::SeqCst) && buf[..n].windows(command.len()).any(|w| w == command) {
-                        tripped.store(true, Ordering::SeqCst);
-                        losing.store(true, Ordering::SeqCst);
-                        // The rest of the pipeline still reaches the server; then the connection breaks.
-                        client.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
-                    }
-                    if server.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
+            }
+        });
+        let tripped = tripped.clone();
+        thread::spawn(move || {
+            let mut buf = vec![0; 1 << 16];
+            while let Ok(n @ 1..) = client.read(&mut buf) {
+                if !tripped.load(Ordering::SeqCst) && buf[..n].windows(command.len()).any(|w| w == command) {
+                    tripped.store(true, Ordering::SeqCst);
+                    losing.store(true, Ordering::SeqCst);
+                    // The rest of the pipeline still reaches the server; then the connection breaks.
+                    client.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
                 }
-                sleep(Duration::from_millis(300));
-                let _ = client.shutdown(Shutdown::Both);
-                let _ = server.shutdown(Shutdown::Both);
-            });
-        }
+                if server.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            sleep(Duration::from_millis(300));
+            let _ = client.shutdown(Shutdown::Both);
+            let _ = server.shutdown(Shutdown::Both);
+        });
     });
     (relay, tripped_out)
+}
+
+/// A TCP relay on a free port to the server on `port`: each client gets a connection of its own to the server,
+/// and `serve` passes the bytes between the two as its test wants. Returns the relay's port.
+fn relay(port: u16, serve: impl Fn(TcpStream, TcpStream) + Send + 'static) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let relay = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for client in listener.incoming() {
+            serve(client.unwrap(), TcpStream::connect(("127.0.0.1", port)).unwrap());
+        }
+    });
+    relay
 }
 
 #[test]
@@ -607,33 +615,28 @@ fn keys_that_begin_with_a_closing_brace_are_made_in_a_cluster_as_in_a_snapshot()
 /// `release` is set: the commands before it run, the rest wait. Returns its port and whether it holds yet.
 fn holding_relay(port: u16, release: Arc<AtomicBool>) -> (u16, Arc<AtomicBool>) {
     const RENAMENX: &[u8] = b"*3\r\n$8\r\nRENAMENX\r\n";
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let relay = listener.local_addr().unwrap().port();
     let held = Arc::new(AtomicBool::new(false));
     let held_out = held.clone();
-    thread::spawn(move || {
-        for client in listener.incoming() {
-            let (mut client, mut server) = (client.unwrap(), TcpStream::connect(("127.0.0.1", port)).unwrap());
-            let (mut replies, mut to_client) = (server.try_clone().unwrap(), client.try_clone().unwrap());
-            thread::spawn(move || std::io::copy(&mut replies, &mut to_client));
-            let (held, release) = (held.clone(), release.clone());
-            thread::spawn(move || {
-                let mut buf = vec![0; 1 << 16];
-                while let Ok(n @ 1..) = client.read(&mut buf) {
-                    let mut rest = &buf[..n];
-                    let at = rest.windows(RENAMENX.len()).position(|w| w == RENAMENX);
-                    if let Some(at) = at.filter(|_| !held.load(Ordering::SeqCst)) {
-                        server.write_all(&rest[..at]).unwrap();
-                        held.store(true, Ordering::SeqCst);
-                        wait_for("the test to release the relay", || release.load(Ordering::SeqCst));
-                        rest = &rest[at..];
-                    }
-                    if server.write_all(rest).is_err() {
-                        break;
-                    }
+    let relay = relay(port, move |mut client, mut server| {
+        let (mut replies, mut to_client) = (server.try_clone().unwrap(), client.try_clone().unwrap());
+        thread::spawn(move || std::io::copy(&mut replies, &mut to_client));
+        let (held, release) = (held.clone(), release.clone());
+        thread::spawn(move || {
+            let mut buf = vec![0; 1 << 16];
+            while let Ok(n @ 1..) = client.read(&mut buf) {
+                let mut rest = &buf[..n];
+                let at = rest.windows(RENAMENX.len()).position(|w| w == RENAMENX);
+                if let Some(at) = at.filter(|_| !held.load(Ordering::SeqCst)) {
+                    server.write_all(&rest[..at]).unwrap();
+                    held.store(true, Ordering::SeqCst);
+                    wait_for("the test to release the relay", || release.load(Ordering::SeqCst));
+                    rest = &rest[at..];
                 }
-            });
-        }
+                if server.write_all(rest).is_err() {
+                    break;
+                }
+            }
+        });
     });
     (relay, held_out)
 }
