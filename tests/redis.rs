@@ -98,6 +98,24 @@ impl Cluster {
         let nodes: Vec<String> = self.servers.iter().map(|s| format!("127.0.0.1:{}", s.port)).collect();
         format!("redis+cluster://{}", nodes.join(","))
     }
+
+    /// Leaves the slot of `key` (a name with a `{…}` hash tag) half moved from its master to another, as a reshard
+    /// stopped part way does (SETSLOT IMPORTING and MIGRATING). Gives the masters it moves from and to.
+    fn half_move(&self, key: &str) -> (&Server, &Server) {
+        let slot = cli(self.servers[0].port, &["cluster", "keyslot", key]).trim().to_string();
+        // A key put in the slot names its master.
+        let tag = &key[key.find('{').unwrap()..=key.find('}').unwrap()];
+        let probe = format!("{tag}probe");
+        cli(self.servers[0].port, &["set", &probe, "x"]);
+        let holds = |server: &&Server| cli(server.port, &["cluster", "countkeysinslot", &slot]).trim() != "0";
+        let from = self.servers.iter().find(holds).expect("a master holds the slot");
+        cli(from.port, &["del", &probe]);
+        let to = self.servers.iter().find(|server| server.port != from.port).unwrap();
+        let id = |server: &Server| cli(server.port, &["cluster", "myid"]).trim().to_string();
+        assert_eq!(cli(to.port, &["cluster", "setslot", &slot, "importing", &id(from)]).trim(), "OK");
+        assert_eq!(cli(from.port, &["cluster", "setslot", &slot, "migrating", &id(to)]).trim(), "OK");
+        (from, to)
+    }
 }
 
 /// A Redis test's environment, when redis-server is here to test with (None: the test is skipped); under CI its
@@ -209,6 +227,21 @@ fn records(keys: usize, per_key: usize, salt: usize) -> String {
     ndjson(&out)
 }
 
+/// What `score` writes for `input` against the first store, after checking that it writes the same against every
+/// other store.
+fn scored_alike(env: &Env, stores: &[String], input: &str) -> String {
+    let score = |store: &String| {
+        let out = env.run(&["score", "--store", store, "-"], input);
+        assert_eq!(out.code, 0, "score with {store}: {}", out.stderr);
+        out.stdout
+    };
+    let scored = score(&stores[0]);
+    for store in &stores[1..] {
+        assert_eq!(score(store), scored, "{store}");
+    }
+    scored
+}
+
 /// The export of the first store, after checking that every other store exports the same.
 fn exported_alike(env: &Env, stores: &[String]) -> String {
     let exported = export(env, &stores[0]);
@@ -243,17 +276,7 @@ fn snapshot_redis_and_cluster_give_the_same_profiles_and_scores() {
     }
     let exported = exported_alike(&env, &stores);
     assert_eq!(exported.lines().count(), 50);
-    let scores: Vec<String> = stores
-        .iter()
-        .map(|store| {
-            let out = env.run(&["score", "--store", store, "-"], &scored);
-            assert_eq!(out.code, 0, "score with {store}: {}", out.stderr);
-            out.stdout
-        })
-        .collect();
-    assert_eq!(scores[0].lines().count(), 120);
-    assert_eq!(scores[1], scores[0]);
-    assert_eq!(scores[2], scores[0]);
+    assert_eq!(scored_alike(&env, &stores, &scored).lines().count(), 120);
     for store in &stores {
         let out = env.run(&["profile", "delete", "--store", store, "AKIAKEY00001", "AKIAKEY00002"], "");
         assert!(out.stderr.contains("deleted 2 profile(s)"), "{store}: {}", out.stderr);
@@ -731,28 +754,15 @@ fn keys_of_a_slot_half_way_through_moving_are_followed_by_ask() {
     // The slot of one profile starts moving to another master, and that profile moves (MIGRATE) while the slot
     // stays with its master: the master answers ASK for it, and for a new key of the slot.
     let hash = "kw:{AKIAKEY00000}";
-    let slot = cli(cluster.servers[0].port, &["cluster", "keyslot", hash]).trim().to_string();
-    let keys_here = |server: &&Server| cli(server.port, &["cluster", "countkeysinslot", &slot]).trim() == "1";
-    let from = cluster.servers.iter().find(keys_here).expect("a master holds the profile");
-    let to = cluster.servers.iter().find(|server| server.port != from.port).unwrap();
-    let id = |server: &Server| cli(server.port, &["cluster", "myid"]).trim().to_string();
-    assert_eq!(cli(to.port, &["cluster", "setslot", &slot, "importing", &id(from)]).trim(), "OK");
-    assert_eq!(cli(from.port, &["cluster", "setslot", &slot, "migrating", &id(to)]).trim(), "OK");
+    let (from, to) = cluster.half_move(hash);
     assert_eq!(cli(from.port, &["migrate", "127.0.0.1", &to.port.to_string(), hash, "0", "5000"]).trim(), "OK");
     let asked = errors_given(from.port, "ASK");
     learn(&env, &url, &during);
     assert!(errors_given(from.port, "ASK") > asked, "no command was sent on with ASK");
     learn(&env, "snapshot", &(before + &during));
-    exported_alike(&env, &[url.clone(), "snapshot".to_string()]);
-    let scores: Vec<String> = [&url, "snapshot"]
-        .iter()
-        .map(|store| {
-            let out = env.run(&["score", "--store", store, "-"], &scored);
-            assert_eq!(out.code, 0, "score with {store}: {}", out.stderr);
-            out.stdout
-        })
-        .collect();
-    assert_eq!(scores[0], scores[1]);
+    let stores = [url, "snapshot".to_string()];
+    exported_alike(&env, &stores);
+    scored_alike(&env, &stores, &scored);
 }
 
 #[test]
@@ -761,18 +771,7 @@ fn keys_made_by_rename_in_a_slot_left_half_moved_are_merged_by_the_script() {
     let cluster = Cluster::start(&env);
     // The slot of a key of the last batch, which makes its keys by rename, is left half moved to another master
     // (a reshard stopped part way): RENAMENX of a new key there answers TRYAGAIN for as long as that lasts.
-    let hash = "kw:{AKIAKEY07999}";
-    let slot = cli(cluster.servers[0].port, &["cluster", "keyslot", hash]).trim().to_string();
-    // A key put in that slot names its master.
-    let probe = "{AKIAKEY07999}probe";
-    cli(cluster.servers[0].port, &["set", probe, "x"]);
-    let holds = |server: &&Server| cli(server.port, &["cluster", "countkeysinslot", &slot]).trim() == "1";
-    let from = cluster.servers.iter().find(holds).expect("a master holds the slot");
-    cli(from.port, &["del", probe]);
-    let to = cluster.servers.iter().find(|server| server.port != from.port).unwrap();
-    let id = |server: &Server| cli(server.port, &["cluster", "myid"]).trim().to_string();
-    assert_eq!(cli(to.port, &["cluster", "setslot", &slot, "importing", &id(from)]).trim(), "OK");
-    assert_eq!(cli(from.port, &["cluster", "setslot", &slot, "migrating", &id(to)]).trim(), "OK");
+    let (_, to) = cluster.half_move("kw:{AKIAKEY07999}");
     let store = format!("{}?timeout=2", cluster.url());
     let stores = [store, "snapshot".to_string()];
     for store in &stores {
