@@ -5,6 +5,7 @@
 //! attack tools. It never looks at profiles or decides a score.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 /// The family of `agent`: the first `product/version` token as `product/MAJOR`, with a few products that wrap
 /// an SDK (Terraform, the console) named by what the user ran. Without such a token, the text before the
@@ -45,6 +46,42 @@ pub fn family(agent: &str) -> Cow<'_, str> {
 /// or `kali-ingest/1.0` is not a tool (GuardDuty's PenTest findings look for the same words, and are as easy
 /// to evade by changing the user agent).
 pub fn attack_tool(agent: &str) -> Option<&'static str> {
+    RECENT.with_borrow_mut(|recent| recent.attack_tool(agent))
+}
+
+thread_local! {
+    /// Each thread's last answers of [`attack_tool`]: it is asked for every call, on the threads that extract
+    /// them, and a key's calls mostly come from a few agents.
+    static RECENT: RefCell<Recent> = RefCell::default();
+}
+
+/// The last [`RECENT_AGENTS`] agents looked at, with their answers, the oldest replaced first.
+#[derive(Default)]
+struct Recent {
+    agents: [(String, Option<&'static str>); RECENT_AGENTS],
+    next: usize,
+}
+
+/// How many agents [`Recent`] remembers: on the generated tree, 61 % of calls repeat one of the last four
+/// agents of their thread.
+const RECENT_AGENTS: usize = 4;
+
+impl Recent {
+    fn attack_tool(&mut self, agent: &str) -> Option<&'static str> {
+        if let Some((_, tool)) = self.agents.iter().find(|(seen, _)| seen == agent) {
+            return *tool;
+        }
+        let tool = find_attack_tool(agent);
+        let (seen, answer) = &mut self.agents[self.next];
+        seen.clear();
+        seen.push_str(agent);
+        *answer = tool;
+        self.next = (self.next + 1) % RECENT_AGENTS;
+        tool
+    }
+}
+
+fn find_attack_tool(agent: &str) -> Option<&'static str> {
     const TOOLS: [(&str, &str); 2] = [("trufflehog", "TruffleHog"), ("pacu", "Pacu")];
     const SYSTEMS: [(&str, &str); 3] = [("kali", "Kali Linux"), ("parrot", "Parrot OS"), ("pentoo", "Pentoo")];
     // One pass over the tokens, a tool anywhere before a system: scoring asks for every call, and two
