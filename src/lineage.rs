@@ -5,7 +5,7 @@
 //! backdoor user, or an administrator's colleague) inherits nothing: its calls are not its maker's habits.
 //! Only what the run has seen counts: the link is not stored. It never reads input or decides a score.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use crate::extract::Call;
 use crate::profile::{Profile, Profiles};

@@ -7,10 +7,10 @@
 //! script still match: its events had no service and its agents had spaces turned into `-`. This file never
 //! reads input, a store or stdout.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
+use foldhash::{HashMap, HashMapExt};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::agent;

@@ -9,8 +9,10 @@
 //! input order (a directory is read region by region); "first call" means first in the input. It never reads
 //! input or writes output.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
+
+use foldhash::HashMap;
 
 use jiff::{SignedDuration, Timestamp};
 

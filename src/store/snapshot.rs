@@ -5,7 +5,6 @@
 //! other's updates and a crash leaves the old or the new snapshot, never half of one. A file that cannot be
 //! read as a snapshot is an error and is never overwritten.
 
-use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::ops::Range;
@@ -14,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
+use foldhash::{HashMap, HashMapExt};
 
 use super::Store;
 use super::exchange;
