@@ -95,6 +95,8 @@ pub struct Batch<'a> {
     /// In a batch of its own, with no records: the input at this index of `inputs` has been read to its end
     /// (or could not be opened), and every batch of it handed over before. What a checkpoint records.
     pub ended: Option<usize>,
+    /// The records came from a live feed ([`Chunk::live`]): what they make is awaited.
+    pub live: bool,
 }
 
 self_cell::self_cell!(
@@ -313,6 +315,7 @@ fn read_input(input: &Input, limits: Limits, filter: &Filter, pieces: &SyncSende
             first_line: chunk.line_at(end),
             first_column: chunk.column_at(end),
             last: chunk.last,
+            live: chunk.live,
         };
         let whole = chunk.last && chunk.first_line == 1 && chunk.first_column == 1;
         let read = std::mem::replace(&mut chunk, next);
@@ -648,8 +651,12 @@ impl Run<'_> {
                 ),
                 Source::InOrder(parsed) => (parsed.borrow_owner(), &parsed.borrow_dependent().items[..], &[][..]),
             };
-            let mut batch =
-                Batch { calls: Vec::with_capacity(items.len()), records: Vec::with_capacity(items.len()), ended: None };
+            let mut batch = Batch {
+                calls: Vec::with_capacity(items.len()),
+                records: Vec::with_capacity(items.len()),
+                ended: None,
+                live: chunk.live,
+            };
             stop = self.walk(chunk, items, &mut Found::new(found), &mut Vec::new(), &mut batch);
             batch
         })));
@@ -786,5 +793,6 @@ fn leftover(chunk: &Chunk, consumed: usize) -> Option<Chunk> {
         first_line: chunk.line_at(consumed),
         first_column: chunk.column_at(consumed),
         last: chunk.last,
+        live: chunk.live,
     })
 }

@@ -135,6 +135,9 @@ pub struct Chunk {
     pub first_column: u64,
     /// True when nothing follows this chunk in the input.
     pub last: bool,
+    /// True when the input is a live feed (a pipe, a terminal, a socket): someone may be waiting for what
+    /// its records make, as soon as they arrive.
+    pub live: bool,
 }
 
 impl Chunk {
@@ -233,6 +236,7 @@ impl ChunkReader {
         if chunk.bytes.len() as u64 > self.limits.record {
             self.too_long(chunk, 0);
         }
+        chunk.live = self.live;
         let kept = chunk.bytes.len();
         // Growing geometrically keeps a long document from being parsed again after every small refill.
         let target = CHUNK_SIZE.max(kept * 2);
@@ -499,6 +503,23 @@ mod tests {
     }
 
     #[test]
+    fn chunks_of_a_pipe_are_live_and_of_a_file_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, fifo) = (dir.path().join("file"), dir.path().join("fifo"));
+        std::fs::write(&file, b"{}\n").unwrap();
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let feeding = fifo.clone();
+        let feeder = std::thread::spawn(move || File::create(feeding).unwrap().write_all(b"{}\n").unwrap());
+        for (path, live) in [(file, false), (fifo, true)] {
+            let mut reader = ChunkReader::open(&Input::File(path.clone()), Limits::DEFAULT).unwrap();
+            let mut chunk = Chunk::default();
+            assert!(reader.refill(&mut chunk, 0));
+            assert_eq!((chunk.bytes.as_slice(), chunk.live), (&b"{}\n"[..], live), "{path:?}");
+        }
+        feeder.join().unwrap();
+    }
+
+    #[test]
     fn gzip_with_several_members_is_read_whole() {
         let mut input = Vec::new();
         for part in [&b"first\n"[..], b"second\n"] {
@@ -543,7 +564,7 @@ mod tests {
 
     #[test]
     fn line_numbers_follow_the_chunk() {
-        let chunk = Chunk { bytes: b"a\nbc\nd".to_vec(), first_line: 10, first_column: 7, last: true };
+        let chunk = Chunk { bytes: b"a\nbc\nd".to_vec(), first_line: 10, first_column: 7, last: true, live: false };
         assert_eq!((chunk.line_at(0), chunk.column_at(0)), (10, 7));
         assert_eq!((chunk.line_at(3), chunk.column_at(3)), (11, 2));
         assert_eq!((chunk.line_at(5), chunk.column_at(5)), (12, 1));

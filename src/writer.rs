@@ -2,8 +2,13 @@
 //! with its verdicts, to this one and goes on with the next chunk, so that formatting and writing the lines (a
 //! quarter of the scoring thread's work, which paces a run) overlap with scoring. The lines come out in input
 //! order, as before, and are flushed whenever no batch waits, so that a live feed gets its lines at once, and at
-//! least every [`FLUSH_EVERY`] while batches keep waiting. At most [`QUEUED`] batches wait: memory does not grow
-//! when stdout is slower than scoring.
+//! least every [`FLUSH_EVERY`] while batches keep waiting. At most [`QUEUED`] hand-overs wait: memory does not
+//! grow when stdout is slower than scoring.
+//!
+//! The batches of a live feed are handed over one by one, as they come. Those of files, which nobody awaits line
+//! by line, are held until they make [`HOLD`] records (or input is awaited, or the run ends) and handed over
+//! together: a tree's small log files each made a batch, and waking this thread for each, then the one that
+//! scores for the room it gave back, was 8,000 to 11,000 context switches for a 210 MB tree.
 //!
 //! An input is recorded as done (`--checkpoint`, `--follow`) only once its lines are flushed: [`Writer::ended`]
 //! holds its index until then, and [`Writer::written`] gives it back.
@@ -29,8 +34,12 @@ use crate::score::Verdict;
 use crate::stop;
 use crate::terminal::Table;
 
-/// How many batches may wait for the thread that writes.
+/// How many hand-overs may wait for the thread that writes.
 const QUEUED: usize = 2;
+
+/// How many records the batches of files held for one hand-over make, at least (a chunk of small records can
+/// make more on its own).
+const HOLD: usize = 512;
 
 /// How long, once asked to stop, the thread that scores waits for stdout to take anything before it gives up.
 const STUCK: Duration = Duration::from_secs(5);
@@ -54,9 +63,12 @@ pub enum Form {
 pub struct Writer {
     /// None once the thread has stopped or was given up on.
     jobs: Option<Sender<Job>>,
-    /// One token per batch that may be handed over: taken to hand one over, given back by the thread as it
-    /// takes the batch. [`QUEUED`] in all, so that memory does not grow when stdout is slow.
+    /// One token per hand-over that may wait: taken to hand batches over, given back by the thread as it takes
+    /// them. [`QUEUED`] in all, so that memory does not grow when stdout is slow.
     room: Receiver<()>,
+    /// Batches of files not handed over yet, and how many records they hold.
+    held: Vec<(Handed, Vec<Judgement>)>,
+    held_records: usize,
     /// What ended the thread: sent as it ends; none if it panicked. None once given.
     ending: Option<Receiver<io::Result<()>>>,
     /// How many batches have been handed over, and how many the thread has written and flushed.
@@ -68,8 +80,8 @@ pub struct Writer {
 
 /// What the thread that writes is asked to do.
 enum Job {
-    /// Write a batch: what became of each call, by call index.
-    Write(Handed, Vec<Judgement>),
+    /// Write batches, each with what became of each call, by call index.
+    Write(Vec<(Handed, Vec<Judgement>)>),
     /// Answer once everything before is written and flushed.
     Sync(SyncSender<()>),
 }
@@ -92,12 +104,40 @@ impl Writer {
             .name("writer".to_string())
             .spawn(move || drop(end.send(serve(form, only_suspicious, &queue, &free, &done))))
             .context("cannot start the thread that writes")?;
-        Ok(Writer { jobs: Some(jobs), room, ending: Some(ending), sent: 0, flushed, ends: VecDeque::new() })
+        Ok(Writer {
+            jobs: Some(jobs),
+            room,
+            held: Vec::new(),
+            held_records: 0,
+            ending: Some(ending),
+            sent: 0,
+            flushed,
+            ends: VecDeque::new(),
+        })
     }
 
-    /// Hands over a batch and what became of its calls (by call index). Fails with the write error that stopped
+    /// Gives a batch and what became of its calls (by call index) to be written: handed over at once from a live
+    /// feed, else held until the batches held make [`HOLD`] records. Fails with the write error that stopped
     /// the thread.
     pub fn write(&mut self, batch: Handed, verdicts: Vec<Judgement>) -> Result<()> {
+        let live = batch.batch().live;
+        self.held_records += batch.batch().records.len();
+        self.held.push((batch, verdicts));
+        self.sent += 1;
+        match live || self.held_records >= HOLD {
+            true => self.hand_over(),
+            false => Ok(()),
+        }
+    }
+
+    /// Hands the batches held over to the thread that writes: input is awaited, so nothing more may come soon.
+    /// Fails with the write error that stopped the thread.
+    pub fn hand_over(&mut self) -> Result<()> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let held = std::mem::take(&mut self.held);
+        self.held_records = 0;
         if self.jobs.is_some() {
             match wait(&self.room, &self.flushed) {
                 Ok(()) => {}
@@ -105,14 +145,13 @@ impl Writer {
                 Err(Gone::Stuck) => return Err(self.stuck()),
             }
         }
-        self.send(Job::Write(batch, verdicts))?;
-        self.sent += 1;
-        Ok(())
+        self.send(Job::Write(held))
     }
 
-    /// Waits until every batch handed over is written and flushed, or the thread has stopped (its error is
-    /// given once, by the call that finds it).
+    /// Waits until every batch given is written and flushed, or the thread has stopped (its error is given
+    /// once, by the call that finds it).
     pub fn sync(&mut self) -> Result<()> {
+        self.hand_over()?;
         if self.jobs.is_none() {
             return Ok(());
         }
@@ -146,11 +185,12 @@ impl Writer {
         self.ends.drain(..count).map(|(_, index)| index)
     }
 
-    /// Waits for every batch handed over to be written and flushed, and ends the thread; gives the error that
-    /// stopped it, if one did. Nothing can be written after.
+    /// Waits for every batch given to be written and flushed, and ends the thread; gives the error that stopped
+    /// it, if one did. Nothing can be written after.
     pub fn finish(&mut self) -> Result<()> {
+        let handed = self.hand_over();
         self.jobs = None;
-        let Some(ending) = self.ending.take() else { return Ok(()) };
+        let Some(ending) = self.ending.take() else { return handed };
         match wait(&ending, &self.flushed) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(err)) => Err(err).context("cannot write to stdout"),
@@ -203,10 +243,12 @@ fn serve(
             Err(TryRecvError::Disconnected) => return Ok(()),
         };
         match job {
-            Job::Write(batch, verdicts) => {
+            Job::Write(batches) => {
                 let _ = free.send(());
-                out.batch(batch.batch(), &verdicts, only_suspicious)?;
-                written += 1;
+                for (batch, verdicts) in &batches {
+                    out.batch(batch.batch(), verdicts, only_suspicious)?;
+                    written += 1;
+                }
             }
             Job::Sync(answer) => {
                 flush(&mut out, written)?;

@@ -154,6 +154,9 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         if !batch.calls.is_empty() || !batch.records.is_empty() {
             let verdicts = batch.calls.iter().map(judge).collect();
             writer.write(handed.clone(), verdicts)?;
+        } else if batch.ended.is_none() {
+            // Input is awaited: what the writer holds of files is written now, not when more comes.
+            writer.hand_over()?;
         }
         if let (Some(adapt), Some(store)) = (&mut adapt, store.as_deref_mut()) {
             adapt.save_if_due(store);
