@@ -35,8 +35,14 @@ pub fn parse_jsonl(text: &str) -> Result<Profiles, (usize, String)> {
 }
 
 /// The `accessKeyId` of one JSON Lines profile, found without decoding the rest of it; or why the line is
-/// not a profile.
+/// not a profile. A line as keywatcher writes it starts with its key: taken from there, the rest of the line
+/// is read only when the profile is looked up (reading every line to its end took 84 M of the 110 M
+/// instructions of scoring one record against a 10,000-key snapshot; callgrind).
 pub fn key_of(line: &str) -> Result<Cow<'_, str>, String> {
+    let written = line.strip_prefix(r#"{"accessKeyId":""#).and_then(|rest| rest.split_once('"'));
+    if let Some((key, _)) = written.filter(|(key, _)| !key.is_empty() && !key.contains('\\')) {
+        return Ok(Cow::Borrowed(key));
+    }
     #[derive(Deserialize)]
     struct Key<'a> {
         #[serde(borrow, rename = "accessKeyId")]
@@ -122,6 +128,31 @@ mod tests {
             assert_eq!(parse_jsonl(line).unwrap_err().1, "not a profile: a profile is a JSON object, one a line");
             assert!(key_of(line).is_err(), "{line}");
         }
+    }
+
+    #[test]
+    fn the_key_of_a_line_is_the_one_it_decodes_to() {
+        let mut out = Vec::new();
+        write_jsonl(&mut out, [&Profile::new("AKIAEXAMPLE1")]).unwrap();
+        let written = String::from_utf8(out).unwrap();
+        let cases = [
+            (written.trim_end(), Ok("AKIAEXAMPLE1")),
+            (r#"{ "accessKeyId": "AKIAEXAMPLE1" }"#, Ok("AKIAEXAMPLE1")),
+            (r#"{"accessKeyId":"AKIAEXAMPLE1"}"#, Ok("AKIAEXAMPLE1")),
+            (r#"{"accountId":"1","accessKeyId":"AKIAEXAMPLE1"}"#, Ok("AKIAEXAMPLE1")),
+            (r#"{"accessKeyId":""}"#, Err(())),
+            (r#"{"accessKeyId":"AKIAEXAMPLE1"#, Err(())),
+        ];
+        for (line, key) in cases {
+            assert_eq!(key_of(line).as_deref().map_err(drop), key, "{line}");
+            if let Ok(profiles) = parse_jsonl(line) {
+                assert!(profiles.keys().eq(key.ok()), "{line}");
+            }
+        }
+        // Only a look-up reads past the key: what follows it is checked then (`Index::load`).
+        let cut = r#"{"accessKeyId":"AKIAEXAMPLE1","ips":"#;
+        assert_eq!(key_of(cut).as_deref(), Ok("AKIAEXAMPLE1"));
+        assert!(parse_jsonl(cut).is_err());
     }
 
     #[test]
