@@ -117,7 +117,7 @@ pub struct Identity<'a> {
 #[allow(clippy::large_enum_variant, reason = "nearly every element is a record: boxing would cost an allocation each")]
 enum Element<'a> {
     Object(Record<'a>),
-    Array,
+    /// Any other JSON value, by its type's name ("array", "number", …).
     Other(&'static str),
 }
 
@@ -168,7 +168,7 @@ impl Opened {
             let mut items = Vec::new();
             let source =
                 Source { depth: inside.depth, unpacked: inside.unpacked, ..Source::new(&decoded.bytes, inside.limits) };
-            walk(source, false, &mut Cursor::default(), &mut |item| items.push(item));
+            walk(source, 0, usize::MAX, false, &mut Cursor::default(), &mut |item| items.push(item));
             // Most hold one record: a vector grown to four items of some 600 bytes would cost 2.4 KB for
             // each, 600 MB for the 200,000 `Events` a 5 MB lookup-events page can name.
             items.shrink_to_fit();
@@ -212,13 +212,14 @@ impl Skip {
 #[derive(Debug)]
 pub struct Malformed<'a> {
     pub pos: Pos,
-    pub why: String,
+    /// Static where it can be: input made of tiny values (`1 1 1 …`) gives one for every two bytes.
+    pub why: Cow<'static, str>,
     pub error_at: Option<(usize, usize)>,
     pub text: Option<&'a [u8]>,
 }
 
 impl Malformed<'_> {
-    fn new(offset: usize, index: Option<usize>, why: String, err: Option<&serde_json::Error>) -> Self {
+    fn new(offset: usize, index: Option<usize>, why: Cow<'static, str>, err: Option<&serde_json::Error>) -> Self {
         let error_at = err.filter(|err| err.line() > 0).map(|err| (err.line(), err.column()));
         Malformed { pos: Pos { offset, index }, why, error_at, text: None }
     }
@@ -379,12 +380,57 @@ pub fn chunk<'a>(
     limits: Limits,
     each: &mut dyn FnMut(Item<'a>),
 ) -> usize {
-    walk(Source::new(bytes, limits), more_follows, cursor, each)
+    walk(Source::new(bytes, limits), 0, usize::MAX, more_follows, cursor, each).end
 }
 
-/// [`chunk`], on bytes that may be a document decoded from an envelope.
-fn walk<'a>(bytes: Source<'a>, more_follows: bool, cursor: &mut Cursor, each: &mut dyn FnMut(Item<'a>)) -> usize {
-    let mut at = 0;
+/// The most items [`part`] gives at once (a value's own items, such as the records of a log file parsed
+/// whole, are never split). An item takes some 600 bytes however small its value: a chunk of `{}` or `1`
+/// values, a line `1 1 1 …` or an array `[1,1,…]` holds one for every two or three bytes, so a 2 MB chunk
+/// parsed whole took 400 MB. CloudTrail's records take about a kilobyte each, so a chunk of them is never
+/// cut: only chunks of values smaller than 128 bytes are. 8,192 items take about 5 MB.
+pub const PART_ITEMS: usize = 8192;
+
+/// Where [`part`] stopped in a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reach {
+    /// Bytes of the chunk consumed, from its start: what follows is the next part, or (not `full`) the value
+    /// cut off by the chunk's end, left for the reader to hand back with the bytes that complete it.
+    pub end: usize,
+    /// It stopped after [`PART_ITEMS`] items, between two values, with bytes left: the caller parses the next
+    /// part from `end` at once, with the same cursor.
+    pub full: bool,
+}
+
+/// [`chunk`], from `from` (where the last part stopped) and at most about [`PART_ITEMS`] items at a time, so
+/// that what a chunk's items take does not depend on how small its values are. Offsets in the items are
+/// from the start of `bytes`, as in [`chunk`].
+pub fn part<'a>(
+    bytes: &'a [u8],
+    from: usize,
+    more_follows: bool,
+    cursor: &mut Cursor,
+    limits: Limits,
+    each: &mut dyn FnMut(Item<'a>),
+) -> Reach {
+    walk(Source::new(bytes, limits), from, PART_ITEMS, more_follows, cursor, each)
+}
+
+/// [`part`], on bytes that may be a document decoded from an envelope, stopping between values once `most`
+/// items were given.
+fn walk<'a>(
+    bytes: Source<'a>,
+    from: usize,
+    most: usize,
+    more_follows: bool,
+    cursor: &mut Cursor,
+    each: &mut dyn FnMut(Item<'a>),
+) -> Reach {
+    let given = std::cell::Cell::new(0);
+    let each = &mut |item| {
+        given.set(given.get() + 1);
+        each(item);
+    };
+    let mut at = from;
     loop {
         at = skip_whitespace(&bytes, at);
         if at == bytes.len() {
@@ -393,7 +439,10 @@ fn walk<'a>(bytes: Source<'a>, more_follows: bool, cursor: &mut Cursor, each: &m
                 report(each, at, None, format!("truncated JSON (the {what} does not end)"), None);
                 cursor.state = State::Top;
             }
-            return at;
+            return Reach { end: at, full: false };
+        }
+        if given.get() >= most {
+            return Reach { end: at, full: true };
         }
         let step = match cursor.state {
             State::Top => top(bytes, at, cursor, each),
@@ -402,11 +451,11 @@ fn walk<'a>(bytes: Source<'a>, more_follows: bool, cursor: &mut Cursor, each: &m
         };
         match step {
             Ok(next) => at = next,
-            Err(Fail::Eof) if more_follows => return at,
+            Err(Fail::Eof) if more_follows => return Reach { end: at, full: false },
             Err(Fail::Eof) => {
-                report(each, at, index_of(cursor), "truncated JSON (the input ends inside it)".into(), None);
+                report(each, at, index_of(cursor), "truncated JSON (the input ends inside it)", None);
                 cursor.state = State::Top;
-                return bytes.len();
+                return Reach { end: bytes.len(), full: false };
             }
             Err(Fail::Bad(err)) => {
                 report(each, at, index_of(cursor), describe(&err), Some(&err));
@@ -562,7 +611,7 @@ fn skip_invalid<'a>(
     let Fail::Bad(err) = fail else { return Err(Fail::Eof) };
     let (_, end) = value::<IgnoredAny>(bytes, at)?;
     let text = (bytes[at] == b'{').then(|| &bytes.bytes[at..end]);
-    each(Item::Malformed(Malformed { text, ..Malformed::new(at, index, describe(&err), Some(&err)) }));
+    each(Item::Malformed(Malformed { text, ..Malformed::new(at, index, describe(&err).into(), Some(&err)) }));
     Ok(end)
 }
 
@@ -627,10 +676,10 @@ fn report<'a>(
     each: &mut dyn FnMut(Item<'a>),
     offset: usize,
     index: Option<usize>,
-    why: String,
+    why: impl Into<Cow<'static, str>>,
     err: Option<&serde_json::Error>,
 ) {
-    each(Item::Malformed(Malformed::new(offset, index, why, err)));
+    each(Item::Malformed(Malformed::new(offset, index, why.into(), err)));
 }
 
 fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
@@ -689,16 +738,28 @@ fn deliver<'a>(
                 }
                 return;
             }
-            Some(_) => "a Records list inside a record".to_string(),
+            Some(_) => "a Records list inside a record",
             None => {
                 record.text = &source.bytes[pos.offset..end];
                 return one(source, record, pos, each);
             }
         },
-        Element::Array => "not a CloudTrail record: a JSON array".to_string(),
-        Element::Other(kind) => format!("not a CloudTrail record: a JSON {kind}"),
+        Element::Other(kind) => not_a_record(kind),
     };
     report(each, pos.offset, pos.index, why, None);
+}
+
+/// Why a document or element that is a JSON value of type `kind` (not an object) is not read: a static
+/// message, so that input made of tiny values (`1 1 1 …`, `[1,1,…]`) costs no allocation for each.
+fn not_a_record(kind: &str) -> &'static str {
+    match kind {
+        "array" => "not a CloudTrail record: a JSON array",
+        "string" => "not a CloudTrail record: a JSON string",
+        "number" => "not a CloudTrail record: a JSON number",
+        "boolean" => "not a CloudTrail record: a JSON boolean",
+        "null" => "not a CloudTrail record: a JSON null",
+        _ => "not a CloudTrail record",
+    }
 }
 
 /// Takes the value at `at`, which a parse of the document around it found whole, and delivers it.
@@ -706,7 +767,7 @@ fn deliver_at<'a>(source: Source<'a>, at: usize, index: Option<usize>, each: &mu
     match value::<Element>(source, at) {
         Ok((element, end)) => deliver(source, element, Pos { offset: at, index }, end, false, each),
         Err(Fail::Bad(err)) => report(each, at, index, describe(&err), Some(&err)),
-        Err(Fail::Eof) => report(each, at, index, "truncated JSON (the input ends inside it)".into(), None),
+        Err(Fail::Eof) => report(each, at, index, "truncated JSON (the input ends inside it)", None),
     }
 }
 
@@ -949,7 +1010,7 @@ impl<'de> Visitor<'de> for ElementVisitor {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Element::Array)
+        Ok(Element::Other("array"))
     }
     fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
         Ok(Element::Other("string"))
