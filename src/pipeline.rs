@@ -1,12 +1,13 @@
 //! The data path, driven: inputs → chunks (`read`) → records (`parse`, which opens envelopes) → calls (`extract`) → the
-//! caller's handler, one chunk's [`Batch`] at a time (its calls, and every record's text with what became of it), in
-//! input order, less the repeats `--dedup` drops. It counts what it excludes and reports what it cannot use, with input
-//! name and line; with `strict` it stops at the first such record, after handing over the calls before it. A value left unfinished
-//! across chunks longer than [`Limits::record`] stops its input (reported, exit status 2), so that no record can take
-//! memory without bound. It also says
-//! when a run could not have looked at what was asked: an input in which nothing is CloudTrail (an input error), a
-//! `--key` that no record carries (named by the report at the end, since a following run passes through here
-//! once per look). It starts the threads of reading and parsing (`score`'s writer is `writer.rs`'s).
+//! caller's handler, one chunk's [`Batch`] at a time (its calls, and every record's text with what became of it; a
+//! batch for each part of a chunk of many small values, [`parse::PART_ITEMS`] items a part), in input order, less the
+//! repeats `--dedup` drops. It counts what it excludes and reports what it cannot use, with input name and line; with
+//! `strict` it stops at the first such record, after handing over the calls before it. A value left unfinished across
+//! chunks longer than [`Limits::record`] stops its input (reported, exit status 2), so that no record can take memory
+//! without bound. It also says when a run could not have looked at what was asked: an input in which nothing is
+//! CloudTrail (an input error), a `--key` that no record carries (named by the report at the end, since a following run
+//! passes through here once per look). It starts the threads of reading and parsing (`score`'s writer is
+//! `writer.rs`'s).
 //!
 //! Threads, and why the output cannot tell: `threads` reader threads open the inputs in order, several at once (so gzip
 //! is decoded in parallel over a tree of files), and cut each into chunks, a few chunks ahead at most (bounded
@@ -21,8 +22,9 @@
 //! chunk of NDJSON and of the first chunk of every file; when the chunk before it ended inside a log file or array, or
 //! left a value unfinished, that parse is thrown away and the chunk is parsed again in order, with the parser's real
 //! place. So one big `{"Records":[…]}` file is parsed on one thread (a tree of them is parallel, one file per worker),
-//! and no shape of input is read differently. The calling thread waits only when nothing is ready, so a live feed's
-//! records are handled as soon as they arrive.
+//! and no shape of input is read differently. Only the first part of a chunk is parsed ahead: the rest of a chunk of
+//! tiny values is parsed on the calling thread, a part at a time, so that it never holds more than a part's items.
+//! The calling thread waits only when nothing is ready, so a live feed's records are handled as soon as they arrive.
 //!
 //! Stopping (`stop.rs`): between chunks, and every [`IDLE`] while it waits, the calling thread looks at
 //! whether SIGTERM or SIGINT asked to stop; then it hands over the chunks already read (and the end of their input,
@@ -82,7 +84,7 @@ struct Tally {
     broken: usize,
 }
 
-/// One chunk's records, as the command gets them.
+/// One chunk's records (or one part's), as the command gets them.
 #[derive(Default)]
 pub struct Batch<'a> {
     /// The calls to learn or score, in input order.
@@ -106,8 +108,8 @@ self_cell::self_cell!(
     }
 );
 
-/// A chunk's [`Batch`], handed to the command, which may keep it past its handler: `score` writes its lines on
-/// another thread while it scores the next chunk. Cloning it is cheap.
+/// A chunk's (or a part's) [`Batch`], handed to the command, which may keep it past its handler: `score` writes its
+/// lines on another thread while it scores the next chunk. Cloning it is cheap.
 #[derive(Clone)]
 pub struct Handed(Arc<Owned>);
 
