@@ -76,10 +76,11 @@ pub struct Record<'a> {
     /// The record's JSON text exactly as read, from its `{` to its `}` (for `--passthrough`).
     #[serde(skip)]
     pub text: &'a [u8],
-    /// Present in a CloudTrail log file: the records it holds, each parsed on its own when the file is not
-    /// read element by element (its `Records` not first, or the file inside an array).
+    /// Present in a CloudTrail log file: its first record, if any. When the file is not read element by
+    /// element (its `Records` not first, or the file inside an array), it is parsed whole, then stepped through
+    /// from there a record at a time ([`State::Listed`]).
     #[serde(borrow, default, rename = "Records")]
-    records: Option<Vec<&'a RawValue>>,
+    records: Option<First<'a>>,
     /// Present in a digest file, which lists log files and holds no records.
     #[serde(default)]
     digest_start_time: Option<IgnoredAny>,
@@ -245,6 +246,11 @@ enum State {
     Array { records: bool, index: usize, expect: Expect },
     /// After the `]` of `{"Records":[…]`, before the object's `}`.
     RecordsTail,
+    /// Inside the `Records` of a log file parsed whole, which ends at `end`, before its record `index`; `after`
+    /// is the list the log file is an element of, if any (`records` and the index of its next element). Its
+    /// records are taken one step at a time, as a log file read element by element, so that a part of a chunk
+    /// holds a few thousand of them, not all.
+    Listed { index: usize, end: usize, after: Option<(bool, usize)> },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -386,12 +392,12 @@ pub fn chunk<'a>(
     walk(Source::new(bytes, limits), 0, usize::MAX, more_follows, cursor, each).end
 }
 
-/// The most items [`part`] gives at once (a value's own items, such as the records of a log file parsed
-/// whole, are never split). Items take memory however small their values are: 88 bytes, and a record 536
-/// more (`{}` is one, until `extract` finds it holds nothing). A 1 MiB chunk of `{}` or `1` values, a line
-/// `1 1 1 …` or an array `[1,1,…]` holds one for every two or three bytes: parsed whole, with several chunks
-/// in flight, 90 MB of them took 590–970 MB. 8,192 items take at most about 5 MB; a chunk of CloudTrail's
-/// records, about a kilobyte each, is one part.
+/// The most items [`part`] gives at once (the items of a document opened from an envelope are one). Items take
+/// memory however small their values are: 88 bytes, and a record 536 more (`{}` is one, until `extract` finds
+/// it holds nothing). A 1 MiB chunk of `{}` or `1` values, a line `1 1 1 …`, an array `[1,1,…]` or a log file
+/// of `{}` (read element by element, or whole and then stepped through) holds one for every two or three bytes:
+/// parsed whole, with several chunks in flight, 90 MB of them took 590–970 MB. 8,192 items take at most about
+/// 5 MB; a chunk of CloudTrail's records, about a kilobyte each, is one part.
 pub const PART_ITEMS: usize = 8192;
 
 /// Where [`part`] stopped in a chunk.
@@ -452,6 +458,7 @@ fn walk<'a>(
             State::Top => top(bytes, at, cursor, each),
             State::Array { records, index, expect } => element(bytes, at, records, index, expect, cursor, each),
             State::RecordsTail => tail(bytes, at, cursor),
+            State::Listed { index, end, after } => Ok(listed(bytes, at, (index, end, after), cursor, each)),
         };
         match step {
             Ok(next) => at = next,
@@ -483,10 +490,13 @@ fn top<'a>(bytes: Source<'a>, at: usize, cursor: &mut Cursor, each: &mut dyn FnM
         return Ok(inside);
     }
     match value::<Element>(bytes, at) {
-        Ok((element, end)) => {
-            deliver(bytes, element, Pos { offset: at, index: None }, end, true, each);
-            Ok(end)
-        }
+        Ok((element, end)) => match deliver(bytes, element, Pos { offset: at, index: None }, end, true, each) {
+            Some(first) => {
+                cursor.state = State::Listed { index: 0, end, after: None };
+                Ok(first)
+            }
+            None => Ok(end),
+        },
         Err(fail) => skip_invalid(bytes, at, fail, None, each),
     }
 }
@@ -523,10 +533,13 @@ fn element<'a>(
         _ => {}
     }
     let end = match value::<Element>(bytes, at) {
-        Ok((element, end)) => {
-            deliver(bytes, element, Pos { offset: at, index: Some(index) }, end, true, each);
-            end
-        }
+        Ok((element, end)) => match deliver(bytes, element, Pos { offset: at, index: Some(index) }, end, true, each) {
+            Some(first) => {
+                cursor.state = State::Listed { index: 0, end, after: Some((records, index + 1)) };
+                return Ok(first);
+            }
+            None => end,
+        },
         Err(fail) => match skip_invalid(bytes, at, fail, Some(index), each) {
             // Broken JSON inside a log file: skip to the next record of this list, so that one bad record
             // does not cost the rest of the file.
@@ -724,8 +737,9 @@ fn describe(err: &serde_json::Error) -> String {
 }
 
 /// Gives the caller what one parsed value, from `pos.offset` to `end`, is: a record, a skipped document, the
-/// records of an envelope, or not a record at all. A log file parsed whole (its `Records` not first, or
-/// inside an array) gives its records, each with its index.
+/// records of an envelope, or not a record at all. For a log file parsed whole (its `Records` not first, or
+/// inside an array), gives where its first record starts instead: the caller steps through them
+/// ([`State::Listed`]).
 fn deliver<'a>(
     source: Source<'a>,
     element: Element<'a>,
@@ -733,24 +747,43 @@ fn deliver<'a>(
     end: usize,
     log_files: bool,
     each: &mut dyn FnMut(Item<'a>),
-) {
+) -> Option<usize> {
     let why = match element {
         Element::Object(mut record) => match record.records.take() {
-            Some(records) if log_files => {
-                for (index, raw) in records.into_iter().enumerate() {
-                    deliver_at(source, source.offset_of(raw.get()), Some(index), each);
-                }
-                return;
-            }
+            Some(First(first)) if log_files => return first.map(|raw| source.offset_of(raw.get())),
             Some(_) => "a Records list inside a record",
             None => {
                 record.text = &source.bytes[pos.offset..end];
-                return one(source, record, pos, each);
+                one(source, record, pos, each);
+                return None;
             }
         },
         Element::Other(kind) => not_a_record(kind),
     };
     report(each, pos.offset, pos.index, why, None);
+    None
+}
+
+/// One step through a log file parsed whole ([`State::Listed`]): the record at `at`, then on to the next, or
+/// past the log file's end to the state after it.
+fn listed<'a>(
+    bytes: Source<'a>,
+    at: usize,
+    (index, end, after): (usize, usize, Option<(bool, usize)>),
+    cursor: &mut Cursor,
+    each: &mut dyn FnMut(Item<'a>),
+) -> usize {
+    // The whole log file was parsed: after each record comes `,` or `]`.
+    let next = skip_whitespace(&bytes, deliver_at(bytes, at, Some(index), each));
+    if bytes.get(next) == Some(&b',') {
+        cursor.state = State::Listed { index: index + 1, end, after };
+        return skip_whitespace(&bytes, next + 1);
+    }
+    cursor.state = match after {
+        Some((records, index)) => State::Array { records, index, expect: Expect::Comma },
+        None => State::Top,
+    };
+    end
 }
 
 /// Why a document or element that is a JSON value of type `kind` (not an object) is not read: a static
@@ -766,12 +799,48 @@ fn not_a_record(kind: &str) -> &'static str {
     }
 }
 
-/// Takes the value at `at`, which a parse of the document around it found whole, and delivers it.
-fn deliver_at<'a>(source: Source<'a>, at: usize, index: Option<usize>, each: &mut dyn FnMut(Item<'a>)) {
+/// Takes the value at `at`, which a parse of the document around it found whole, and delivers it; gives
+/// where it ends (the end of `source` if it could not be told).
+fn deliver_at<'a>(source: Source<'a>, at: usize, index: Option<usize>, each: &mut dyn FnMut(Item<'a>)) -> usize {
     match value::<Element>(source, at) {
-        Ok((element, end)) => deliver(source, element, Pos { offset: at, index }, end, false, each),
-        Err(Fail::Bad(err)) => report(each, at, index, describe(&err), Some(&err)),
-        Err(Fail::Eof) => report(each, at, index, "truncated JSON (the input ends inside it)", None),
+        Ok((element, end)) => {
+            deliver(source, element, Pos { offset: at, index }, end, false, each);
+            end
+        }
+        Err(Fail::Bad(err)) => {
+            report(each, at, index, describe(&err), Some(&err));
+            // Well-formed, as the whole was read: a record repeating a member, say.
+            value::<IgnoredAny>(source, at).map_or(source.len(), |(_, end)| end)
+        }
+        Err(Fail::Eof) => {
+            report(each, at, index, "truncated JSON (the input ends inside it)", None);
+            source.len()
+        }
+    }
+}
+
+/// The first element of a JSON array, unparsed; the others are skipped.
+#[derive(Debug)]
+struct First<'a>(Option<&'a RawValue>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for First<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_seq(FirstVisitor)
+    }
+}
+
+struct FirstVisitor;
+
+impl<'de> Visitor<'de> for FirstVisitor {
+    type Value = First<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a sequence")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let first = seq.next_element()?;
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(First(first))
     }
 }
 
@@ -1164,6 +1233,37 @@ mod tests {
         let (seen, _) = collect(cut, false);
         assert_eq!(seen[..2], ["A@12:Some(0)", "B@30:Some(1)"]);
         assert!(seen[2].starts_with("bad@48:truncated JSON"), "{seen:?}");
+    }
+
+    #[test]
+    fn parts_stop_between_values_and_give_what_one_parse_gives() {
+        let tiny = vec!["{}"; 2 * PART_ITEMS + 5].join(",");
+        let inputs = [
+            format!("[{tiny}]"),
+            format!("{{\"Records\":[{tiny}]}}"),
+            // Log files read whole, then stepped through.
+            format!("{{\"a\":1,\"Records\":[{tiny}],\"b\":2}}"),
+            format!("[{{\"Records\":[{tiny}]}},1]"),
+            "1\n".repeat(2 * PART_ITEMS + 5),
+        ];
+        for input in inputs {
+            let (whole, _) = collect(&input, false);
+            let (mut items, mut sizes, mut from, mut cursor) = (Vec::new(), Vec::new(), 0, Cursor::default());
+            loop {
+                let before = items.len();
+                let reach = part(input.as_bytes(), from, false, &mut cursor, Limits::DEFAULT, &mut |item| {
+                    items.push(show(&item))
+                });
+                sizes.push(items.len() - before);
+                from = reach.end;
+                if !reach.full {
+                    break;
+                }
+            }
+            assert_eq!(items, whole, "{}", &input[..20]);
+            assert_eq!(sizes[..2], [PART_ITEMS; 2], "{}", &input[..20]);
+            assert_eq!((sizes.len(), from, cursor), (3, input.len(), Cursor::default()), "{}", &input[..20]);
+        }
     }
 
     #[test]

@@ -442,8 +442,9 @@ fn exit_and_peak_mib(env: &Env, args: &[&str]) -> (i32, u64) {
 #[test]
 fn values_of_a_few_bytes_take_little_memory_whatever_their_shape() {
     let env = Env::new();
-    // 4 MB of each shape. Parsed a chunk at a time, a 1 MiB chunk of them held half a million items of some
-    // 600 bytes each: 200 to 900 MB peak RSS. Two threads, as the parts parsed ahead grow with them.
+    // 4 MB of each shape. Parsed a chunk (or a log file read whole) at a time, a 1 MiB chunk of them held half a
+    // million items of some 600 bytes each: 200 to 900 MB peak RSS. Two threads, as the parts parsed ahead
+    // grow with them.
     let n = 1_400_000;
     let shapes = [
         ("objects.ndjson", "{}\n".repeat(n)),
@@ -451,6 +452,9 @@ fn values_of_a_few_bytes_take_little_memory_whatever_their_shape() {
         ("one-line.ndjson", format!("{}\n", "1 ".repeat(n))),
         ("array.json", format!("[{}1]\n", "1,".repeat(n))),
         ("log-file.json", format!("{{\"Records\":[{}{{}}]}}\n", "{},".repeat(n))),
+        // Log files read whole: `Records` not first, or a log file inside an array.
+        ("later.json", format!("{{\"a\":1,\"Records\":[{}{{}}]}}\n", "{},".repeat(n))),
+        ("log-files.json", format!("[{{\"Records\":[{}{{}}]}}]\n", "{},".repeat(n))),
     ];
     for (name, text) in shapes {
         let path = env.write(name, text);
