@@ -31,7 +31,7 @@ static RECORDS: LazyLock<Vec<parse::Record<'static>>> = LazyLock::new(|| {
     let mut records = Vec::new();
     parse::chunk(&CHUNK, false, &mut Cursor::default(), Limits::DEFAULT, &mut |item| {
         if let Item::Record(record, _) = item {
-            records.push(record);
+            records.push(*record);
         }
     });
     records

@@ -1,12 +1,13 @@
 //! The data path, driven: inputs → chunks (`read`) → records (`parse`, which opens envelopes) → calls (`extract`) → the
-//! caller's handler, one chunk's [`Batch`] at a time (its calls, and every record's text with what became of it), in
-//! input order, less the repeats `--dedup` drops. It counts what it excludes and reports what it cannot use, with input
-//! name and line; with `strict` it stops at the first such record, after handing over the calls before it. A value left unfinished
-//! across chunks longer than [`Limits::record`] stops its input (reported, exit status 2), so that no record can take
-//! memory without bound. It also says
-//! when a run could not have looked at what was asked: an input in which nothing is CloudTrail (an input error), a
-//! `--key` that no record carries (named by the report at the end, since a following run passes through here
-//! once per look). It starts the threads of reading and parsing (`score`'s writer is `writer.rs`'s).
+//! caller's handler, one chunk's [`Batch`] at a time (its calls, and every record's text with what became of it; a
+//! batch for each part of a chunk of many small values, [`parse::PART_ITEMS`] items a part), in input order, less the
+//! repeats `--dedup` drops. It counts what it excludes and reports what it cannot use, with input name and line; with
+//! `strict` it stops at the first such record, after handing over the calls before it. A value left unfinished across
+//! chunks longer than [`Limits::record`] stops its input (reported, exit status 2), so that no record can take memory
+//! without bound. It also says when a run could not have looked at what was asked: an input in which nothing is
+//! CloudTrail (an input error), a `--key` that no record carries (named by the report at the end, since a following run
+//! passes through here once per look). It starts the threads of reading and parsing (`score`'s writer is
+//! `writer.rs`'s).
 //!
 //! Threads, and why the output cannot tell: `threads` reader threads open the inputs in order, several at once (so gzip
 //! is decoded in parallel over a tree of files), and cut each into chunks, a few chunks ahead at most (bounded
@@ -21,8 +22,9 @@
 //! chunk of NDJSON and of the first chunk of every file; when the chunk before it ended inside a log file or array, or
 //! left a value unfinished, that parse is thrown away and the chunk is parsed again in order, with the parser's real
 //! place. So one big `{"Records":[…]}` file is parsed on one thread (a tree of them is parallel, one file per worker),
-//! and no shape of input is read differently. The calling thread waits only when nothing is ready, so a live feed's
-//! records are handled as soon as they arrive.
+//! and no shape of input is read differently. Only the first part of a chunk is parsed ahead: the rest of a chunk of
+//! tiny values is parsed on the calling thread, a part at a time, so that it never holds more than a part's items.
+//! The calling thread waits only when nothing is ready, so a live feed's records are handled as soon as they arrive.
 //!
 //! Stopping (`stop.rs`): between chunks, and every [`IDLE`] while it waits, the calling thread looks at
 //! whether SIGTERM or SIGINT asked to stop; then it hands over the chunks already read (and the end of their input,
@@ -41,7 +43,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::extract::{self, Call, Filter, Outcome};
 use crate::learn::Learner;
-use crate::parse::{self, Cursor, Item, Pos, Record};
+use crate::parse::{self, Cursor, Item, Pos, Reach, Record};
 use crate::profile::Profiles;
 use crate::read::{Chunk, ChunkReader, Input, Limits};
 use crate::report::{Place, Report};
@@ -82,7 +84,7 @@ struct Tally {
     broken: usize,
 }
 
-/// One chunk's records, as the command gets them.
+/// One chunk's records (or one part's), as the command gets them.
 #[derive(Default)]
 pub struct Batch<'a> {
     /// The calls to learn or score, in input order.
@@ -108,8 +110,8 @@ self_cell::self_cell!(
     }
 );
 
-/// A chunk's [`Batch`], handed to the command, which may keep it past its handler: `score` writes its lines on
-/// another thread while it scores the next chunk. Cloning it is cheap.
+/// A chunk's (or a part's) [`Batch`], handed to the command, which may keep it past its handler: `score` writes its
+/// lines on another thread while it scores the next chunk. Cloning it is cheap.
 #[derive(Clone)]
 pub struct Handed(Arc<Owned>);
 
@@ -124,11 +126,22 @@ impl Handed {
     }
 }
 
-/// What a batch borrows from: a chunk parsed ahead (with its calls found) or parsed in order.
+/// What a batch borrows from: a chunk's first part parsed ahead (with its calls found) or a part parsed in order.
 enum Source {
     Nothing,
     Ahead(Extracted),
     InOrder(ParsedChunk),
+}
+
+impl Source {
+    /// The part of a chunk parsed, if any.
+    fn part(&self) -> Option<&ParsedChunk> {
+        match self {
+            Source::Nothing => None,
+            Source::Ahead(parsed) => Some(parsed.borrow_owner()),
+            Source::InOrder(parsed) => Some(parsed),
+        }
+    }
 }
 
 /// A record's text and what became of it.
@@ -398,17 +411,24 @@ enum Ahead {
     Parsing(usize, Receiver<Extracted>),
 }
 
-/// One chunk parsed: its items, how many bytes were consumed, and where the parser was at its end.
+/// One part of a chunk parsed (at most about [`parse::PART_ITEMS`] items): its items, where the parse stopped,
+/// and where the parser was then.
 struct Parsed<'a> {
     items: Vec<Item<'a>>,
-    consumed: usize,
+    reach: Reach,
     cursor: Cursor,
 }
 
+/// A chunk, shared by the batches of its parts, and where a part of it starts.
+struct Part {
+    chunk: Arc<Chunk>,
+    from: usize,
+}
+
 self_cell::self_cell!(
-    /// A chunk and what a parser found in it.
+    /// A part of a chunk and what a parser found in it.
     struct ParsedChunk {
-        owner: Chunk,
+        owner: Part,
         #[covariant]
         dependent: Parsed,
     }
@@ -429,9 +449,10 @@ self_cell::self_cell!(
 );
 
 impl Extracted {
-    /// Parses `chunk` as if it started between documents, and finds the calls of its records.
+    /// Parses the first part of `chunk` as if it started between documents, and finds the calls of its records.
     fn ahead(chunk: Chunk, filter: &Filter, limits: Limits) -> Extracted {
-        let parsed = ParsedChunk::new(chunk, |c| Parsed::of(&c.bytes, !c.last, Cursor::default(), limits));
+        let parsed =
+            ParsedChunk::new(Part { chunk: Arc::new(chunk), from: 0 }, |p| Parsed::of(p, Cursor::default(), limits));
         Extracted::new(parsed, |parsed| {
             let mut calls = Vec::new();
             find_calls(&parsed.borrow_dependent().items, filter, &mut calls, &mut 0);
@@ -484,10 +505,12 @@ impl<'c, 'i> Found<'c, 'i> {
 }
 
 impl<'a> Parsed<'a> {
-    fn of(bytes: &'a [u8], more_follows: bool, mut cursor: Cursor, limits: Limits) -> Parsed<'a> {
+    /// Parses `part` from where the parser stands, `cursor`.
+    fn of(part: &'a Part, mut cursor: Cursor, limits: Limits) -> Parsed<'a> {
+        let (bytes, more_follows) = (&part.chunk.bytes, !part.chunk.last);
         let mut items = Vec::new();
-        let consumed = parse::chunk(bytes, more_follows, &mut cursor, limits, &mut |item| items.push(item));
-        Parsed { items, consumed, cursor }
+        let reach = parse::part(bytes, part.from, more_follows, &mut cursor, limits, &mut |item| items.push(item));
+        Parsed { items, reach, cursor }
     }
 }
 
@@ -550,12 +573,9 @@ impl Run<'_> {
         self.start(inputs, index);
         let Some(open) = self.open.as_mut().filter(|open| !open.stopped) else { return Ok(()) };
         if open.cursor != Cursor::default() || open.carry.is_some() {
-            return self.in_order(parsed.into_owner().into_owner());
+            return self.in_order(parsed.into_owner().into_owner().chunk);
         }
-        let guess = parsed.borrow_owner().borrow_dependent();
-        open.cursor = guess.cursor;
-        open.keep(leftover(parsed.borrow_owner().borrow_owner(), guess.consumed));
-        self.chunk(Source::Ahead(parsed))
+        self.parts(Source::Ahead(parsed))
     }
 
     /// Takes the next piece of input `index` that was not parsed ahead.
@@ -567,7 +587,7 @@ impl Run<'_> {
                 Input::Unreadable(..) => err.to_string(),
                 _ => format!("cannot open: {err}"),
             },
-            Piece::Chunk(chunk) => return self.in_order(chunk),
+            Piece::Chunk(chunk) => return self.in_order(Arc::new(chunk)),
             Piece::Parsed(parsed) => return self.guessed(inputs, index, parsed),
             Piece::End(Err(err), line) => {
                 format!("cannot read past line {line}: {err}; the records before it were used")
@@ -593,7 +613,7 @@ impl Run<'_> {
     }
 
     /// Parses `chunk` where the parser stands in its input, after what the last chunk left unfinished.
-    fn in_order(&mut self, chunk: Chunk) -> Result<()> {
+    fn in_order(&mut self, chunk: Arc<Chunk>) -> Result<()> {
         let Some(open) = self.open.as_mut().filter(|open| !open.stopped) else { return Ok(()) };
         let whole = match open.carry.take() {
             Some(mut carry) => {
@@ -622,34 +642,56 @@ impl Run<'_> {
                     open.carry = Some(carry);
                     return Ok(());
                 }
-                carry
+                Arc::new(carry)
             }
             None => chunk,
         };
         let (cursor, limits) = (open.cursor, self.limits);
-        let parsed = ParsedChunk::new(whole, |c| Parsed::of(&c.bytes, !c.last, cursor, limits));
-        open.cursor = parsed.borrow_dependent().cursor;
-        open.keep(leftover(parsed.borrow_owner(), parsed.borrow_dependent().consumed));
-        self.chunk(Source::InOrder(parsed))
+        let parsed = ParsedChunk::new(Part { chunk: whole, from: 0 }, |p| Parsed::of(p, cursor, limits));
+        self.parts(Source::InOrder(parsed))
     }
 
-    /// Extracts the calls of one parsed chunk (or takes those found ahead), counts and reports the rest, and
-    /// hands the batch over.
-    fn chunk(&mut self, source: Source) -> Result<()> {
-        let Some(open) = self.open.as_ref() else { return Ok(()) };
-        if open.cursor != Cursor::default() {
-            self.in_lists = Some(open.index);
+    /// Hands over the first part of a chunk, parsed where the parser stands in its input, then parses and
+    /// hands over its further parts, one at a time: a chunk of tiny values takes the memory of a part's items,
+    /// not of all of them. What the last part could not finish is kept for the next chunk.
+    fn parts(&mut self, mut source: Source) -> Result<()> {
+        while let Some(parsed) = source.part() {
+            let Some(open) = self.open.as_mut() else { return Ok(()) };
+            let chunk = Arc::clone(&parsed.borrow_owner().chunk);
+            let Parsed { reach, cursor, .. } = *parsed.borrow_dependent();
+            open.cursor = cursor;
+            if !reach.full {
+                open.keep(leftover(&chunk, reach.end));
+                if cursor != Cursor::default() {
+                    self.in_lists = Some(open.index);
+                }
+            }
+            self.chunk(source)?;
+            if !reach.full {
+                break;
+            }
+            let limits = self.limits;
+            let next = Part { chunk, from: reach.end };
+            source = Source::InOrder(ParsedChunk::new(next, |p| Parsed::of(p, cursor, limits)));
         }
+        Ok(())
+    }
+
+    /// Extracts the calls of one parsed part of a chunk (or takes those found ahead), counts and reports the
+    /// rest, and hands the batch over.
+    fn chunk(&mut self, source: Source) -> Result<()> {
         let mut stop = None;
         let handed = Handed(Arc::new(Owned::new(source, |source| {
             let (chunk, items, found) = match source {
                 Source::Nothing => return Batch::default(),
                 Source::Ahead(parsed) => (
-                    parsed.borrow_owner().borrow_owner(),
+                    &*parsed.borrow_owner().borrow_owner().chunk,
                     &parsed.borrow_owner().borrow_dependent().items[..],
                     &parsed.borrow_dependent()[..],
                 ),
-                Source::InOrder(parsed) => (parsed.borrow_owner(), &parsed.borrow_dependent().items[..], &[][..]),
+                Source::InOrder(parsed) => {
+                    (&*parsed.borrow_owner().chunk, &parsed.borrow_dependent().items[..], &[][..])
+                }
             };
             let mut batch = Batch {
                 calls: Vec::with_capacity(items.len()),
@@ -729,9 +771,9 @@ impl Run<'_> {
                 Item::Malformed(bad) => {
                     self.tally.broken += 1;
                     if let Some(text) = bad.text {
-                        batch.records.push(Passed { text, fate: Fate::Excluded(bad.why.clone().into()) });
+                        batch.records.push(Passed { text, fate: Fate::Excluded(bad.why.clone()) });
                     }
-                    (&bad.pos, bad.why.as_str(), bad.error_at)
+                    (&bad.pos, &bad.why[..], bad.error_at)
                 }
                 Item::Opened(opened, pos) => {
                     trail.push((*pos, opened.borrow_owner().path.as_str()));

@@ -1,9 +1,13 @@
 //! Hostile input. Sizes: a gzip bomb, a record or line longer than its bound, nesting far past any parser's
 //! recursion limit; each bound is set small on the command line, and the input that passes it is stopped
-//! with a message naming it and the place, the other inputs are read, and the exit status is 2. Bytes: what
-//! is not UTF-8 is read as U+FFFD, and the output stays one JSON object per line.
+//! with a message naming it and the place, the other inputs are read, and the exit status is 2. Values of a
+//! few bytes (`{}`, `1`) by the million, in every shape: little memory, and the records among them read and
+//! placed as ever. Bytes: what is not UTF-8 is read as U+FFFD, and the output stays one JSON object per line.
 
 mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
 
 use base64::Engine;
 use common::{Env, gzip, ndjson, record};
@@ -414,4 +418,98 @@ fn messages_on_stderr_show_what_an_attacker_wrote_as_escapes() {
     assert!(!out.stderr.lines().any(|line| line.starts_with("keywatcher: all clear")), "{:?}", out.stderr);
     let escaped = r"a\u{1b}[31m.ndjson:1: eventTime '\u{1b}[2J\nkeywatcher: all clear\u{202e}' is not a time";
     assert!(out.stderr.contains(escaped), "{}", out.stderr);
+}
+
+/// Runs `args` to its end, its output thrown away; gives its exit status and its peak resident memory in MiB
+/// (`VmHWM`, looked at every few milliseconds while it runs: a high-water mark, so a look misses at most what
+/// the run gains in its last milliseconds).
+fn exit_and_peak_mib(env: &Env, args: &[&str]) -> (i32, u64) {
+    let mut child = env.command(&[], args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0;
+    loop {
+        let text = std::fs::read_to_string(&status).unwrap_or_default();
+        if let Some(kib) = text.lines().find_map(|line| line.strip_prefix("VmHWM:")) {
+            peak_kib = peak_kib.max(kib.trim().trim_end_matches("kB").trim().parse().unwrap());
+        }
+        if let Some(exit) = child.try_wait().unwrap() {
+            return (exit.code().unwrap_or(-1), peak_kib >> 10);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn values_of_a_few_bytes_take_little_memory_whatever_their_shape() {
+    let env = Env::new();
+    // 4 MB of each shape. Parsed a chunk (or a log file read whole) at a time, a 1 MiB chunk of them held half a
+    // million items of some 600 bytes each: 200 to 900 MB peak RSS. Two threads, as the parts parsed ahead
+    // grow with them.
+    let n = 1_400_000;
+    let shapes = [
+        ("objects.ndjson", "{}\n".repeat(n)),
+        ("numbers.ndjson", "1\n".repeat(n)),
+        ("one-line.ndjson", format!("{}\n", "1 ".repeat(n))),
+        ("array.json", format!("[{}1]\n", "1,".repeat(n))),
+        ("log-file.json", format!("{{\"Records\":[{}{{}}]}}\n", "{},".repeat(n))),
+        // Log files read whole: `Records` not first, or a log file inside an array.
+        ("later.json", format!("{{\"a\":1,\"Records\":[{}{{}}]}}\n", "{},".repeat(n))),
+        ("log-files.json", format!("[{{\"Records\":[{}{{}}]}}]\n", "{},".repeat(n))),
+    ];
+    for (name, text) in shapes {
+        let path = env.write(name, text);
+        let (code, peak) = exit_and_peak_mib(&env, &["score", "-q", "--threads", "2", path.to_str().unwrap()]);
+        assert_eq!(code, 2, "{name}: nothing in it is CloudTrail, an input error");
+        assert!(peak < 128, "{name}: {peak} MiB peak resident memory");
+    }
+}
+
+#[test]
+fn a_problem_past_thousands_of_small_records_is_placed_by_line_and_column() {
+    let env = Env::new();
+    // 30,000 records of 80 bytes (a temporary key's, excluded without a message): over two chunks, and
+    // parsed in parts of a few thousand. Then a broken one, and the run stops there with its place.
+    let small = r#"{"eventName":"A","userIdentity":{"type":"IAMUser","accessKeyId":"ASIAEXAMPLE"}}"#;
+    let broken = r#"{"eventName":"B", oops}"#;
+    let lines = env.write("lines.ndjson", format!("{}{broken}\n{small}\n", format!("{small}\n").repeat(30_000)));
+    let array =
+        env.write("array.json", format!("[\n{}  {broken},\n{small}\n]\n", format!("{small},\n").repeat(30_000)));
+    for (path, place, column) in [(lines, ":30001", 19), (array, ":30002 (record 30000)", 21)] {
+        let out = env.run(&["score", "--strict", path.to_str().unwrap()], "");
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        let why = "invalid JSON (key must be a string)";
+        let message = format!("stopped at {}{place}: {why} at column {column} (--strict)", path.display());
+        assert!(out.stderr.contains(&message), "{message}\n{}", out.stderr);
+        let out = env.run(&["score", path.to_str().unwrap()], "");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let counts = "read 30002 record(s) from 1 input(s); scored 0 (0 suspicious); excluded 30001 (temporary key \
+                      (ASIA) 30001); 1 unreadable record(s) skipped";
+        assert!(out.stderr.contains(counts), "{}", out.stderr);
+    }
+}
+
+#[test]
+fn calls_between_runs_of_tiny_values_are_scored_in_order_and_passed_through() {
+    let env = Env::new();
+    // A log file, an element a line (the reader cuts it into chunks at newlines inside the list): calls with
+    // 100,000 `{}` or `1` between each two, so chunk and part ends fall inside those runs.
+    let keys_in = ["AKIAEXAMPLETINY0000", "AKIAEXAMPLETINY0001", "AKIAEXAMPLETINY0002", "AKIAEXAMPLETINY0003"];
+    let run = |i: usize| if i.is_multiple_of(2) { "{},\n" } else { "1,\n" }.repeat(100_000);
+    let elements: Vec<String> =
+        keys_in.iter().enumerate().map(|(i, key)| format!("{},\n{}", call(key), run(i))).collect();
+    let log =
+        env.write("log.json", format!("{{\"Records\":[\n{}{}]}}\n", elements.concat(), call("AKIAEXAMPLETINY0004")));
+    let out = env.run(&["score", log.to_str().unwrap()], "");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(keys(&out.lines()), [&keys_in[..], &["AKIAEXAMPLETINY0004"]].concat());
+    assert!(out.stderr.contains("read 400005 record(s) from 1 input(s); scored 5"), "{}", out.stderr);
+    assert!(out.stderr.contains("400000 unreadable record(s) skipped"), "{}", out.stderr);
+    assert!(out.stderr.contains("log.json:4 (record 2): not a CloudTrail record (no eventTime"), "{}", out.stderr);
+    // --passthrough writes back every object, each `{}` with why it has no verdict, and no number.
+    let passed = env.run(&["score", "--passthrough", log.to_str().unwrap()], "");
+    let lines = passed.lines();
+    assert_eq!(lines.len(), 5 + 200_000);
+    let scored: Vec<usize> = (0..lines.len()).filter(|&i| lines[i]["keywatcher"]["score"].is_number()).collect();
+    assert_eq!(scored, [0, 100_001, 100_002, 200_003, 200_004]);
+    assert_eq!(lines[1]["keywatcher"]["excluded"], "not a CloudTrail record (no eventTime, eventName or userIdentity)");
 }

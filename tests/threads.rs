@@ -1,6 +1,7 @@
 //! The output does not depend on the number of threads: `--threads 1` and `--threads 2` give the same stdout,
 //! the same stderr (messages in the same order, the same summary) and the same exit status, on inputs that
-//! cross chunk boundaries (1 MiB) in every shape, and on inputs with bad records.
+//! cross chunk boundaries (1 MiB) in every shape, on inputs with bad records, and on calls between runs of
+//! values of a few bytes (parsed in parts).
 
 mod common;
 
@@ -123,6 +124,30 @@ fn bad_records_are_reported_in_the_same_order() {
     let strict = same_with_any_threads(&env, &[&["score", "--strict", "--baseline", &base], &inputs[..]].concat());
     assert_eq!(strict.code, 2);
     assert_eq!(strict.lines().len(), 2000, "the calls before the first bad record are written");
+}
+
+#[test]
+fn calls_between_runs_of_tiny_values_in_every_shape() {
+    let env = Env::new();
+    // Runs of 60,000 `{}` or `1` between the calls: chunks and the parts they are parsed in end inside them.
+    let records = calls(5, 0);
+    let elements = |separator: &str| {
+        let run = |i: usize| [if i.is_multiple_of(2) { "{}" } else { "1" }; 60_000].join(separator);
+        let parts: Vec<String> = records.iter().enumerate().map(|(i, r)| format!("{r}{separator}{}", run(i))).collect();
+        parts.join(separator)
+    };
+    let shapes = [
+        ("lines.ndjson", elements("\n")),
+        ("line.ndjson", elements(" ")),
+        ("log.json", format!("{{\"Records\":[\n{}\n]}}", elements(",\n"))),
+        ("array.json", format!("[{}]", elements(","))),
+    ];
+    for (name, text) in shapes {
+        let path = env.write(name, text);
+        let out = score(&env, &[path.to_str().unwrap()]);
+        assert_eq!(out.lines().len(), 5, "{name}");
+        assert!(out.stderr.contains("300000 unreadable record(s) skipped"), "{name}: {}", out.stderr);
+    }
 }
 
 #[test]

@@ -187,7 +187,9 @@ fn hold<'a>(source: Source<'a>, pos: Pos, path: String, text: &'a str, each: &mu
             Ok(_) => return false,
             Err(err) => report(each, pos.offset, pos.index, format!("{path}: {}", describe(&err)), None),
         },
-        Some(b'{' | b'[') => deliver_at(source, source.offset_of(text), pos.index, each),
+        Some(b'{' | b'[') => {
+            deliver_at(source, source.offset_of(text), pos.index, each);
+        }
         _ => return false,
     }
     true
