@@ -120,6 +120,14 @@ impl Handed {
         self.0.borrow_dependent()
     }
 
+    /// About how much memory keeping the batch keeps: the bytes of its chunk and the items parsed from it (many
+    /// more than its records when its values are tiny: `1 1 … {}`).
+    pub fn size(&self) -> usize {
+        self.0.borrow_owner().part().map_or(0, |part| {
+            part.borrow_owner().chunk.bytes.len() + part.borrow_dependent().items.len() * size_of::<Item>()
+        })
+    }
+
     /// A batch of no records: while input is awaited, or at an input's end (`ended`).
     pub fn empty(ended: Option<usize>) -> Handed {
         Handed(Arc::new(Owned::new(Source::Nothing, |_| Batch { ended, ..Batch::default() })))

@@ -6,9 +6,10 @@
 //! grow when stdout is slower than scoring.
 //!
 //! The batches of a live feed are handed over one by one, as they come. Those of files, which nobody awaits line
-//! by line, are held until they make [`HOLD`] records (or input is awaited, or the run ends) and handed over
-//! together: a tree's small log files each made a batch, and waking this thread for each, then the one that
-//! scores for the room it gave back, was 8,000 to 11,000 context switches for a 210 MB tree.
+//! by line, are held until they make [`HOLD`] records or keep [`HOLD_BYTES`] of memory (or input is awaited, or
+//! the run ends) and handed over together: a tree's small log files each made a batch, and waking this thread for
+//! each, then the one that scores for the room it gave back, was 8,000 to 11,000 context switches for a 210 MB
+//! tree.
 //!
 //! An input is recorded as done (`--checkpoint`, `--follow`) only once its lines are flushed: [`Writer::ended`]
 //! holds its index until then, and [`Writer::written`] gives it back.
@@ -30,6 +31,7 @@ use anyhow::{Context, Result, anyhow};
 use crate::emit::{self, Emitter, Judged, WriteVerdict};
 use crate::extract::Exclusion;
 use crate::pipeline::{Batch, Fate, Handed};
+use crate::read::CHUNK_SIZE;
 use crate::score::Verdict;
 use crate::stop;
 use crate::terminal::Table;
@@ -40,6 +42,11 @@ const QUEUED: usize = 2;
 /// How many records the batches of files held for one hand-over make, at least (a chunk of small records can
 /// make more on its own).
 const HOLD: usize = 512;
+
+/// How much memory ([`Handed::size`]) the batches of files held may keep before they are handed over, whatever
+/// their records: 512 records of 200 KB, or 512 parts of chunks of tiny values (`1 1 … {}`, a record in each)
+/// kept 100 MB to 500 MB. Two chunks, as [`QUEUED`] hand-overs of a chunk each.
+const HOLD_BYTES: usize = 2 * CHUNK_SIZE;
 
 /// How long, once asked to stop, the thread that scores waits for stdout to take anything before it gives up.
 const STUCK: Duration = Duration::from_secs(5);
@@ -66,9 +73,10 @@ pub struct Writer {
     /// One token per hand-over that may wait: taken to hand batches over, given back by the thread as it takes
     /// them. [`QUEUED`] in all, so that memory does not grow when stdout is slow.
     room: Receiver<()>,
-    /// Batches of files not handed over yet, and how many records they hold.
+    /// Batches of files not handed over yet, how many records they hold and how much memory they keep.
     held: Vec<(Handed, Vec<Judgement>)>,
     held_records: usize,
+    held_bytes: usize,
     /// What ended the thread: sent as it ends; none if it panicked. None once given.
     ending: Option<Receiver<io::Result<()>>>,
     /// How many batches have been handed over, and how many the thread has written and flushed.
@@ -109,6 +117,7 @@ impl Writer {
             room,
             held: Vec::new(),
             held_records: 0,
+            held_bytes: 0,
             ending: Some(ending),
             sent: 0,
             flushed,
@@ -117,14 +126,15 @@ impl Writer {
     }
 
     /// Gives a batch and what became of its calls (by call index) to be written: handed over at once from a live
-    /// feed, else held until the batches held make [`HOLD`] records. Fails with the write error that stopped
-    /// the thread.
+    /// feed, else held until the batches held make [`HOLD`] records or keep [`HOLD_BYTES`]. Fails with the write
+    /// error that stopped the thread.
     pub fn write(&mut self, batch: Handed, verdicts: Vec<Judgement>) -> Result<()> {
         let live = batch.batch().live;
         self.held_records += batch.batch().records.len();
+        self.held_bytes += batch.size();
         self.held.push((batch, verdicts));
         self.sent += 1;
-        match live || self.held_records >= HOLD {
+        match live || self.held_records >= HOLD || self.held_bytes >= HOLD_BYTES {
             true => self.hand_over(),
             false => Ok(()),
         }
@@ -137,7 +147,7 @@ impl Writer {
             return Ok(());
         }
         let held = std::mem::take(&mut self.held);
-        self.held_records = 0;
+        (self.held_records, self.held_bytes) = (0, 0);
         if self.jobs.is_some() {
             match wait(&self.room, &self.flushed) {
                 Ok(()) => {}

@@ -455,6 +455,9 @@ fn values_of_a_few_bytes_take_little_memory_whatever_their_shape() {
         // Log files read whole: `Records` not first, or a log file inside an array.
         ("later.json", format!("{{\"a\":1,\"Records\":[{}{{}}]}}\n", "{},".repeat(n))),
         ("log-files.json", format!("[{{\"Records\":[{}{{}}]}}]\n", "{},".repeat(n))),
+        // A record in each part: `score`'s writer, which holds the batches of files until they make 512
+        // records, held all 300 parts and their items (270 MB) until the end.
+        ("a-record-a-part.ndjson", format!("{}{{}}\n", "1 ".repeat(8191)).repeat(300)),
     ];
     for (name, text) in shapes {
         let path = env.write(name, text);
