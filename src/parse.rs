@@ -1428,27 +1428,56 @@ mod tests {
 
     /// `input` parsed a part at a time: its items, each [`flat`], and how many items each part gave.
     pub(super) fn in_parts(input: &str) -> (Vec<String>, Vec<usize>) {
-        let (mut items, mut sizes, mut from, mut cursor) = (Vec::new(), Vec::new(), 0, Cursor::default());
+        in_parts_of(input.as_bytes(), PART_ITEMS)
+    }
+
+    /// [`in_parts`], of `items` items a part.
+    fn in_parts_of(input: &[u8], items: usize) -> (Vec<String>, Vec<usize>) {
+        let (mut given, mut sizes, mut from, mut cursor) = (Vec::new(), Vec::new(), 0, Cursor::default());
         loop {
             let mut size = 0;
-            let reach = part(input.as_bytes(), from, false, &mut cursor, Limits::DEFAULT, &mut |item| {
+            let source = Source::new(input, Limits::DEFAULT);
+            let reach = walk(source, from, &Budget::new(items), false, &mut cursor, &mut |item| {
                 size += count(&item);
-                flat(&item, &mut items);
+                flat(&item, &mut given);
             });
             sizes.push(size);
             from = reach.end;
             if !reach.full {
                 assert_eq!((from, cursor), (input.len(), Cursor::default()));
-                return (items, sizes);
+                return (given, sizes);
             }
         }
     }
 
     /// `input` parsed whole, its items [`flat`].
     pub(super) fn whole(input: &str) -> Vec<String> {
+        whole_of(input.as_bytes())
+    }
+
+    fn whole_of(input: &[u8]) -> Vec<String> {
         let mut items = Vec::new();
-        chunk(input.as_bytes(), false, &mut Cursor::default(), Limits::DEFAULT, &mut |item| flat(&item, &mut items));
+        chunk(input, false, &mut Cursor::default(), Limits::DEFAULT, &mut |item| flat(&item, &mut items));
         items
+    }
+
+    #[test]
+    fn parts_of_any_size_give_what_one_parse_gives_on_every_input_of_the_fuzz_corpus() {
+        // Every envelope, nested, broken and cut short, as the fuzzer found them: stopping after 1, 2, 3 or 5
+        // items stops inside them at every place a part can.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/input");
+        let mut files = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let mut input = std::fs::read(&path).unwrap();
+            mend(&mut input);
+            let whole = whole_of(&input);
+            for items in [1, 2, 3, 5] {
+                assert_eq!(in_parts_of(&input, items).0, whole, "{} in parts of {items}", path.display());
+            }
+            files += 1;
+        }
+        assert!(files > 100, "{files} files in {}", dir.display());
     }
 
     #[test]
