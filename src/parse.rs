@@ -11,7 +11,9 @@
 mod envelope;
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -134,50 +136,151 @@ pub enum Item<'a> {
     /// message, which is an envelope): what `--passthrough` writes back.
     Skipped(Skip, Option<&'a [u8]>),
     Malformed(Malformed<'a>),
-    /// A document an envelope held as text, at `Pos` (the envelope's place), decoded and parsed.
+    /// A document an envelope held as text, at `Pos` (the envelope's place), decoded and parsed: all its items, or
+    /// those of the stretch of it that one part gives (the next part gives the next stretch, in one of its own).
     Opened(Opened, Pos),
 }
 
-/// What a document held as text in an envelope was decoded into: its bytes, and the path to it in the
-/// envelope (`logEvents[3].message`) to name it in messages.
-#[derive(Debug)]
+/// What a document held as text in an envelope was decoded into: its bytes (mended), the path to it in the
+/// envelope (`logEvents[3].message`) to name it in messages, how deep in envelopes it lies and whether it came
+/// out of an `awslogs.data` payload. Shared by the items of each part that gives some of them.
+#[derive(Debug, PartialEq)]
 pub struct Decoded {
     pub path: String,
     bytes: Vec<u8>,
+    depth: u8,
+    unpacked: bool,
 }
 
-/// The items of one decoded document, borrowing from its bytes.
+impl Decoded {
+    /// `bytes`, decoded from a document held as text, as deep in envelopes (and as unpacked) as `inside`, the
+    /// envelope's own bytes as its opener sees them (one deeper than the envelope itself). Mended first, as
+    /// `pipeline` mends a chunk: a decoded string may hold a lone surrogate escape, and gzip (`awslogs.data`)
+    /// any bytes at all.
+    fn new(inside: Source, path: String, mut bytes: Vec<u8>) -> Arc<Decoded> {
+        mend(&mut bytes);
+        Arc::new(Decoded { path, bytes, depth: inside.depth, unpacked: inside.unpacked })
+    }
+
+    /// The bytes as the parser reads them. Checked as UTF-8 (with simdutf8, as a chunk is) by each part that
+    /// reads in them: a `String` checked once would cost std's slower check on every document, 1 % more
+    /// instructions on CloudWatch Logs payloads of real records.
+    fn source(&self, limits: Limits) -> Source<'_> {
+        Source { depth: self.depth, unpacked: self.unpacked, ..Source::new(&self.bytes, limits) }
+    }
+}
+
+/// The items of one decoded document (or of the stretch of it that one part gives), borrowing from its bytes.
 pub type Items<'a> = Vec<Item<'a>>;
 
 self_cell::self_cell!(
     /// A document held as text in an envelope (a JSON string, or `awslogs.data`'s base64 of gzip), decoded into
     /// bytes of its own, with what the parser found in them: its records borrow from those bytes, so the
-    /// records of the chunk itself borrow from the chunk as ever.
+    /// records of the chunk itself borrow from the chunk as ever. A document of more items than a part takes
+    /// is given as one of these per part, each with the items of its stretch.
     pub struct Opened {
-        owner: Decoded,
+        owner: Arc<Decoded>,
         #[covariant]
         dependent: Items,
     }
     impl {Debug}
 );
 
-impl Opened {
-    /// Parses `bytes` as a document of its own, as deep in envelopes (and as unpacked) as `inside`, the
-    /// envelope's own bytes as its opener sees them (one deeper than the envelope itself). Mended first, as
-    /// `pipeline` mends a chunk: a decoded string may hold a lone surrogate escape, and gzip (`awslogs.data`)
-    /// any bytes at all.
-    fn parse(inside: Source, path: String, mut bytes: Vec<u8>) -> Opened {
-        mend(&mut bytes);
-        Opened::new(Decoded { path, bytes }, |decoded| {
+/// Where a part is, or stopped, in a document opened from text: the document, the envelope's place that its
+/// items are given at, and the parser's place in it.
+#[derive(Debug, Clone, PartialEq)]
+struct Doc {
+    decoded: Arc<Decoded>,
+    pos: Pos,
+    at: usize,
+    cursor: Cursor,
+}
+
+impl Doc {
+    /// Decodes a document held as text (see [`Decoded::new`]) and gives its items, as [`Doc::give`] does.
+    fn open<'a>(
+        inside: Source,
+        path: String,
+        bytes: Vec<u8>,
+        pos: Pos,
+        budget: &Budget,
+        each: &mut dyn FnMut(Item<'a>),
+    ) {
+        let decoded = Decoded::new(inside, path, bytes);
+        Doc { decoded, pos, at: 0, cursor: Cursor::default() }.give(inside.limits, budget, each);
+    }
+
+    /// Gives the document's items from where the parser stands in it, as one [`Item::Opened`] at the envelope's
+    /// place, as many as `budget` allows; where it stopped, if it did, goes to `budget` for the next part.
+    fn give<'a>(mut self, limits: Limits, budget: &Budget, each: &mut dyn FnMut(Item<'a>)) {
+        let mut reach = Reach { end: self.at, full: false };
+        let opened = Opened::new(Arc::clone(&self.decoded), |decoded| {
             let mut items = Vec::new();
-            let source =
-                Source { depth: inside.depth, unpacked: inside.unpacked, ..Source::new(&decoded.bytes, inside.limits) };
-            walk(source, 0, usize::MAX, false, &mut Cursor::default(), &mut |item| items.push(item));
+            let source = decoded.source(limits);
+            reach = walk(source, self.at, budget, false, &mut self.cursor, &mut |item| items.push(item));
             // Most hold one record: a vector grown to four items of 88 bytes would waste 264 bytes for each,
             // 53 MB for the 200,000 `Events` a 5 MB lookup-events page can name.
             items.shrink_to_fit();
             items
-        })
+        });
+        each(Item::Opened(opened, self.pos));
+        if reach.full {
+            budget.stop(Inside::Opened(Doc { at: reach.end, ..self }));
+        }
+    }
+}
+
+/// Where a part stopped inside a value it had begun to give (an envelope of many documents, or a document of
+/// many values opened from one), for the next part to go on from there: so that a part holds about
+/// [`PART_ITEMS`] items however many an envelope holds. Kept in the [`Cursor`] of the bytes that hold the value.
+#[derive(Debug, Clone, PartialEq)]
+enum Inside {
+    /// In an envelope: what it has left to give after the document it was giving, and where the part stopped
+    /// in that document, if it did.
+    Envelope(envelope::Rest, Option<Box<Inside>>),
+    /// In a document opened from text.
+    Opened(Doc),
+}
+
+impl Inside {
+    /// Goes on giving from where the last part stopped, `source` being the bytes that hold the value.
+    fn resume<'a>(self, source: Source<'a>, budget: &Budget, each: &mut dyn FnMut(Item<'a>)) {
+        match self {
+            Inside::Envelope(rest, within) => rest.resume(source, within, budget, each),
+            Inside::Opened(doc) => doc.give(source.limits, budget, each),
+        }
+    }
+}
+
+/// How many more items the part being parsed may give, counted at every depth of envelopes, and where it
+/// stopped inside a value, on its way out from the envelope that stopped to the walk that holds the value
+/// ([`Inside`], each envelope on the way wrapping it in its own place).
+struct Budget {
+    left: Cell<usize>,
+    stopped: Cell<Option<Box<Inside>>>,
+}
+
+impl Budget {
+    fn new(items: usize) -> Budget {
+        Budget { left: Cell::new(items), stopped: Cell::new(None) }
+    }
+
+    fn spend(&self) {
+        self.left.set(self.left.get().saturating_sub(1));
+    }
+
+    fn spent(&self) -> bool {
+        self.left.get() == 0
+    }
+
+    /// The part stops inside the value being given, at `inside`.
+    fn stop(&self, inside: Inside) {
+        self.stopped.set(Some(Box::new(inside)));
+    }
+
+    /// Where the part stopped inside what was just given, if it did.
+    fn stopped(&self) -> Option<Box<Inside>> {
+        self.stopped.take()
     }
 }
 
@@ -231,10 +334,12 @@ impl Malformed<'_> {
 
 /// Where the parser is within one input, kept from one chunk to the next: a CloudTrail log file or an array
 /// is read element by element, so one bad record costs only itself, a file cut short keeps the records
-/// before the cut, and a chunk may end in the middle of a log file.
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
+/// before the cut, and a chunk may end in the middle of a log file; and a part of a chunk may end inside an
+/// envelope (`inside`), never a chunk.
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Cursor {
     state: State,
+    inside: Option<Box<Inside>>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -389,15 +494,18 @@ pub fn chunk<'a>(
     limits: Limits,
     each: &mut dyn FnMut(Item<'a>),
 ) -> usize {
-    walk(Source::new(bytes, limits), 0, usize::MAX, more_follows, cursor, each).end
+    walk(Source::new(bytes, limits), 0, &Budget::new(usize::MAX), more_follows, cursor, each).end
 }
 
-/// The most items [`part`] gives at once (the items of a document opened from an envelope are one). Items take
-/// memory however small their values are: 88 bytes, and a record 536 more (`{}` is one, until `extract` finds
-/// it holds nothing). A 1 MiB chunk of `{}` or `1` values, a line `1 1 1 …`, an array `[1,1,…]` or a log file
-/// of `{}` (read element by element, or whole and then stepped through) holds one for every two or three bytes:
-/// parsed whole, with several chunks in flight, 90 MB of them took 590–970 MB. 8,192 items take at most about
-/// 5 MB; a chunk of CloudTrail's records, about a kilobyte each, is one part.
+/// The most items [`part`] gives at once, counted at every depth: a document opened from an envelope is one, and
+/// each of its items one more. Items take memory however small their values are: 88 bytes, and a record 536
+/// more (`{}` is one, until `extract` finds it holds nothing), a document opened from text some 200 more and its
+/// bytes. A 1 MiB chunk of `{}` or `1` values, a line `1 1 1 …`, an array `[1,1,…]` or a log file of `{}` (read
+/// element by element, or whole and then stepped through) holds one for every two or three bytes: parsed whole,
+/// with several chunks in flight, 90 MB of them took 590–970 MB; and envelopes given whole, 670 MB for a Vector
+/// event of 2 MB whose `message` held a million `{}`. 8,192 items take at most about 5 MB; a chunk of
+/// CloudTrail's records, about a kilobyte each, is one part (of `awslogs.data` payloads, which unpack to about
+/// nine times their size, one or two).
 pub const PART_ITEMS: usize = 8192;
 
 /// Where [`part`] stopped in a chunk.
@@ -406,8 +514,8 @@ pub struct Reach {
     /// Bytes of the chunk consumed, from its start: what follows is the next part, or (not `full`) the value
     /// cut off by the chunk's end, left for the reader to hand back with the bytes that complete it.
     pub end: usize,
-    /// It stopped after [`PART_ITEMS`] items, between two values, with bytes left: the caller parses the next
-    /// part from `end` at once, with the same cursor.
+    /// It stopped after [`PART_ITEMS`] items, between two values or inside an envelope (the cursor says where),
+    /// with more to give: the caller parses the next part from `end` at once, with the same cursor.
     pub full: bool,
 }
 
@@ -422,24 +530,30 @@ pub fn part<'a>(
     limits: Limits,
     each: &mut dyn FnMut(Item<'a>),
 ) -> Reach {
-    walk(Source::new(bytes, limits), from, PART_ITEMS, more_follows, cursor, each)
+    walk(Source::new(bytes, limits), from, &Budget::new(PART_ITEMS), more_follows, cursor, each)
 }
 
-/// [`part`], on bytes that may be a document decoded from an envelope, stopping between values once `most`
-/// items were given.
+/// [`part`], on bytes that may be a document decoded from an envelope, stopping once `budget` is spent: between
+/// values, or inside the envelope being given (kept in the cursor, and gone on with first by the next part).
 fn walk<'a>(
     bytes: Source<'a>,
     from: usize,
-    most: usize,
+    budget: &Budget,
     more_follows: bool,
     cursor: &mut Cursor,
     each: &mut dyn FnMut(Item<'a>),
 ) -> Reach {
-    let given = std::cell::Cell::new(0);
     let each = &mut |item| {
-        given.set(given.get() + 1);
+        budget.spend();
         each(item);
     };
+    if let Some(inside) = cursor.inside.take() {
+        inside.resume(bytes, budget, each);
+        if let Some(stopped) = budget.stopped() {
+            cursor.inside = Some(stopped);
+            return Reach { end: from, full: true };
+        }
+    }
     let mut at = from;
     loop {
         at = skip_whitespace(&bytes, at);
@@ -451,17 +565,26 @@ fn walk<'a>(
             }
             return Reach { end: at, full: false };
         }
-        if given.get() >= most {
+        if budget.spent() {
             return Reach { end: at, full: true };
         }
         let step = match cursor.state {
-            State::Top => top(bytes, at, cursor, each),
-            State::Array { records, index, expect } => element(bytes, at, records, index, expect, cursor, each),
+            State::Top => top(bytes, at, budget, cursor, each),
+            State::Array { records, index, expect } => {
+                element(bytes, at, (records, index, expect), budget, cursor, each)
+            }
             State::RecordsTail => tail(bytes, at, cursor),
-            State::Listed { index, end, after } => Ok(listed(bytes, at, (index, end, after), cursor, each)),
+            State::Listed { index, end, after } => Ok(listed(bytes, at, (index, end, after), budget, cursor, each)),
         };
         match step {
-            Ok(next) => at = next,
+            Ok(next) => {
+                // The value before `next` was given in part: the next part goes on in it, then from `next`.
+                if let Some(stopped) = budget.stopped() {
+                    cursor.inside = Some(stopped);
+                    return Reach { end: next, full: true };
+                }
+                at = next;
+            }
             Err(Fail::Eof) if more_follows => return Reach { end: at, full: false },
             Err(Fail::Eof) => {
                 report(each, at, index_of(cursor), "truncated JSON (the input ends inside it)", None);
@@ -478,7 +601,13 @@ fn walk<'a>(
 }
 
 /// One step at the top level: opens a log file or an array, or takes one whole document.
-fn top<'a>(bytes: Source<'a>, at: usize, cursor: &mut Cursor, each: &mut dyn FnMut(Item<'a>)) -> Result<usize, Fail> {
+fn top<'a>(
+    bytes: Source<'a>,
+    at: usize,
+    budget: &Budget,
+    cursor: &mut Cursor,
+    each: &mut dyn FnMut(Item<'a>),
+) -> Result<usize, Fail> {
     if bytes[at] == b'[' {
         cursor.state = State::Array { records: false, index: 0, expect: Expect::First };
         return Ok(at + 1);
@@ -490,7 +619,7 @@ fn top<'a>(bytes: Source<'a>, at: usize, cursor: &mut Cursor, each: &mut dyn FnM
         return Ok(inside);
     }
     match value::<Element>(bytes, at) {
-        Ok((element, end)) => match deliver(bytes, element, Pos { offset: at, index: None }, end, true, each) {
+        Ok((element, end)) => match deliver(bytes, element, Pos { offset: at, index: None }, end, true, budget, each) {
             Some(first) => {
                 cursor.state = State::Listed { index: 0, end, after: None };
                 Ok(first)
@@ -505,9 +634,8 @@ fn top<'a>(bytes: Source<'a>, at: usize, cursor: &mut Cursor, each: &mut dyn FnM
 fn element<'a>(
     bytes: Source<'a>,
     at: usize,
-    records: bool,
-    index: usize,
-    expect: Expect,
+    (records, index, expect): (bool, usize, Expect),
+    budget: &Budget,
     cursor: &mut Cursor,
     each: &mut dyn FnMut(Item<'a>),
 ) -> Result<usize, Fail> {
@@ -533,13 +661,15 @@ fn element<'a>(
         _ => {}
     }
     let end = match value::<Element>(bytes, at) {
-        Ok((element, end)) => match deliver(bytes, element, Pos { offset: at, index: Some(index) }, end, true, each) {
-            Some(first) => {
-                cursor.state = State::Listed { index: 0, end, after: Some((records, index + 1)) };
-                return Ok(first);
+        Ok((element, end)) => {
+            match deliver(bytes, element, Pos { offset: at, index: Some(index) }, end, true, budget, each) {
+                Some(first) => {
+                    cursor.state = State::Listed { index: 0, end, after: Some((records, index + 1)) };
+                    return Ok(first);
+                }
+                None => end,
             }
-            None => end,
-        },
+        }
         Err(fail) => match skip_invalid(bytes, at, fail, Some(index), each) {
             // Broken JSON inside a log file: skip to the next record of this list, so that one bad record
             // does not cost the rest of the file.
@@ -746,6 +876,7 @@ fn deliver<'a>(
     pos: Pos,
     end: usize,
     log_files: bool,
+    budget: &Budget,
     each: &mut dyn FnMut(Item<'a>),
 ) -> Option<usize> {
     let why = match element {
@@ -754,7 +885,7 @@ fn deliver<'a>(
             Some(_) => "a Records list inside a record",
             None => {
                 record.text = &source.bytes[pos.offset..end];
-                one(source, record, pos, each);
+                one(source, record, pos, budget, each);
                 return None;
             }
         },
@@ -770,11 +901,12 @@ fn listed<'a>(
     bytes: Source<'a>,
     at: usize,
     (index, end, after): (usize, usize, Option<(bool, usize)>),
+    budget: &Budget,
     cursor: &mut Cursor,
     each: &mut dyn FnMut(Item<'a>),
 ) -> usize {
     // The whole log file was parsed: after each record comes `,` or `]`.
-    let next = skip_whitespace(&bytes, deliver_at(bytes, at, Some(index), each));
+    let next = skip_whitespace(&bytes, deliver_at(bytes, at, Some(index), budget, each));
     if bytes.get(next) == Some(&b',') {
         cursor.state = State::Listed { index: index + 1, end, after };
         return skip_whitespace(&bytes, next + 1);
@@ -801,10 +933,16 @@ fn not_a_record(kind: &str) -> &'static str {
 
 /// Takes the value at `at`, which a parse of the document around it found whole, and delivers it; gives
 /// where it ends (the end of `source` if it could not be told).
-fn deliver_at<'a>(source: Source<'a>, at: usize, index: Option<usize>, each: &mut dyn FnMut(Item<'a>)) -> usize {
+fn deliver_at<'a>(
+    source: Source<'a>,
+    at: usize,
+    index: Option<usize>,
+    budget: &Budget,
+    each: &mut dyn FnMut(Item<'a>),
+) -> usize {
     match value::<Element>(source, at) {
         Ok((element, end)) => {
-            deliver(source, element, Pos { offset: at, index }, end, false, each);
+            deliver(source, element, Pos { offset: at, index }, end, false, budget, each);
             end
         }
         Err(Fail::Bad(err)) => {
@@ -844,12 +982,12 @@ impl<'de> Visitor<'de> for FirstVisitor {
     }
 }
 
-fn one<'a>(source: Source<'a>, record: Box<Record<'a>>, pos: Pos, each: &mut dyn FnMut(Item<'a>)) {
+fn one<'a>(source: Source<'a>, record: Box<Record<'a>>, pos: Pos, budget: &Budget, each: &mut dyn FnMut(Item<'a>)) {
     if record.digest_start_time.is_some() {
         each(Item::Skipped(Skip::Digest, Some(record.text)));
     } else if record.insight_details.is_some() || record.event_type.as_str() == "AwsCloudTrailInsight" {
         each(Item::Skipped(Skip::Insight, Some(record.text)));
-    } else if record.looks_like_cloudtrail() || !envelope::open(source, pos, each) {
+    } else if record.looks_like_cloudtrail() || !envelope::open(source, pos, budget, each) {
         each(Item::Record(record, pos));
     }
 }
@@ -1263,6 +1401,116 @@ mod tests {
             assert_eq!(items, whole, "{}", &input[..20]);
             assert_eq!(sizes[..2], [PART_ITEMS; 2], "{}", &input[..20]);
             assert_eq!((sizes.len(), from, cursor), (3, input.len(), Cursor::default()), "{}", &input[..20]);
+        }
+    }
+
+    /// Each item as [`show`] has it, and each item of an opened document as its own, after the path and place
+    /// of the documents around it: a document given in parts reads the same as one given whole.
+    fn flat(item: &Item, into: &mut Vec<String>) {
+        match item {
+            Item::Opened(opened, pos) => {
+                let mut inner = Vec::new();
+                opened.borrow_dependent().iter().for_each(|item| flat(item, &mut inner));
+                let around = format!("{}@{}>", opened.borrow_owner().path, pos.offset);
+                into.extend(inner.into_iter().map(|item| format!("{around}{item}")));
+            }
+            item => into.push(show(item)),
+        }
+    }
+
+    /// How many items `item` is, counted at every depth, as a part's budget counts them.
+    fn count(item: &Item) -> usize {
+        match item {
+            Item::Opened(opened, _) => 1 + opened.borrow_dependent().iter().map(count).sum::<usize>(),
+            _ => 1,
+        }
+    }
+
+    /// `input` parsed a part at a time: its items, each [`flat`], and how many items each part gave.
+    pub(super) fn in_parts(input: &str) -> (Vec<String>, Vec<usize>) {
+        in_parts_of(input.as_bytes(), PART_ITEMS)
+    }
+
+    /// [`in_parts`], of `items` items a part.
+    fn in_parts_of(input: &[u8], items: usize) -> (Vec<String>, Vec<usize>) {
+        let (mut given, mut sizes, mut from, mut cursor) = (Vec::new(), Vec::new(), 0, Cursor::default());
+        loop {
+            let mut size = 0;
+            let source = Source::new(input, Limits::DEFAULT);
+            let reach = walk(source, from, &Budget::new(items), false, &mut cursor, &mut |item| {
+                size += count(&item);
+                flat(&item, &mut given);
+            });
+            sizes.push(size);
+            from = reach.end;
+            if !reach.full {
+                assert_eq!((from, cursor), (input.len(), Cursor::default()));
+                return (given, sizes);
+            }
+        }
+    }
+
+    /// `input` parsed whole, its items [`flat`].
+    pub(super) fn whole(input: &str) -> Vec<String> {
+        whole_of(input.as_bytes())
+    }
+
+    fn whole_of(input: &[u8]) -> Vec<String> {
+        let mut items = Vec::new();
+        chunk(input, false, &mut Cursor::default(), Limits::DEFAULT, &mut |item| flat(&item, &mut items));
+        items
+    }
+
+    #[test]
+    fn parts_of_any_size_give_what_one_parse_gives_on_every_input_of_the_fuzz_corpus() {
+        // Every envelope, nested, broken and cut short, as the fuzzer found them: stopping after 1, 2, 3 or 5
+        // items stops inside them at every place a part can.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/input");
+        let mut files = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let mut input = std::fs::read(&path).unwrap();
+            mend(&mut input);
+            let whole = whole_of(&input);
+            for items in [1, 2, 3, 5] {
+                assert_eq!(in_parts_of(&input, items).0, whole, "{} in parts of {items}", path.display());
+            }
+            files += 1;
+        }
+        assert!(files > 100, "{files} files in {}", dir.display());
+    }
+
+    #[test]
+    fn parts_stop_inside_envelopes_and_give_what_one_parse_gives() {
+        let n = 2 * PART_ITEMS + 5;
+        let tiny = vec!["{}"; n].join(",");
+        let events = vec![r#"{"CloudTrailEvent":"{}"}"#; n].join(",");
+        let record = r#"{"eventName":"Z"}"#;
+        let quoted = |text: &str| serde_json::to_string(text).unwrap();
+        let inputs = [
+            // A document of many values in an envelope, and an envelope of many documents.
+            format!("{{\"message\":{}}}\n{record}", quoted(&"{}\n".repeat(n))),
+            format!("{{\"Events\":[{events}]}}\n{record}"),
+            format!("{{\"Events\":[{tiny}]}}\n{record}"),
+            // Nested: in place, as text, lists in lists, in a log file and in an array.
+            format!("{{\"message\":{{\"Events\":[{events}]}}}}\n{record}"),
+            format!("{{\"log\":{}}}{record}", quoted(&format!("{{\"Events\":[{events}]}}"))),
+            format!("{{\"Events\":[{{\"Events\":[{events}]}},{{\"log\":{}}}]}}", quoted(record)),
+            format!("{{\"Records\":[{{\"Events\":[{events}]}},{record}]}}"),
+            format!("[{{\"a\":1,\"Records\":[{record}]}},{{\"message\":{}}},{record}]", quoted(&format!("[{tiny}]"))),
+            // Every member at once: the held record, each list, in their order.
+            format!(
+                "{{\"message\":{},\"Events\":[{events}],\"logEvents\":[{events}],\"Messages\":[{{\"Body\":{}}}]}}",
+                quoted(&format!("{{}}{tiny}")),
+                quoted(record)
+            ),
+        ];
+        for input in inputs {
+            let (items, sizes) = in_parts(&input);
+            assert_eq!(items, whole(&input), "{}", &input[..40]);
+            assert!(sizes.len() >= 3, "{}: {sizes:?}", &input[..40]);
+            // An opened document is counted once its items are: a few past the budget, one per depth.
+            assert!(sizes.iter().all(|&size| size <= PART_ITEMS + 8), "{}: {sizes:?}", &input[..40]);
         }
     }
 

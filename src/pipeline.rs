@@ -654,7 +654,7 @@ impl Run<'_> {
             }
             None => chunk,
         };
-        let (cursor, limits) = (open.cursor, self.limits);
+        let (cursor, limits) = (open.cursor.clone(), self.limits);
         let parsed = ParsedChunk::new(Part { chunk: whole, from: 0 }, |p| Parsed::of(p, cursor, limits));
         self.parts(Source::InOrder(parsed))
     }
@@ -666,8 +666,9 @@ impl Run<'_> {
         while let Some(parsed) = source.part() {
             let Some(open) = self.open.as_mut() else { return Ok(()) };
             let chunk = Arc::clone(&parsed.borrow_owner().chunk);
-            let Parsed { reach, cursor, .. } = *parsed.borrow_dependent();
-            open.cursor = cursor;
+            let Parsed { reach, cursor, .. } = parsed.borrow_dependent();
+            let (reach, cursor) = (*reach, cursor.clone());
+            open.cursor = cursor.clone();
             if !reach.full {
                 open.keep(leftover(&chunk, reach.end));
                 if cursor != Cursor::default() {

@@ -446,6 +446,9 @@ fn values_of_a_few_bytes_take_little_memory_whatever_their_shape() {
     // million items of some 600 bytes each: 200 to 900 MB peak RSS. Two threads, as the parts parsed ahead
     // grow with them.
     let n = 1_400_000;
+    let log_events: Vec<String> =
+        (0..n / 6).map(|i| json!({"id": i.to_string(), "message": "{}"}).to_string()).collect();
+    let log_events = format!(r#"{{"logEvents":[{}]}}"#, log_events.join(","));
     let shapes = [
         ("objects.ndjson", "{}\n".repeat(n)),
         ("numbers.ndjson", "1\n".repeat(n)),
@@ -458,6 +461,14 @@ fn values_of_a_few_bytes_take_little_memory_whatever_their_shape() {
         // A record in each part: `score`'s writer, which holds the batches of files until they make 512
         // records, held all 300 parts and their items (270 MB) until the end.
         ("a-record-a-part.ndjson", format!("{}{{}}\n", "1 ".repeat(8191)).repeat(300)),
+        // In envelopes, which held all their documents, and each document all its items: 220 to 500 MB. One
+        // document of many values: a Vector event's `message` holding `{}{}{}…`.
+        ("vector.ndjson", format!("{}\n", json!({"message": "{}".repeat(n / 3)}))),
+        // One envelope of many documents: a lookup-events page of `"{}"`, a list of events holding nothing.
+        ("lookup.json", format!(r#"{{"Events":[{}]}}"#, vec![r#"{"CloudTrailEvent":"{}"}"#; n / 5].join(","))),
+        ("events.json", format!(r#"{{"Events":[{}{{}}]}}"#, "{},".repeat(n))),
+        // Both: a CloudWatch Logs payload of tiny log events.
+        ("awslogs.ndjson", format!("{}\n", json!({"awslogs": {"data": base64(&gzip(log_events.as_bytes()))}}))),
     ];
     for (name, text) in shapes {
         let path = env.write(name, text);
@@ -515,4 +526,62 @@ fn calls_between_runs_of_tiny_values_are_scored_in_order_and_passed_through() {
     let scored: Vec<usize> = (0..lines.len()).filter(|&i| lines[i]["keywatcher"]["score"].is_number()).collect();
     assert_eq!(scored, [0, 100_001, 100_002, 200_003, 200_004]);
     assert_eq!(lines[1]["keywatcher"]["excluded"], "not a CloudTrail record (no eventTime, eventName or userIdentity)");
+}
+
+#[test]
+fn records_in_and_after_an_envelope_of_many_documents_are_scored_in_order_and_placed() {
+    let env = Env::new();
+    // Calls inside envelopes of tens of thousands of small documents each, and between them: part ends fall
+    // inside the envelopes, and the next part goes on there. First a page of records excluded without a message
+    // (a temporary key's), so that the broken record after them is the first problem, printed with its place.
+    let quoted = |value: &Value| json!({"CloudTrailEvent": value.to_string()});
+    let small = json!({"eventName": "A", "userIdentity": {"type": "IAMUser", "accessKeyId": "ASIAEXAMPLE"}});
+    let mut broken = vec![quoted(&small); 20_000];
+    broken.push(json!({"CloudTrailEvent": "{\"eventName\": oops}"}));
+    broken.push(quoted(&call("AKIAEXAMPLEPAGE0002")));
+    let tiny = || vec![json!({"CloudTrailEvent": "{}"}); 30_000];
+    let page = [tiny(), vec![quoted(&call("AKIAEXAMPLEPAGE0001"))], tiny()].concat();
+    let message = format!("{}{}\n{}", "{}\n".repeat(30_000), call("AKIAEXAMPLEMESG0001"), "{}\n".repeat(30_000));
+    let input = [
+        call("AKIAEXAMPLEFIRST001"),
+        json!({"Events": broken}),
+        call("AKIAEXAMPLESECOND01"),
+        json!({"Events": page, "NextToken": "t"}),
+        json!({"message": message}),
+        call("AKIAEXAMPLELAST0001"),
+    ];
+    let input = env.write("in.ndjson", ndjson(&input));
+    let want = [
+        "AKIAEXAMPLEFIRST001",
+        "AKIAEXAMPLEPAGE0002",
+        "AKIAEXAMPLESECOND01",
+        "AKIAEXAMPLEPAGE0001",
+        "AKIAEXAMPLEMESG0001",
+        "AKIAEXAMPLELAST0001",
+    ];
+    let place = "in.ndjson:2, Events[20000].CloudTrailEvent: invalid JSON (expected value) at line 1, column 15 of it";
+    let mut outputs = Vec::new();
+    for threads in ["1", "2"] {
+        let out = env.run(&["score", "--threads", threads, input.to_str().unwrap()], "");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(keys(&out.lines()), want);
+        assert!(out.stderr.contains(place), "{}", out.stderr);
+        outputs.push(out.stdout);
+    }
+    assert_eq!(outputs[0], outputs[1], "the same output with one thread and two");
+    // --passthrough writes back every record, in order; --strict stops at the broken one.
+    let passed = env.run(&["score", "--passthrough", "--threads", "2", input.to_str().unwrap()], "");
+    let lines = passed.lines();
+    assert_eq!(lines.len(), 20_001 + 3 + 2 * 60_001, "{}", passed.stderr);
+    let scored = lines.iter().filter(|line| line["keywatcher"]["score"].is_number());
+    let scored: Vec<&str> = scored.map(|line| line["userIdentity"]["accessKeyId"].as_str().unwrap()).collect();
+    assert_eq!(scored, want);
+    let strict = env.run(&["score", "--strict", input.to_str().unwrap()], "");
+    assert_eq!(strict.code, 2, "{}", strict.stderr);
+    assert!(strict.stderr.contains(place), "{}", strict.stderr);
+    assert_eq!(keys(&strict.lines()), want[..1]);
+}
+
+fn base64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }

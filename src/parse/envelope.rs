@@ -11,7 +11,7 @@
 //!   event's `Records[]`), and an SNS notification's `Message`, each a JSON string.
 //!
 //! A record held as an object is parsed where it lies and borrows from the chunk; one held as text is decoded
-//! into bytes of its own and parsed as a document of its own ([`Opened`]), named by its path
+//! into bytes of its own and parsed as a document of its own ([`super::Opened`]), named by its path
 //! (`logEvents[3].message`). Detected by shape only, and only for objects that are not records themselves,
 //! so plain CloudTrail never comes here. Never reads a record's fields: that is the parser's.
 
@@ -20,10 +20,13 @@ use std::io::Read;
 
 use base64::Engine;
 use flate2::read::MultiGzDecoder;
-use serde::Deserialize;
+use serde::de::{self, IgnoredAny};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use super::{Item, Limits, Opened, Pos, Skip, Source, deliver_at, describe, report, skip_whitespace, value};
+use super::{
+    Budget, Doc, Inside, Item, Limits, Pos, Skip, Source, deliver_at, describe, report, skip_whitespace, value,
+};
 use crate::config::Size;
 
 /// How many envelopes may be nested (a record in `message` of an event in `detail`…): more than any pipeline
@@ -37,7 +40,8 @@ const MAX_DEPTH: u8 = 4;
 /// it is what compression can do to log events, not a size to fit a machine.
 const MAX_RATIO: u64 = 64;
 
-/// The members of the envelopes, all of them optional: which are present says which envelope it is.
+/// The members of the envelopes, all of them optional: which are present says which envelope it is. The lists
+/// are kept unparsed (their elements are taken one at a time, see [`Rest`]), but must be lists.
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(borrow, default)]
@@ -54,16 +58,26 @@ struct Envelope<'a> {
     lambda_body: Option<&'a RawValue>,
     #[serde(borrow, default, rename = "Message")]
     sns_message: Option<&'a RawValue>,
-    #[serde(borrow, default, rename = "Messages")]
-    messages: Option<Vec<&'a RawValue>>,
-    #[serde(borrow, default, rename = "Events")]
-    events: Option<Vec<&'a RawValue>>,
-    #[serde(borrow, default, rename = "logEvents")]
-    log_events: Option<Vec<&'a RawValue>>,
+    #[serde(borrow, default, rename = "Messages", deserialize_with = "list")]
+    messages: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "Events", deserialize_with = "list")]
+    events: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "logEvents", deserialize_with = "list")]
+    log_events: Option<&'a RawValue>,
     #[serde(borrow, default, rename = "messageType")]
     message_type: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     awslogs: Option<Awslogs<'a>>,
+}
+
+/// A member that must be a JSON list (or `null`, as if absent), kept as its text.
+fn list<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<&'a RawValue>, D::Error> {
+    let raw = <&RawValue>::deserialize(d)?;
+    match raw.get().as_bytes().first() {
+        Some(b'[') => Ok(Some(raw)),
+        Some(b'n') => Ok(None),
+        _ => Err(de::Error::invalid_type(de::Unexpected::Other("a value that is not a list"), &"a list")),
+    }
 }
 
 /// `awslogs`, as a CloudWatch Logs subscription delivers its data to Lambda or Firehose.
@@ -73,14 +87,17 @@ struct Awslogs<'a> {
     data: Option<Cow<'a, str>>,
 }
 
+/// The lists of documents an envelope may hold, in the order they are given.
+const LISTS: [&str; 3] = ["Events", "logEvents", "Messages"];
+
 /// Gives what the envelope at `pos` holds, when the object there is one; false when it is not, or holds no JSON
 /// (a Vector event of some other log line): the object is then taken for what it is, not CloudTrail.
-pub(super) fn open<'a>(source: Source<'a>, pos: Pos, each: &mut dyn FnMut(Item<'a>)) -> bool {
+pub(super) fn open<'a>(source: Source<'a>, pos: Pos, budget: &Budget, each: &mut dyn FnMut(Item<'a>)) -> bool {
     let Ok((envelope, _)) = value::<Envelope>(source, pos.offset) else { return false };
     if !envelope.holds_something() {
         return false;
     }
-    envelope.give_inside(source, pos, "", each)
+    envelope.give(source, pos, String::new(), budget, each)
 }
 
 impl<'a> Envelope<'a> {
@@ -98,26 +115,25 @@ impl<'a> Envelope<'a> {
             || self.awslogs.as_ref().is_some_and(|awslogs| awslogs.data.is_some())
     }
 
-    /// [`Envelope::give`], one envelope deeper than `source`; past [`MAX_DEPTH`], a problem instead. Every
-    /// way into an envelope comes through here, so that no shape of nesting (objects, strings, or the elements
-    /// of `Events` holding `Events`) can make the parser recurse deeper.
-    fn give_inside(self, source: Source<'a>, pos: Pos, prefix: &str, each: &mut dyn FnMut(Item<'a>)) -> bool {
+    /// Gives each document the envelope at `pos` holds, in order, as many as `budget` allows (see [`Rest`]);
+    /// `prefix` is the path to the envelope. False when it gave nothing, not even a problem: its members hold
+    /// no JSON. One envelope deeper than `source`; past [`MAX_DEPTH`], a problem instead. Every way into an
+    /// envelope comes through here, so that no shape of nesting (objects, strings, or the elements of `Events`
+    /// holding `Events`) can make the parser recurse deeper.
+    fn give(
+        self,
+        source: Source<'a>,
+        pos: Pos,
+        prefix: String,
+        budget: &Budget,
+        each: &mut dyn FnMut(Item<'a>),
+    ) -> bool {
         if source.depth >= MAX_DEPTH {
-            report(
-                each,
-                pos.offset,
-                pos.index,
-                format!("envelopes nested more than {MAX_DEPTH} deep: not opened"),
-                None,
-            );
+            let why = format!("envelopes nested more than {MAX_DEPTH} deep: not opened");
+            report(each, pos.offset, pos.index, why, None);
             return true;
         }
-        self.give(Source { depth: source.depth + 1, ..source }, pos, prefix, each)
-    }
-
-    /// Gives each document the envelope at `pos` holds, in order; `prefix` is the path to the envelope. False
-    /// when it gave nothing, not even a problem: its members hold no JSON.
-    fn give(self, source: Source<'a>, pos: Pos, prefix: &str, each: &mut dyn FnMut(Item<'a>)) -> bool {
+        let source = Source { depth: source.depth + 1, ..source };
         if self.message_type.as_deref() == Some("CONTROL_MESSAGE") {
             each(Item::Skipped(Skip::Control, None));
             return true;
@@ -136,59 +152,173 @@ impl<'a> Envelope<'a> {
         // `message`, and the record must not be read twice).
         for (name, raw) in held {
             if let Some(raw) = raw
-                && hold(source, pos, format!("{prefix}{name}"), raw.get(), each)
+                && hold(source, pos, format!("{prefix}{name}"), raw.get(), budget, each)
             {
                 gave = true;
                 break;
             }
         }
-        for (name, list) in [("Events", self.events), ("logEvents", self.log_events), ("Messages", self.messages)] {
-            for (index, raw) in list.into_iter().flatten().enumerate() {
+        let data = self.awslogs.and_then(|awslogs| awslogs.data);
+        let lists = [self.events, self.log_events, self.messages];
+        let rest = Rest {
+            pos,
+            prefix,
+            lists: lists.map(|list| list.map(|raw| (source.offset_of(raw.get()) + 1, 0))),
+            awslogs: data.is_some(),
+        };
+        if let Some(within) = budget.stopped() {
+            budget.stop(Inside::Envelope(rest, Some(within)));
+            return true;
+        }
+        rest.give(source, data, budget, each) || gave
+    }
+}
+
+/// What an envelope has left to give after the record it holds: the elements of its lists, each from where
+/// it is in it, then its `awslogs.data`. Places in the envelope's bytes, not parsed values, so that a part that
+/// stopped between two documents goes on there without reading the envelope again (a page of 300,000 events
+/// would be read once per part), and so that the lists take no memory for their elements (a vector of them took
+/// 16 bytes for each `{}` of `{"Events":[{},{},…]}`).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Rest {
+    /// The envelope's place.
+    pos: Pos,
+    /// The path to the envelope.
+    prefix: String,
+    /// For each of [`LISTS`] that it has: where its next element may start (after `[` or `,`), and its index.
+    lists: [Option<(usize, usize)>; 3],
+    /// `awslogs.data` is yet to be given.
+    awslogs: bool,
+}
+
+impl Rest {
+    /// Goes on where the last part stopped, in the envelope held by `source` (and in the document it was giving,
+    /// `within`), as [`Envelope::give`] went in.
+    pub(super) fn resume<'a>(
+        self,
+        source: Source<'a>,
+        within: Option<Box<Inside>>,
+        budget: &Budget,
+        each: &mut dyn FnMut(Item<'a>),
+    ) {
+        let source = Source { depth: source.depth + 1, ..source };
+        if let Some(within) = within {
+            within.resume(source, budget, each);
+            if let Some(stopped) = budget.stopped() {
+                budget.stop(Inside::Envelope(self, Some(stopped)));
+                return;
+            }
+        }
+        self.give(source, None, budget, each);
+    }
+
+    /// Gives the documents left, in order, until `budget` is spent: then where it stopped goes to `budget`.
+    /// `data` is `awslogs.data`, if the envelope was just read (else it is read again when its turn comes). False
+    /// when there was nothing left to give.
+    fn give<'a>(
+        mut self,
+        source: Source<'a>,
+        data: Option<Cow<'a, str>>,
+        budget: &Budget,
+        each: &mut dyn FnMut(Item<'a>),
+    ) -> bool {
+        let mut gave = false;
+        for (list, name) in LISTS.iter().enumerate() {
+            while let Some((after, index)) = self.lists[list] {
+                // The envelope was read whole: an element, then `,` or `]`.
+                let at = skip_whitespace(&source, after);
+                if source.get(at).is_none_or(|&b| b == b']') {
+                    self.lists[list] = None;
+                    break;
+                }
                 gave = true;
-                // The path names the element: no index beside it.
-                let at = source.offset_of(raw.get());
-                let path = format!("{prefix}{name}[{index}]");
-                let gave_any = match value::<Envelope>(source, at) {
-                    Ok((event, _)) if event.holds_something() => {
-                        event.give_inside(source, Pos { offset: at, index: None }, &format!("{path}."), each)
-                    }
-                    _ => false,
-                };
-                if !gave_any {
-                    report(each, at, None, format!("not a CloudTrail record: {path} holds no JSON document"), None);
+                if budget.spent() {
+                    budget.stop(Inside::Envelope(self, None));
+                    return true;
+                }
+                let end = self.element(source, at, format!("{}{name}[{index}]", self.prefix), budget, each);
+                let next = skip_whitespace(&source, end);
+                self.lists[list] = (source.get(next) == Some(&b',')).then_some((next + 1, index + 1));
+                if let Some(within) = budget.stopped() {
+                    budget.stop(Inside::Envelope(self, Some(within)));
+                    return true;
                 }
             }
         }
-        if let Some(data) = self.awslogs.and_then(|awslogs| awslogs.data) {
-            gave = true;
-            let path = format!("{prefix}awslogs.data");
-            // CloudWatch Logs never packs a payload in a payload; unpacking one would multiply the ratio.
-            let unpacked = if source.unpacked { Err(NESTED.to_string()) } else { unpack(&data, source.limits) };
-            match unpacked {
-                Ok(bytes) => each(Item::Opened(Opened::parse(Source { unpacked: true, ..source }, path, bytes), pos)),
-                Err(why) => report(each, pos.offset, pos.index, format!("{path} {why}"), None),
-            }
+        if !self.awslogs {
+            return gave;
         }
-        gave
+        if budget.spent() {
+            budget.stop(Inside::Envelope(self, None));
+            return true;
+        }
+        self.awslogs = false;
+        let data = data.or_else(|| value::<Envelope>(source, self.pos.offset).ok()?.0.awslogs?.data);
+        let path = format!("{}awslogs.data", self.prefix);
+        // CloudWatch Logs never packs a payload in a payload; unpacking one would multiply the ratio.
+        let unpacked = match data {
+            _ if source.unpacked => Err(NESTED.to_string()),
+            Some(data) => unpack(&data, source.limits),
+            None => Err("cannot be read again".to_string()),
+        };
+        match unpacked {
+            Ok(bytes) => Doc::open(Source { unpacked: true, ..source }, path, bytes, self.pos, budget, each),
+            Err(why) => report(each, self.pos.offset, self.pos.index, format!("{path} {why}"), None),
+        }
+        if let Some(within) = budget.stopped() {
+            budget.stop(Inside::Envelope(self, Some(within)));
+        }
+        true
+    }
+
+    /// Gives the element at `at` of one of the lists, at `path`: the documents of the event it is; gives where
+    /// it ends.
+    fn element<'a>(
+        &self,
+        source: Source<'a>,
+        at: usize,
+        path: String,
+        budget: &Budget,
+        each: &mut dyn FnMut(Item<'a>),
+    ) -> usize {
+        // The path names the element: no index beside it.
+        let (gave, end) = match value::<Envelope>(source, at) {
+            Ok((event, end)) if event.holds_something() => {
+                (event.give(source, Pos { offset: at, index: None }, format!("{path}."), budget, each), end)
+            }
+            Ok((_, end)) => (false, end),
+            Err(_) => (false, value::<IgnoredAny>(source, at).map_or(source.len(), |(_, end)| end)),
+        };
+        if !gave {
+            report(each, at, None, format!("not a CloudTrail record: {path} holds no JSON document"), None);
+        }
+        end
     }
 }
 
 /// Gives the document `text`, the raw value at `path` of the envelope at `pos`: a JSON string is decoded and
 /// parsed on its own; an object or array is parsed where it lies. False, giving nothing, for text that is not
 /// JSON and for a number or boolean.
-fn hold<'a>(source: Source<'a>, pos: Pos, path: String, text: &'a str, each: &mut dyn FnMut(Item<'a>)) -> bool {
+fn hold<'a>(
+    source: Source<'a>,
+    pos: Pos,
+    path: String,
+    text: &'a str,
+    budget: &Budget,
+    each: &mut dyn FnMut(Item<'a>),
+) -> bool {
     match text.as_bytes().first() {
         Some(b'"') => match serde_json::from_str::<String>(text) {
             Ok(decoded)
                 if matches!(decoded.as_bytes().get(skip_whitespace(decoded.as_bytes(), 0)), Some(b'{' | b'[')) =>
             {
-                each(Item::Opened(Opened::parse(source, path, decoded.into_bytes()), pos))
+                Doc::open(source, path, decoded.into_bytes(), pos, budget, each)
             }
             Ok(_) => return false,
             Err(err) => report(each, pos.offset, pos.index, format!("{path}: {}", describe(&err)), None),
         },
         Some(b'{' | b'[') => {
-            deliver_at(source, source.offset_of(text), pos.index, each);
+            deliver_at(source, source.offset_of(text), pos.index, budget, each);
         }
         _ => return false,
     }
@@ -233,7 +363,7 @@ mod tests {
 
     use flate2::Compression;
 
-    use super::super::tests::{collect, collect_within};
+    use super::super::tests::{collect, collect_within, in_parts, whole};
     use super::*;
 
     fn packed(json: &str, level: Compression) -> String {
@@ -306,6 +436,21 @@ mod tests {
         assert!(seen[0].starts_with("bad@0:awslogs.data unpacks to more than 64 times its size"), "{seen:?}");
         let garbled = collect(r#"{"awslogs":{"data":"not base64!"}}"#, false).0;
         assert!(garbled[0].starts_with("bad@0:awslogs.data is not base64"), "{garbled:?}");
+    }
+
+    #[test]
+    fn a_payload_of_many_log_events_is_given_in_parts() {
+        // Each with an id of its own, as CloudWatch Logs gives: the same event repeated packs past the ratio.
+        let event = |id: usize| serde_json::json!({"id": format!("{:x}", id * 2654435761), "message": "{}"});
+        let events: Vec<String> = (0..2 * super::super::PART_ITEMS).map(|id| event(id).to_string()).collect();
+        let events = events.join(",");
+        let batch = format!(r#"{{"logEvents":[{events},{{"message":"{{\"eventName\":\"A\"}}"}}]}}"#);
+        let input = format!(r#"{{"awslogs":{{"data":"{}"}}}}"#, packed(&batch, Compression::default()));
+        let (items, sizes) = in_parts(&input);
+        assert_eq!(items, whole(&input));
+        assert!(sizes.len() >= 3, "{sizes:?}");
+        let last = items.last().unwrap();
+        assert!(last.starts_with("awslogs.data@0>logEvents[16384].message@") && last.ends_with(">A@0:None"), "{last}");
     }
 
     #[test]
