@@ -46,6 +46,7 @@ const BUSY: [&str; 6] = ["TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN", "RE
 type Addr = (String, u16);
 
 /// Where the store is and how to log in, parsed from the `--store` URL.
+#[derive(Clone)]
 pub(super) struct Target {
     pub(super) cluster: bool,
     tls: bool,
@@ -168,6 +169,11 @@ enum Failure {
 impl Link {
     pub(super) fn new(target: Target, setup: Vec<Cmd>) -> Link {
         Link { target, setup, slots: Vec::new(), conns: HashMap::new(), out: Vec::new() }
+    }
+
+    /// Connections of their own to the same servers, with no setup: for loads on another thread.
+    pub(super) fn twin(&self) -> Link {
+        Link::new(self.target.clone(), Vec::new())
     }
 
     /// Where the store is, for messages.
