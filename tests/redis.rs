@@ -295,13 +295,14 @@ fn snapshot_redis_and_cluster_give_the_same_profiles_and_scores() {
 /// new in each of six chunks, every key's three calls are 800 records apart, so that many run from one chunk into the
 /// next: the first call teaches its key a new event in memory, the other two match it. A profile loaded after a call
 /// needed it would score that call as unknown, and one loaded over what was learned would miss the event; with
-/// `--learn`, saves and second looks go on while loads are on their way.
+/// `--learn`, saves and second looks go on while loads are on their way. The single server wants a password and holds
+/// the profiles in database 3, so that the loads ahead, read off the socket without redis-rs, log in and choose it.
 #[test]
 fn profiles_loaded_ahead_arrive_in_time_and_replace_nothing_learned() {
     let Some(env) = redis_env() else { return };
-    let server = Server::start(&env.path("redis"), free_port(false), &[]);
+    let server = Server::start(&env.path("redis"), free_port(false), &["--requirepass", "ahead-Pw"]);
     let cluster = Cluster::start(&env);
-    let stores = ["snapshot".to_string(), server.url(), cluster.url()];
+    let stores = ["snapshot".to_string(), format!("redis://:ahead-Pw@127.0.0.1:{}/3", server.port), cluster.url()];
     let call = |k: usize, day: usize, event| {
         let (key, time) =
             (format!("AKIAAHEAD{k:05}"), format!("2026-11-{day:02}T{:02}:{:02}:00Z", k / 600, k / 10 % 60));
@@ -320,7 +321,15 @@ fn profiles_loaded_ahead_arrive_in_time_and_replace_nothing_learned() {
         learn(&env, store, &ndjson(&learned));
     }
     let flags = ["--learn", "--save-records", "500", "--save-every", "1s"];
+    let connections = || {
+        let stats = cli(server.port, &["-a", "ahead-Pw", "--no-auth-warning", "info", "stats"]);
+        let count = stats.lines().find_map(|line| line.strip_prefix("total_connections_received:"));
+        count.unwrap().trim().parse::<usize>().unwrap()
+    };
+    let before = connections();
     let out = scored_alike(&env, &stores, &flags, &scored);
+    // The store's own connection and the one that loads ahead: a third would be that loader gone back to redis-rs.
+    assert_eq!(connections() - before - 1, 2, "connections to the single server while it scored");
     let count = |needle: &str| out.lines().filter(|line| line.contains(needle)).count();
     assert_eq!(count("\"profile\":\"unknown\""), 1200, "{out}");
     assert_eq!(count("\"score\":90,"), 3600, "first calls: all but the event");
@@ -958,6 +967,14 @@ fn a_field_keywatcher_did_not_write_is_named() {
     let out = env.run(&["learn", "--store", &server.url(), "-"], &input);
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("kw:{AKIAKEY00000}") && out.stderr.contains("ip:198.51.100.0"), "{}", out.stderr);
+    // In a later chunk, whose keys are loaded ahead, off the socket: named as well.
+    let (input, store) = (records(5000, 1, 1), format!("{}/1", server.url()));
+    assert!(input.len() > 2 << 20, "{} bytes: one chunk", input.len());
+    learn(&env, &store, &input);
+    cli(server.port, &["-n", "1", "hset", "kw:{AKIAKEY04999}", "ip:198.51.100.0", "many"]);
+    let out = env.run(&["score", "--store", &store, "-"], &input);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("kw:{AKIAKEY04999}") && out.stderr.contains("ip:198.51.100.0"), "{}", out.stderr);
 }
 
 #[test]

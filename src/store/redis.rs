@@ -15,6 +15,7 @@
 
 mod ahead;
 mod link;
+mod quick;
 mod resp;
 
 use std::hash::{BuildHasher, RandomState};
@@ -542,15 +543,17 @@ fn decode(access_key: &str, reply: Value) -> Result<Option<Profile>> {
         Value::Array(items) => items,
         other => bail!("profile key {} read back as {other:?}, not a hash", hash_key(access_key)),
     };
-    if items.is_empty() {
-        return Ok(None);
-    }
-    let mut profile = Profile::new(access_key);
     let text = |item| match item {
         Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
         _ => None,
     };
-    let mut items = items.into_iter().map(text);
+    build(access_key, items.into_iter().map(text))
+}
+
+/// The profile of `access_key` from its hash's fields and values in turn (none where one is not UTF-8 text), or
+/// none for an empty hash.
+fn build(access_key: &str, mut items: impl Iterator<Item = Option<String>>) -> Result<Option<Profile>> {
+    let mut profile = None;
     while let (Some(field), Some(value)) = (items.next(), items.next()) {
         let (Some(field), Some(value)) = (field, value) else {
             bail!(
@@ -558,11 +561,12 @@ fn decode(access_key: &str, reply: Value) -> Result<Option<Profile>> {
                 hash_key(access_key)
             );
         };
-        read_field(&mut profile, field, value).map_err(|(field, value)| {
+        let profile = profile.get_or_insert_with(|| Profile::new(access_key));
+        read_field(profile, field, value).map_err(|(field, value)| {
             anyhow!("profile key {} has a field {field:?} = {value:?} keywatcher did not write", hash_key(access_key))
         })?;
     }
-    Ok(Some(profile))
+    Ok(profile)
 }
 
 /// Reads one field of a profile's hash into `profile`, or gives the field and its value back if keywatcher did not
