@@ -17,6 +17,9 @@ use crate::profile::Profile;
 
 /// Bytes read from the socket at a time: a round trip of 2,000 profiles of a few values is about a megabyte.
 const READ: usize = 64 << 10;
+/// The longest header line read: `*N`, `$N` and `+OK` are a few bytes, so that a reply that is not what was asked
+/// for takes no more memory than this before it is found out.
+const LINE: u64 = 1024;
 
 /// The connection, once made, and what is reused from one round trip to the next.
 pub(super) struct Quick {
@@ -101,7 +104,7 @@ impl Quick {
     fn line(&mut self) -> Result<()> {
         let conn = self.conn.as_mut().context("not connected")?;
         self.line.clear();
-        conn.read_until(b'\n', &mut self.line)?;
+        conn.take(LINE).read_until(b'\n', &mut self.line)?;
         ensure!(self.line.ends_with(b"\r\n"), "connection closed");
         self.line.truncate(self.line.len() - 2);
         Ok(())
@@ -116,13 +119,13 @@ impl Quick {
         }
     }
 
-    /// The next bulk string, if it is UTF-8 text.
+    /// The next bulk string, if it is UTF-8 text. Its memory grows with what arrives, not with the length it says.
     fn text(&mut self) -> Result<Option<String>> {
         let len = self.header(b'$')?;
         let conn = self.conn.as_mut().context("not connected")?;
-        let mut bytes = vec![0; len + 2];
-        conn.read_exact(&mut bytes)?;
-        ensure!(bytes.ends_with(b"\r\n"), "a bulk string longer than it said");
+        let mut bytes = Vec::with_capacity(len.min(READ) + 2);
+        conn.take(len as u64 + 2).read_to_end(&mut bytes)?;
+        ensure!(bytes.len() == len + 2 && bytes.ends_with(b"\r\n"), "a bulk string cut short");
         bytes.truncate(len);
         Ok(String::from_utf8(bytes).ok())
     }
