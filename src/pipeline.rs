@@ -7,7 +7,7 @@
 //! without bound. It also says when a run could not have looked at what was asked: an input in which nothing is
 //! CloudTrail (an input error), a `--key` that no record carries (named by the report at the end, since a following run
 //! passes through here once per look). It starts the threads of reading and parsing (`score`'s writer is
-//! `writer.rs`'s).
+//! `writer.rs`'s, the Redis store's loader `store/redis/ahead.rs`'s).
 //!
 //! Threads, and why the output cannot tell: `threads` reader threads open the inputs in order, several at once (so gzip
 //! is decoded in parallel over a tree of files), and cut each into chunks, a few chunks ahead at most (bounded
@@ -16,7 +16,9 @@
 //! (`extract`, which depends on no other record); an input that fits in one chunk, such as a log file of a tree, is
 //! parsed and extracted by its reader instead. The calling thread then counts, reports and hands over the calls chunk
 //! after chunk, exactly as one thread would, while the workers parse the next ones: what depends on order (`--dedup`,
-//! the counts, and the command's scoring; `score` writes on a thread of its own, `writer.rs`) is all it does. A record
+//! the counts, and the command's scoring; `score` writes on a thread of its own, `writer.rs`) is all it does; with the
+//! last part of each chunk it hands over the calls of the next chunk's first part, when a worker has found them
+//! already, so that the command can ask for what they need while it works on this one ([`Next`]). A record
 //! that is not a call is looked at again there, so that a worker keeps only calls (a chunk of tiny records then takes
 //! no more memory than its items). A chunk is parsed ahead as if it started between documents, which is true of every
 //! chunk of NDJSON and of the first chunk of every file; when the chunk before it ended inside a log file or array, or
@@ -172,7 +174,8 @@ pub fn all_cores() -> usize {
 }
 
 /// Reads every input in order and gives the records of each chunk to `handle`, on the calling thread, in input order
-/// (with `filter.dedup`, less the repeats). An input that cannot be read is reported and the run goes on with the next
+/// (with `filter.dedup`, less the repeats), the last part of each with the calls of the next chunk when they are
+/// found already ([`Next`]). An input that cannot be read is reported and the run goes on with the next
 /// (with `strict`, it stops). `threads` (at least 1) is how many inputs are read at once and how many chunks are parsed
 /// at once.
 pub fn run(
@@ -182,7 +185,7 @@ pub fn run(
     threads: usize,
     limits: Limits,
     report: &mut Report,
-    handle: &mut dyn FnMut(&Handed, &mut Report) -> Result<()>,
+    handle: &mut dyn FnMut(&Handed, Next, &mut Report) -> Result<()>,
 ) -> Result<()> {
     let threads = threads.max(1);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start threads")?;
@@ -203,7 +206,7 @@ pub fn run(
             let (index, piece) = match feed.next(ahead.is_empty() && stopped.is_none()) {
                 Ok(next) => next,
                 Err(Missing::Idle) => {
-                    (run.handle)(&Handed::empty(None), run.report)?;
+                    (run.handle)(&Handed::empty(None), Next::NONE, run.report)?;
                     stopped = stop::requested();
                     continue;
                 }
@@ -229,14 +232,14 @@ pub fn run(
             None => break,
             Some(Ahead::Piece(index, piece)) => {
                 let ends = matches!(piece, Piece::Unopened(_) | Piece::End(..));
-                run.piece(inputs, index, piece)?;
+                run.piece(inputs, index, piece, peek(&mut ahead))?;
                 if ends {
-                    (run.handle)(&Handed::empty(Some(index)), run.report)?;
+                    (run.handle)(&Handed::empty(Some(index)), Next::NONE, run.report)?;
                 }
             }
             Some(Ahead::Parsing(index, receiver)) => {
                 let parsed = receiver.recv().context("a parser thread stopped")?;
-                run.guessed(inputs, index, parsed)?;
+                run.guessed(inputs, index, parsed, peek(&mut ahead))?;
             }
         }
     }
@@ -258,7 +261,7 @@ pub fn learn(
     report: &mut Report,
 ) -> (Profiles, Result<()>) {
     let mut learner = Learner::default();
-    let outcome = run(inputs, filter, strict, threads, limits, report, &mut |handed, report| {
+    let outcome = run(inputs, filter, strict, threads, limits, report, &mut |handed, _, report| {
         let batch = handed.batch();
         batch.calls.iter().for_each(|call| learner.observe(call));
         report.learned(batch.calls.len());
@@ -419,6 +422,40 @@ enum Ahead {
     Parsing(usize, Receiver<Extracted>),
 }
 
+/// The calls found ahead in the first part of the next chunk to be handed over, if its parse is ready: a guess at the
+/// calls of the next [`Batch`], which can differ (`--dedup` drops repeats; a chunk that turns out to start inside a
+/// log file is parsed again). `score` asks the store for their profiles while it scores the batch handed with it.
+#[derive(Clone, Copy)]
+pub struct Next<'a>(&'a [(usize, Call<'a>)]);
+
+impl<'a> Next<'a> {
+    /// No guess: the next chunk is not parsed yet, or there is none.
+    pub const NONE: Next<'static> = Next(&[]);
+
+    /// The profiles the next chunk's calls belong to, with repeats.
+    pub fn owners(self) -> impl Iterator<Item = &'a str> {
+        self.0.iter().map(|(_, call)| call.owner)
+    }
+}
+
+/// The calls of the first chunk in `ahead` (past the ends of inputs), taking its parse if it is ready; never waits,
+/// so that a live feed's batch is handed over at once.
+fn peek(ahead: &mut VecDeque<Ahead>) -> Next<'_> {
+    let Some(at) = ahead.iter().position(|next| !matches!(next, Ahead::Piece(_, Piece::Unopened(_) | Piece::End(..))))
+    else {
+        return Next::NONE;
+    };
+    if let Ahead::Parsing(index, receiver) = &ahead[at]
+        && let Ok(parsed) = receiver.try_recv()
+    {
+        ahead[at] = Ahead::Piece(*index, Piece::Parsed(parsed));
+    }
+    match &ahead[at] {
+        Ahead::Piece(_, Piece::Parsed(parsed)) => Next(parsed.borrow_dependent()),
+        _ => Next::NONE,
+    }
+}
+
 /// One part of a chunk parsed (at most about [`parse::PART_ITEMS`] items): its items, where the parse stopped,
 /// and where the parser was then.
 struct Parsed<'a> {
@@ -551,7 +588,7 @@ struct Run<'r> {
     strict: bool,
     limits: Limits,
     report: &'r mut Report,
-    handle: &'r mut dyn FnMut(&Handed, &mut Report) -> Result<()>,
+    handle: &'r mut dyn FnMut(&Handed, Next, &mut Report) -> Result<()>,
     tally: Tally,
     open: Option<Open>,
     /// The last input seen to end a chunk inside a log file or array: its chunks are not parsed ahead.
@@ -576,18 +613,20 @@ impl Run<'_> {
         }
     }
 
-    /// Takes a chunk parsed ahead: its parse stands if the chunk starts between documents.
-    fn guessed(&mut self, inputs: &[Input], index: usize, parsed: Extracted) -> Result<()> {
+    /// Takes a chunk parsed ahead: its parse stands if the chunk starts between documents. `next` goes with the
+    /// batch of its last part.
+    fn guessed(&mut self, inputs: &[Input], index: usize, parsed: Extracted, next: Next) -> Result<()> {
         self.start(inputs, index);
         let Some(open) = self.open.as_mut().filter(|open| !open.stopped) else { return Ok(()) };
         if open.cursor != Cursor::default() || open.carry.is_some() {
-            return self.in_order(parsed.into_owner().into_owner().chunk);
+            return self.in_order(parsed.into_owner().into_owner().chunk, next);
         }
-        self.parts(Source::Ahead(parsed))
+        self.parts(Source::Ahead(parsed), next)
     }
 
-    /// Takes the next piece of input `index` that was not parsed ahead.
-    fn piece(&mut self, inputs: &[Input], index: usize, piece: Piece) -> Result<()> {
+    /// Takes the next piece of input `index` that was not parsed ahead; `next` goes with the batch of its last part,
+    /// if it has one.
+    fn piece(&mut self, inputs: &[Input], index: usize, piece: Piece, next: Next) -> Result<()> {
         self.start(inputs, index);
         let Some(open) = self.open.as_ref().filter(|open| !open.stopped) else { return Ok(()) };
         let why = match piece {
@@ -595,8 +634,8 @@ impl Run<'_> {
                 Input::Unreadable(..) => err.to_string(),
                 _ => format!("cannot open: {err}"),
             },
-            Piece::Chunk(chunk) => return self.in_order(Arc::new(chunk)),
-            Piece::Parsed(parsed) => return self.guessed(inputs, index, parsed),
+            Piece::Chunk(chunk) => return self.in_order(Arc::new(chunk), next),
+            Piece::Parsed(parsed) => return self.guessed(inputs, index, parsed, next),
             Piece::End(Err(err), line) => {
                 format!("cannot read past line {line}: {err}; the records before it were used")
             }
@@ -621,7 +660,7 @@ impl Run<'_> {
     }
 
     /// Parses `chunk` where the parser stands in its input, after what the last chunk left unfinished.
-    fn in_order(&mut self, chunk: Arc<Chunk>) -> Result<()> {
+    fn in_order(&mut self, chunk: Arc<Chunk>, next: Next) -> Result<()> {
         let Some(open) = self.open.as_mut().filter(|open| !open.stopped) else { return Ok(()) };
         let whole = match open.carry.take() {
             Some(mut carry) => {
@@ -656,13 +695,14 @@ impl Run<'_> {
         };
         let (cursor, limits) = (open.cursor.clone(), self.limits);
         let parsed = ParsedChunk::new(Part { chunk: whole, from: 0 }, |p| Parsed::of(p, cursor, limits));
-        self.parts(Source::InOrder(parsed))
+        self.parts(Source::InOrder(parsed), next)
     }
 
     /// Hands over the first part of a chunk, parsed where the parser stands in its input, then parses and
     /// hands over its further parts, one at a time: a chunk of tiny values takes the memory of a part's items,
-    /// not of all of them. What the last part could not finish is kept for the next chunk.
-    fn parts(&mut self, mut source: Source) -> Result<()> {
+    /// not of all of them. What the last part could not finish is kept for the next chunk. `next` goes with the last
+    /// part's batch: the load that follows it is the next chunk's, which `next` guesses.
+    fn parts(&mut self, mut source: Source, next: Next) -> Result<()> {
         while let Some(parsed) = source.part() {
             let Some(open) = self.open.as_mut() else { return Ok(()) };
             let chunk = Arc::clone(&parsed.borrow_owner().chunk);
@@ -675,20 +715,20 @@ impl Run<'_> {
                     self.in_lists = Some(open.index);
                 }
             }
-            self.chunk(source)?;
+            self.chunk(source, if reach.full { Next::NONE } else { next })?;
             if !reach.full {
                 break;
             }
             let limits = self.limits;
-            let next = Part { chunk, from: reach.end };
-            source = Source::InOrder(ParsedChunk::new(next, |p| Parsed::of(p, cursor, limits)));
+            let rest = Part { chunk, from: reach.end };
+            source = Source::InOrder(ParsedChunk::new(rest, |p| Parsed::of(p, cursor, limits)));
         }
         Ok(())
     }
 
     /// Extracts the calls of one parsed part of a chunk (or takes those found ahead), counts and reports the
-    /// rest, and hands the batch over.
-    fn chunk(&mut self, source: Source) -> Result<()> {
+    /// rest, and hands the batch over, with `next`.
+    fn chunk(&mut self, source: Source, next: Next) -> Result<()> {
         let mut stop = None;
         let handed = Handed(Arc::new(Owned::new(source, |source| {
             let (chunk, items, found) = match source {
@@ -711,7 +751,7 @@ impl Run<'_> {
             stop = self.walk(chunk, items, &mut Found::new(found), &mut Vec::new(), &mut batch);
             batch
         })));
-        (self.handle)(&handed, self.report)?;
+        (self.handle)(&handed, next, self.report)?;
         match stop {
             Some(err) => Err(err),
             None => Ok(()),

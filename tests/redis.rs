@@ -227,17 +227,22 @@ fn records(keys: usize, per_key: usize, salt: usize) -> String {
     ndjson(&out)
 }
 
-/// What `score` writes for `input` against the first store, after checking that it writes the same against every
-/// other store.
-fn scored_alike(env: &Env, stores: &[String], input: &str) -> String {
+/// What `score` (with `flags`) writes for `input` against the first store, after checking that it writes the same
+/// against every other store.
+fn scored_alike(env: &Env, stores: &[String], flags: &[&str], input: &str) -> String {
     let score = |store: &String| {
-        let out = env.run(&["score", "--store", store, "-"], input);
+        let out = env.run(&[&["score"], flags, &["--store", store, "-"]].concat(), input);
         assert_eq!(out.code, 0, "score with {store}: {}", out.stderr);
         out.stdout
     };
     let scored = score(&stores[0]);
     for store in &stores[1..] {
-        assert_eq!(score(store), scored, "{store}");
+        let other = score(store);
+        let mut lines = scored.lines().zip(other.lines()).enumerate();
+        if let Some((n, (line, differs))) = lines.find(|(_, (line, differs))| line != differs) {
+            panic!("line {} against {store}:\n{differs}\nagainst {}:\n{line}", n + 1, stores[0]);
+        }
+        assert_eq!(other.lines().count(), scored.lines().count(), "lines against {store}");
     }
     scored
 }
@@ -276,13 +281,59 @@ fn snapshot_redis_and_cluster_give_the_same_profiles_and_scores() {
     }
     let exported = exported_alike(&env, &stores);
     assert_eq!(exported.lines().count(), 50);
-    assert_eq!(scored_alike(&env, &stores, &scored).lines().count(), 120);
+    assert_eq!(scored_alike(&env, &stores, &[], &scored).lines().count(), 120);
     for store in &stores {
         let out = env.run(&["profile", "delete", "--store", store, "AKIAKEY00001", "AKIAKEY00002"], "");
         assert!(out.stderr.contains("deleted 2 profile(s)"), "{store}: {}", out.stderr);
         let out = env.run(&["profile", "show", "--store", store, "AKIAKEY0000"], "");
         assert_eq!(out.stdout.lines().filter(|line| line.contains("AKIAKEY")).count(), 8, "{store}: {}", out.stdout);
     }
+    exported_alike(&env, &stores);
+}
+
+/// `score` loads the profiles of the next chunk's new keys while it scores this chunk. Over 4,000 keys, a few hundred
+/// new in each of six chunks, every key's three calls are 800 records apart, so that many run from one chunk into the
+/// next: the first call teaches its key a new event in memory, the other two match it. A profile loaded after a call
+/// needed it would score that call as unknown, and one loaded over what was learned would miss the event; with
+/// `--learn`, saves and second looks go on while loads are on their way. The single server wants a password and holds
+/// the profiles in database 3, so that the loads ahead, read off the socket without redis-rs, log in and choose it.
+#[test]
+fn profiles_loaded_ahead_arrive_in_time_and_replace_nothing_learned() {
+    let Some(env) = redis_env() else { return };
+    let server = Server::start(&env.path("redis"), free_port(false), &["--requirepass", "ahead-Pw"]);
+    let cluster = Cluster::start(&env);
+    let stores = ["snapshot".to_string(), format!("redis://:ahead-Pw@127.0.0.1:{}/3", server.port), cluster.url()];
+    let call = |k: usize, day: usize, event| {
+        let (key, time) =
+            (format!("AKIAAHEAD{k:05}"), format!("2026-11-{day:02}T{:02}:{:02}:00Z", k / 600, k / 10 % 60));
+        record(&key, &time, "203.0.113.7", "aws-cli/2.13.5", "us-east-1", event)
+    };
+    // Every tenth key has no profile: unknown at each call, and looked up again after --save-every.
+    let learned: Vec<_> = (0..4000).filter(|k| k % 10 != 0).map(|k| call(k, 1, "DescribeInstances")).collect();
+    let scored: Vec<_> = (0..4000 / 800)
+        .flat_map(|block| {
+            (2..5).flat_map(move |day| (block * 800..(block + 1) * 800).map(move |k| call(k, day, "RunInstances")))
+        })
+        .collect();
+    let scored = ndjson(&scored);
+    assert!(scored.len() > 5 << 20, "{} bytes: fewer chunks than meant", scored.len());
+    for store in &stores {
+        learn(&env, store, &ndjson(&learned));
+    }
+    let flags = ["--learn", "--save-records", "500", "--save-every", "1s"];
+    let connections = || {
+        let stats = cli(server.port, &["-a", "ahead-Pw", "--no-auth-warning", "info", "stats"]);
+        let count = stats.lines().find_map(|line| line.strip_prefix("total_connections_received:"));
+        count.unwrap().trim().parse::<usize>().unwrap()
+    };
+    let before = connections();
+    let out = scored_alike(&env, &stores, &flags, &scored);
+    // The store's own connection and the one that loads ahead: a third would be that loader gone back to redis-rs.
+    assert_eq!(connections() - before - 1, 2, "connections to the single server while it scored");
+    let count = |needle: &str| out.lines().filter(|line| line.contains(needle)).count();
+    assert_eq!(count("\"profile\":\"unknown\""), 1200, "{out}");
+    assert_eq!(count("\"score\":90,"), 3600, "first calls: all but the event");
+    assert_eq!(count("\"score\":100,"), 7200, "the calls after the first, matching what it taught");
     exported_alike(&env, &stores);
 }
 
@@ -762,7 +813,7 @@ fn keys_of_a_slot_half_way_through_moving_are_followed_by_ask() {
     learn(&env, "snapshot", &(before + &during));
     let stores = [url, "snapshot".to_string()];
     exported_alike(&env, &stores);
-    scored_alike(&env, &stores, &scored);
+    scored_alike(&env, &stores, &[], &scored);
 }
 
 #[test]
@@ -916,6 +967,14 @@ fn a_field_keywatcher_did_not_write_is_named() {
     let out = env.run(&["learn", "--store", &server.url(), "-"], &input);
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("kw:{AKIAKEY00000}") && out.stderr.contains("ip:198.51.100.0"), "{}", out.stderr);
+    // In a later chunk, whose keys are loaded ahead, off the socket: named as well.
+    let (input, store) = (records(5000, 1, 1), format!("{}/1", server.url()));
+    assert!(input.len() > 2 << 20, "{} bytes: one chunk", input.len());
+    learn(&env, &store, &input);
+    cli(server.port, &["-n", "1", "hset", "kw:{AKIAKEY04999}", "ip:198.51.100.0", "many"]);
+    let out = env.run(&["score", "--store", &store, "-"], &input);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("kw:{AKIAKEY04999}") && out.stderr.contains("ip:198.51.100.0"), "{}", out.stderr);
 }
 
 #[test]

@@ -1,11 +1,11 @@
-//! `keywatcher score [INPUT]...` (old names `score_request`, `score_requst`): read records, load the
-//! profiles of each chunk's keys from the store (or learn `--baseline` inputs in memory first), score every
-//! call and write one JSON line per call, in input order (or, for a person at a terminal, one table row; or
-//! with `--passthrough`, every record back with its verdict added). Unless `--frozen` (or the old scoring),
-//! the calls that were not suspicious are learned in memory as they go, and new addresses in a key's own
-//! networks put on probation (`adapt.rs`); `--learn` saves them too. Under `--identity key-and-role`, a role
-//! session whose role has no profile is excluded, not scored. SIGTERM and SIGINT end the run after the chunks
-//! already read: their lines are written, what was learned is saved.
+//! `keywatcher score [INPUT]...` (old names `score_request`, `score_requst`): read records, load the profiles of each
+//! chunk's keys from the store, asking for the next chunk's before scoring this one (or learn `--baseline` inputs in
+//! memory first), score every call and write one JSON line per call, in input order (or, for a person at a terminal,
+//! one table row; or with `--passthrough`, every record back with its verdict added). Unless `--frozen` (or the old
+//! scoring), the calls that were not suspicious are learned in memory as they go, and new addresses in a key's own
+//! networks put on probation (`adapt.rs`); `--learn` saves them too. Under `--identity key-and-role`, a role session
+//! whose role has no profile is excluded, not scored. SIGTERM and SIGINT end the run after the chunks already read:
+//! their lines are written, what was learned is saved.
 
 use std::collections::HashSet;
 use std::io::IsTerminal;
@@ -19,7 +19,7 @@ use crate::cli::{Format, ScoreArgs};
 use crate::extract::{Call, Exclusion, Filter, Owner};
 use crate::follow::Step;
 use crate::lineage::{Lineage, Link};
-use crate::pipeline::Handed;
+use crate::pipeline::{Handed, Next};
 use crate::profile::Profiles;
 use crate::read::{Input, Limits};
 use crate::report::{self, Report};
@@ -98,7 +98,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         Form::Lines
     };
     let mut writer = Writer::start(form, options.only_suspicious)?;
-    let handle: &mut dyn FnMut(&Handed, &mut Report, &mut Writer) -> Result<()> = &mut |handed, report, writer| {
+    let mut handle = |handed: &Handed, next: Next<'_>, report: &mut Report, writer: &mut Writer| -> Result<()> {
         let batch = handed.batch();
         if let Some(store) = store.as_deref_mut() {
             // With --learn, a run lasts days: a key learned meanwhile (`keywatcher learn`, once a person has
@@ -108,6 +108,10 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
                 looked = Instant::now();
             }
             fetch(store, batch.calls.iter().map(|c| c.owner), &mut profiles, &mut missing)?;
+            // Asked for now and read at the next chunk's turn, so that the store answers while this one is scored.
+            if !batch.calls.is_empty() {
+                store.prefetch(&unseen(next.owners(), &profiles, &missing))?;
+            }
         }
         let judge = |call: &Call| {
             if unlearned_role(call, &profiles) {
@@ -166,21 +170,28 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     let stopped = || stop::requested().is_some();
     let outcome = plan.run(&stopped, &mut |step| match step {
         Step::Read(inputs, ended) => {
-            let outcome =
-                pipeline::run(inputs, &filter, common.strict, threads, limits, &mut report, &mut |handed, report| {
-                    handle(handed, report, &mut writer)?;
+            let outcome = pipeline::run(
+                inputs,
+                &filter,
+                common.strict,
+                threads,
+                limits,
+                &mut report,
+                &mut |handed, next, report| {
+                    handle(handed, next, report, &mut writer)?;
                     if let Some(index) = handed.batch().ended {
                         writer.ended(index);
                     }
                     writer.written().try_for_each(&mut *ended)
-                });
+                },
+            );
             // An input is recorded as done once its lines are out (after a failure too, for those before it).
             writer.sync()?;
             writer.written().try_for_each(&mut *ended)?;
             outcome
         }
         // Following waits between looks: the timed save and look-up are done on time, as on a quiet feed.
-        Step::Wait => handle(&Handed::empty(None), &mut report, &mut writer),
+        Step::Wait => handle(&Handed::empty(None), Next::NONE, &mut report, &mut writer),
     });
     // Saved whatever ended the run, a closed stdout included: nothing learned is lost.
     let flushed = writer.finish();
@@ -210,16 +221,15 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     Ok(status)
 }
 
-/// Loads, in one request, the profiles of the keys not yet seen in this run.
+/// Loads, in one request, the profiles of the keys not yet seen in this run. None of them is in `profiles`, so
+/// nothing learned in memory is replaced.
 fn fetch<'k>(
     store: &mut dyn Store,
     keys: impl Iterator<Item = &'k str>,
     profiles: &mut Profiles,
     missing: &mut HashSet<String>,
 ) -> Result<()> {
-    let mut wanted: Vec<&str> = keys.filter(|k| !profiles.contains_key(*k) && !missing.contains(*k)).collect();
-    wanted.sort_unstable();
-    wanted.dedup();
+    let wanted = unseen(keys, profiles, missing);
     if wanted.is_empty() {
         return Ok(());
     }
@@ -227,6 +237,14 @@ fn fetch<'k>(
     missing.extend(wanted.iter().filter(|k| !found.contains_key(**k)).map(|k| k.to_string()));
     profiles.extend(found);
     Ok(())
+}
+
+/// The keys not yet seen in this run, once each: neither loaded (or learned) nor found to have no profile.
+fn unseen<'k>(keys: impl Iterator<Item = &'k str>, profiles: &Profiles, missing: &HashSet<String>) -> Vec<&'k str> {
+    let mut wanted: Vec<&str> = keys.filter(|k| !profiles.contains_key(*k) && !missing.contains(*k)).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    wanted
 }
 
 /// Looks up again the keys that had no profile. A store that does not answer leaves them as they were, to be

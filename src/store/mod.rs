@@ -30,6 +30,12 @@ pub trait Store {
     fn location(&self) -> String;
     /// The profiles of these keys, where there are any.
     fn load(&mut self, keys: &[&str]) -> Result<Profiles>;
+    /// Asks for the profiles of these keys, which the next [`Store::load`] is expected to want, without waiting
+    /// for them: a store across a network then answers while the caller works. A failure to load them shows at
+    /// the load that wants them. A local store has nothing to gain.
+    fn prefetch(&mut self, _keys: &[&str]) -> Result<()> {
+        Ok(())
+    }
     /// Every profile.
     fn all(&mut self) -> Result<Profiles>;
     /// Whether no profile is stored.

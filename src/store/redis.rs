@@ -10,9 +10,12 @@
 //! token that the script keeps in the hash (`_batches`, the last eight), so a batch sent again after a lost reply
 //! is not counted twice: a field, not a key of its own beside the hash, which cost a quarter of the script's time.
 //! Earlier builds kept them in `kw:{KEY}:batches`, expiring an hour after the last merge; such keys are left to
-//! expire. Listing uses SCAN on every master, never KEYS. `link.rs` holds the connections, deadlines and retries.
+//! expire. Listing uses SCAN on every master, never KEYS. `link.rs` holds the connections, deadlines and retries;
+//! `ahead.rs` loads the profiles `score` asks for ahead, on a thread with connections of its own.
 
+mod ahead;
 mod link;
+mod quick;
 mod resp;
 
 use std::hash::{BuildHasher, RandomState};
@@ -23,6 +26,7 @@ use redis::{Cmd, FromRedisValue, Script, Value};
 
 use self::resp::TimeText;
 
+use self::ahead::Ahead;
 use self::link::{Link, Requests, Sent, Target};
 use super::{Store, legacy};
 use crate::profile::{self, Profile, Profiles, Seen, Values};
@@ -145,6 +149,8 @@ return 2
 /// A Redis server or cluster holding profiles; it connects on first use and again after a failure.
 pub struct Redis {
     link: Link,
+    /// The thread that loads profiles ahead (`prefetch`), started at the first ask.
+    ahead: Option<Ahead>,
     merge: Script,
     /// Makes each merge batch's token unique: this run's random part, and merges so far.
     run: u64,
@@ -163,7 +169,7 @@ impl Redis {
         // that took over after a failover.
         let load = redis::cmd("SCRIPT").arg("LOAD").arg(MERGE).take();
         let link = Link::new(Target::parse(spec)?, vec![load]);
-        Ok(Redis { link, merge: Script::new(MERGE), run, merges: 0, by_content: false })
+        Ok(Redis { link, ahead: None, merge: Script::new(MERGE), run, merges: 0, by_content: false })
     }
 
     /// This store, each key's merge tokened by the fields it writes rather than by the run: merging a profile that
@@ -394,21 +400,26 @@ impl Store for Redis {
         self.link.location()
     }
 
+    /// Takes what was loaded ahead of these keys, and loads the others.
     fn load(&mut self, keys: &[&str]) -> Result<Profiles> {
-        let mut profiles = Profiles::new();
-        for batch in keys.chunks(BATCH) {
-            let cmds = batch.iter().map(|key| {
-                let hash = hash_key(key);
-                let cmd = redis::cmd("HGETALL").arg(&hash).take();
-                (hash, cmd)
-            });
-            let hashes: Vec<Value> = self.pipe("load profiles", cmds)?;
-            for (key, fields) in batch.iter().zip(hashes) {
-                let profile = decode(key, fields).with_context(|| format!("in {}", self.location()))?;
-                profile.map(|profile| profiles.insert(key.to_string(), profile));
+        let mut loaded = self.ahead.as_mut().map_or_else(|| Ok(Default::default()), Ahead::take)?;
+        let (mut found, mut asked) = (Vec::with_capacity(keys.len()), Vec::new());
+        for &key in keys {
+            match loaded.remove(key) {
+                Some(profile) => found.extend(profile),
+                None => asked.push(key),
             }
         }
-        Ok(profiles)
+        found.extend(profiles(&mut self.link, &asked)?.into_iter().flatten());
+        Ok(found.into_iter().map(|profile| (profile.access_key_id.clone(), profile)).collect())
+    }
+
+    /// Asks the thread that loads ahead for these keys (starting it with connections of its own, the first time).
+    fn prefetch(&mut self, keys: &[&str]) -> Result<()> {
+        if self.ahead.is_none() {
+            self.ahead = Some(Ahead::start(self.link.twin())?);
+        }
+        self.ahead.as_mut().expect("started above").ask(keys)
     }
 
     fn all(&mut self) -> Result<Profiles> {
@@ -493,6 +504,23 @@ fn hash_key(access_key: &str) -> String {
     format!("{PREFIX}{access_key}}}")
 }
 
+/// The profiles of `keys`, in order (none for a key that has none), loaded on `link` with `HGETALL` in one round
+/// trip per server per [`BATCH`] keys.
+fn profiles(link: &mut Link, keys: &[&str]) -> Result<Vec<Option<Profile>>> {
+    let (mut profiles, mut requests) = (Vec::with_capacity(keys.len()), Requests::default());
+    for batch in keys.chunks(BATCH) {
+        requests.clear();
+        for key in batch {
+            let hash = hash_key(key);
+            requests.push_cmd(hash.as_bytes(), redis::cmd("HGETALL").arg(&hash));
+        }
+        for (key, reply) in batch.iter().zip(link.pipe("load profiles", &requests)?) {
+            profiles.push(decode(key, reply).with_context(|| format!("in {}", link.location()))?);
+        }
+    }
+    Ok(profiles)
+}
+
 fn access_key(hash_key: &str) -> Option<&str> {
     hash_key.strip_prefix(PREFIX)?.strip_suffix('}')
 }
@@ -515,15 +543,17 @@ fn decode(access_key: &str, reply: Value) -> Result<Option<Profile>> {
         Value::Array(items) => items,
         other => bail!("profile key {} read back as {other:?}, not a hash", hash_key(access_key)),
     };
-    if items.is_empty() {
-        return Ok(None);
-    }
-    let mut profile = Profile::new(access_key);
     let text = |item| match item {
         Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
         _ => None,
     };
-    let mut items = items.into_iter().map(text);
+    build(access_key, items.into_iter().map(text))
+}
+
+/// The profile of `access_key` from its hash's fields and values in turn (none where one is not UTF-8 text), or
+/// none for an empty hash.
+fn build(access_key: &str, mut items: impl Iterator<Item = Option<String>>) -> Result<Option<Profile>> {
+    let mut profile = None;
     while let (Some(field), Some(value)) = (items.next(), items.next()) {
         let (Some(field), Some(value)) = (field, value) else {
             bail!(
@@ -531,11 +561,12 @@ fn decode(access_key: &str, reply: Value) -> Result<Option<Profile>> {
                 hash_key(access_key)
             );
         };
-        read_field(&mut profile, field, value).map_err(|(field, value)| {
+        let profile = profile.get_or_insert_with(|| Profile::new(access_key));
+        read_field(profile, field, value).map_err(|(field, value)| {
             anyhow!("profile key {} has a field {field:?} = {value:?} keywatcher did not write", hash_key(access_key))
         })?;
     }
-    Ok(Some(profile))
+    Ok(profile)
 }
 
 /// Reads one field of a profile's hash into `profile`, or gives the field and its value back if keywatcher did not

@@ -46,6 +46,7 @@ const BUSY: [&str; 6] = ["TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN", "RE
 type Addr = (String, u16);
 
 /// Where the store is and how to log in, parsed from the `--store` URL.
+#[derive(Clone)]
 pub(super) struct Target {
     pub(super) cluster: bool,
     tls: bool,
@@ -56,6 +57,17 @@ pub(super) struct Target {
     timeout: Duration,
     /// The URL without its password or options, for messages.
     pub(super) shown: String,
+}
+
+/// A single server reached without TLS, as `quick.rs` connects to it: where it is, the commands that log in and choose
+/// the database (packed in RESP; as many replies to read), and how long a reply may take.
+pub(super) struct Plain {
+    pub(super) host: String,
+    pub(super) port: u16,
+    pub(super) login: Vec<u8>,
+    pub(super) commands: usize,
+    pub(super) timeout: Duration,
+    pub(super) connect: Duration,
 }
 
 /// The commands of a batch, packed in RESP one after another in one buffer, each with the cluster slot of its key.
@@ -168,6 +180,32 @@ enum Failure {
 impl Link {
     pub(super) fn new(target: Target, setup: Vec<Cmd>) -> Link {
         Link { target, setup, slots: Vec::new(), conns: HashMap::new(), out: Vec::new() }
+    }
+
+    /// Connections of their own to the same servers, with no setup: for loads on another thread.
+    pub(super) fn twin(&self) -> Link {
+        Link::new(self.target.clone(), Vec::new())
+    }
+
+    /// How to reach the store without redis-rs, if it is a single server without TLS.
+    pub(super) fn plain(&self) -> Option<Plain> {
+        let target = &self.target;
+        if target.cluster || target.tls {
+            return None;
+        }
+        let mut login = Vec::new();
+        let mut commands = 0;
+        if let Some(password) = &target.password {
+            redis::cmd("AUTH").arg(target.user.as_deref()).arg(password).write_packed_command(&mut login);
+            commands += 1;
+        }
+        if target.db != 0 {
+            redis::cmd("SELECT").arg(target.db).write_packed_command(&mut login);
+            commands += 1;
+        }
+        let (host, port) = target.nodes[0].clone();
+        let connect = CONNECT_TIMEOUT.min(target.timeout);
+        Some(Plain { host, port, login, commands, timeout: target.timeout, connect })
     }
 
     /// Where the store is, for messages.
@@ -772,6 +810,21 @@ mod tests {
         ] {
             let err = Target::parse(bad).err().unwrap().to_string();
             assert!(err.contains(says) && !err.contains("secret"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_single_server_without_tls_is_reached_plain_with_its_login_and_database() {
+        let plain = |url| Link::new(Target::parse(url).unwrap(), Vec::new()).plain();
+        let p = plain("redis://me:p%40ss@127.0.0.1:7000/3?timeout=2").unwrap();
+        assert_eq!((p.host.as_str(), p.port, p.commands, p.timeout), ("127.0.0.1", 7000, 2, Duration::from_secs(2)));
+        let login = b"*3\r\n$4\r\nAUTH\r\n$2\r\nme\r\n$4\r\np@ss\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n";
+        assert_eq!(String::from_utf8_lossy(&p.login), String::from_utf8_lossy(login));
+        let p = plain("redis://:secret@h1").unwrap();
+        assert_eq!(String::from_utf8_lossy(&p.login), "*2\r\n$4\r\nAUTH\r\n$6\r\nsecret\r\n");
+        assert_eq!((p.commands, p.connect), (1, CONNECT_TIMEOUT));
+        for other in ["rediss://h1:7000", "redis+cluster://h1:7001,h2:7002", "rediss+cluster://h1:7001"] {
+            assert!(plain(other).is_none(), "{other}");
         }
     }
 
