@@ -21,7 +21,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use jiff::Timestamp;
 use redis::{Cmd, FromRedisValue, Script, Value};
 
-use self::resp::TimeText;
+use self::resp::Times;
 
 use self::link::{Link, Requests, Sent, Target};
 use super::{Store, legacy};
@@ -289,7 +289,8 @@ impl Redis {
             let token_at = out.len();
             resp::bulk(out, &[if self.by_content { &[b'0'; 16] } else { token.as_bytes() }]);
             let fields_at = out.len();
-            let (first, last) = (TimeText::new(profile.first_seen), TimeText::new(profile.last_seen));
+            let mut times = Times::default();
+            let (first, last) = (times.text(profile.first_seen), times.text(profile.last_seen));
             let fields: [(&str, &[u8]); 5] = [
                 ("first", first.as_bytes()),
                 ("last", last.as_bytes()),
@@ -305,9 +306,7 @@ impl Redis {
             for (kind, values) in values {
                 for (value, seen) in values {
                     resp::bulk(out, &[kind.as_bytes(), value.as_bytes()]);
-                    let first = TimeText::new(seen.first);
-                    let last = if seen.last == seen.first { None } else { Some(TimeText::new(seen.last)) };
-                    let last = last.as_ref().unwrap_or(&first);
+                    let (first, last) = (times.text(seen.first), times.text(seen.last));
                     let count = number.format(seen.count).as_bytes();
                     resp::bulk(out, &[count, b" ", first.as_bytes(), b" ", last.as_bytes()]);
                 }
@@ -597,7 +596,7 @@ mod tests {
 
     /// A time as the merge writes it.
     fn time(time: &str) -> String {
-        String::from_utf8(TimeText::new(Some(time.parse().unwrap())).as_bytes().to_vec()).unwrap()
+        String::from_utf8(resp::TimeText::new(Some(time.parse().unwrap())).as_bytes().to_vec()).unwrap()
     }
 
     #[test]
