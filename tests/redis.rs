@@ -685,8 +685,9 @@ fn keys_that_begin_with_a_closing_brace_are_made_in_a_cluster_as_in_a_snapshot()
     assert_eq!(keys, 8005, "a delta's hash was left behind");
 }
 
-/// A TCP relay to the server on `port` that holds back what its client sends from the first RENAMENX on until
-/// `release` is set: the commands before it run, the rest wait. Returns its port and whether it holds yet.
+/// A TCP relay to the server on `port` that holds back what its clients send from the first RENAMENX on until
+/// `release` is set: the commands before it run, the rest wait, on every connection. Returns its port and whether it
+/// holds yet.
 fn holding_relay(port: u16, release: Arc<AtomicBool>) -> (u16, Arc<AtomicBool>) {
     const RENAMENX: &[u8] = b"*3\r\n$8\r\nRENAMENX\r\n";
     let held = Arc::new(AtomicBool::new(false));
@@ -703,8 +704,10 @@ fn holding_relay(port: u16, release: Arc<AtomicBool>) -> (u16, Arc<AtomicBool>) 
                 if let Some(at) = at.filter(|_| !held.load(Ordering::SeqCst)) {
                     server.write_all(&rest[..at]).unwrap();
                     held.store(true, Ordering::SeqCst);
-                    wait_for("the test to release the relay", || release.load(Ordering::SeqCst));
                     rest = &rest[at..];
+                }
+                if held.load(Ordering::SeqCst) {
+                    wait_for("the test to release the relay", || release.load(Ordering::SeqCst));
                 }
                 if server.write_all(rest).is_err() {
                     break;
@@ -722,7 +725,8 @@ fn learners_racing_to_make_the_same_new_keys_lose_nothing() {
     let url = server.url();
     let (a, b) = (four_batches(0), four_batches(5));
     // B has written the delta of the first key of its third batch, which makes its keys by rename, when A runs and
-    // makes every key; then B's renames go on, and all fail.
+    // makes every key (B's fourth batch, sent on its other connection before the third is answered, waits too); then
+    // B's renames go on, and all fail.
     let release = Arc::new(AtomicBool::new(false));
     let (relay, held) = holding_relay(server.port, release.clone());
     std::thread::scope(|scope| {

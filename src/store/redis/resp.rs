@@ -17,8 +17,9 @@ pub(super) fn array(out: &mut Vec<u8>, args: usize) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Writes one argument, the concatenation of `parts`.
-pub(super) fn bulk(out: &mut Vec<u8>, parts: &[&[u8]]) {
+/// Writes one argument, the concatenation of `parts`: as many as each caller has, so that its loops are unrolled
+/// (a slice of parts cost 3 % more instructions for the whole learn).
+pub(super) fn bulk<const N: usize>(out: &mut Vec<u8>, parts: &[&[u8]; N]) {
     out.push(b'$');
     out.extend_from_slice(itoa::Buffer::new().format(parts.iter().map(|part| part.len()).sum::<usize>()).as_bytes());
     out.extend_from_slice(b"\r\n");
@@ -29,6 +30,7 @@ pub(super) fn bulk(out: &mut Vec<u8>, parts: &[&[u8]]) {
 /// A time as the merge script compares it, `2026-11-02T10:00:00.000000000Z` (what jiff writes with `{:.9}`):
 /// fixed width for the years 0 to 9999, so that text order is time order; a year before 0 is jiff's longer
 /// `-000001-…`, which the script orders itself. Empty for no time.
+#[derive(Clone, Copy)]
 pub(super) struct TimeText {
     bytes: [u8; 40],
     len: usize,
@@ -73,6 +75,35 @@ impl TimeText {
     }
 }
 
+/// No time: empty.
+impl Default for TimeText {
+    fn default() -> TimeText {
+        TimeText::new(None)
+    }
+}
+
+/// The texts of the last few times written. A profile's times repeat: a call's time is the first or last seen of each
+/// of its values, so a profile holds a few times over and over. Working each out once per profile: writing the merge of
+/// a learn of 200,000 records over 80,000 keys spent 125 M instructions on times instead of 268 M (callgrind).
+#[derive(Default)]
+pub(super) struct Times {
+    recent: [(Option<Timestamp>, TimeText); 4],
+    /// Where the next new time goes: the one least recently worked out.
+    next: usize,
+}
+
+impl Times {
+    pub(super) fn text(&mut self, time: Option<Timestamp>) -> TimeText {
+        if let Some((_, text)) = self.recent.iter().find(|(known, _)| *known == time) {
+            return *text;
+        }
+        let text = TimeText::new(time);
+        self.recent[self.next] = (time, text);
+        self.next = (self.next + 1) % self.recent.len();
+        text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +139,17 @@ mod tests {
             let time = Timestamp::new(seconds, nanos / 10i32.pow(digits)).unwrap();
             let text = TimeText::new(Some(time));
             proptest::prop_assert_eq!(std::str::from_utf8(text.as_bytes()).unwrap(), format!("{time:.9}"));
+        }
+    }
+
+    #[test]
+    fn remembered_times_are_written_as_new_ones() {
+        let mut times = Times::default();
+        let known: Vec<Option<Timestamp>> =
+            (0..7).map(|hour| Some(Timestamp::from_second(hour * 3600).unwrap())).chain([None]).collect();
+        // Repeats, and more times than it remembers, so that some are forgotten and worked out again.
+        for n in [0, 1, 0, 7, 2, 3, 4, 5, 0, 6, 7, 1, 1, 5, 7] {
+            assert_eq!(times.text(known[n]).as_bytes(), TimeText::new(known[n]).as_bytes(), "{:?}", known[n]);
         }
     }
 
