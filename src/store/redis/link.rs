@@ -170,6 +170,12 @@ impl Link {
         Link { target, setup, slots: Vec::new(), conns: HashMap::new(), out: Vec::new() }
     }
 
+    /// Closes every connection, so that replies still on their way to one (a round trip sent with
+    /// [`Link::send_all`] and never answered) cannot be read as the replies of a later request.
+    pub(super) fn close(&mut self) {
+        self.conns.clear();
+    }
+
     /// Where the store is, for messages.
     pub(super) fn location(&self) -> String {
         let kind = if self.target.cluster { "Redis Cluster" } else { "Redis" };
