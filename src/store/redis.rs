@@ -268,6 +268,33 @@ impl Redis {
         Ok(deleted)
     }
 
+    /// [`Store::merge`]'s batches, two in flight.
+    fn merge_batches(&mut self, delta: Profiles) -> Result<()> {
+        let doing = "merge profiles";
+        let token = format!("{:016x}-{}", self.run, self.merges);
+        self.merges += 1;
+        let mut profiles = delta.into_values();
+        let (mut building, mut spare) = (Merges::default(), Merges::default());
+        // The batch before, sent on `self.spare`.
+        let mut in_flight: Option<(Merges, Sent)> = None;
+        let mut making = false;
+        loop {
+            building.clear(making);
+            profiles.by_ref().take(BATCH).for_each(|profile| self.merge_request(&mut building, profile, &token));
+            let sent = (!building.requests.is_empty()).then(|| self.link.send_all(&building.requests));
+            // The batch before is read on its own connections while the servers run this one after it.
+            std::mem::swap(&mut self.link, &mut self.spare);
+            if let Some((mut merges, sent)) = in_flight.take() {
+                let replies = self.link.answers(doing, &merges.requests, sent)?;
+                let made = self.merged(&mut merges, replies, &token)?;
+                making = made * 2 > merges.profiles.len();
+                spare = merges;
+            }
+            let Some(sent) = sent else { return Ok(()) };
+            in_flight = Some((std::mem::replace(&mut building, std::mem::take(&mut spare)), sent));
+        }
+    }
+
     /// Adds the merge of `profile` to `merges`: one `EVALSHA` of [`MERGE`], or, in a batch that makes keys, an `HSET`
     /// of the delta into a hash of this batch's own and a `RENAMENX` of it to the profile's key; written straight in
     /// RESP. The delta's token is `token`, or, when merging by content, one made of the fields it writes. The batch
@@ -462,30 +489,16 @@ impl Store for Redis {
     /// that hash by the script, which deletes it, in one more round trip. Learning 200,000 records over 80,000 keys
     /// into an empty Redis cost the server 0.64–0.92 s of CPU instead of 1.40–1.49 s. A learn killed between the two
     /// leaves such a hash behind (`kw:{KEY}:TOKEN`, never read as a profile; `profile delete --all` removes it).
+    ///
+    /// When a batch fails, the other may still be on its way: both sets of connections are closed, so that a later
+    /// request (`score --learn` goes on after a failed save, and saves again) cannot read its replies as its own.
     fn merge(&mut self, delta: Profiles) -> Result<()> {
-        let doing = "merge profiles";
-        let token = format!("{:016x}-{}", self.run, self.merges);
-        self.merges += 1;
-        let mut profiles = delta.into_values();
-        let (mut building, mut spare) = (Merges::default(), Merges::default());
-        // The batch before, sent on `self.spare`.
-        let mut in_flight: Option<(Merges, Sent)> = None;
-        let mut making = false;
-        loop {
-            building.clear(making);
-            profiles.by_ref().take(BATCH).for_each(|profile| self.merge_request(&mut building, profile, &token));
-            let sent = (!building.requests.is_empty()).then(|| self.link.send_all(&building.requests));
-            // The batch before is read on its own connections while the servers run this one after it.
-            std::mem::swap(&mut self.link, &mut self.spare);
-            if let Some((mut merges, sent)) = in_flight.take() {
-                let replies = self.link.answers(doing, &merges.requests, sent)?;
-                let made = self.merged(&mut merges, replies, &token)?;
-                making = made * 2 > merges.profiles.len();
-                spare = merges;
-            }
-            let Some(sent) = sent else { return Ok(()) };
-            in_flight = Some((std::mem::replace(&mut building, std::mem::take(&mut spare)), sent));
+        let merged = self.merge_batches(delta);
+        if merged.is_err() {
+            self.link.close();
+            self.spare.close();
         }
+        merged
     }
 
     /// Deletes every profile, then merges `profiles` in: unlike a snapshot's, not one atomic step.

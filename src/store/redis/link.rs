@@ -208,6 +208,12 @@ impl Link {
         Some(Plain { host, port, login, commands, timeout: target.timeout, connect })
     }
 
+    /// Closes every connection, so that replies still on their way to one (a round trip sent with
+    /// [`Link::send_all`] and never answered) cannot be read as the replies of a later request.
+    pub(super) fn close(&mut self) {
+        self.conns.clear();
+    }
+
     /// Where the store is, for messages.
     pub(super) fn location(&self) -> String {
         let kind = if self.target.cluster { "Redis Cluster" } else { "Redis" };
