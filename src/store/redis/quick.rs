@@ -153,11 +153,11 @@ fn header(conn: &mut impl BufRead, into: &mut Vec<u8>, kind: u8) -> Result<usize
     }
 }
 
-/// The next bulk string, if it is UTF-8 text. Its bytes are read as they come, not made room for at the length
-/// the header claims.
+/// The next bulk string, if it is UTF-8 text. Room is made for at most [`READ`] bytes of the length its header
+/// claims; more are read as they come.
 fn text(conn: &mut impl BufRead, line: &mut Vec<u8>) -> Result<Option<String>> {
     let len = header(conn, line, b'$')?;
-    let mut bytes = Vec::new();
+    let mut bytes = Vec::with_capacity(len.min(READ));
     conn.take(len as u64).read_to_end(&mut bytes)?;
     let mut end = [0; 2];
     ensure!(bytes.len() == len, "the connection closed inside a bulk string");
