@@ -26,7 +26,7 @@ use redis::{Cmd, Connection, ConnectionInfo, ErrorKind, IntoConnectionInfo, Redi
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the read timeout is set again while the replies of a round trip are read. It was set before each reply,
 /// a system call each: a learn of 200,000 records over 80,000 keys made 142,925 of them, now 46 (`strace -c`).
-const TIMEOUT_STEP: Duration = Duration::from_millis(50);
+pub(super) const TIMEOUT_STEP: Duration = Duration::from_millis(50);
 /// The longest wait to connect and log in, or the timeout if that is shorter.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Waits before each new try after a failure that may pass. Tries also stop once a timeout has gone by since the

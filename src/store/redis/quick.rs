@@ -4,28 +4,30 @@
 //! loads ahead did (callgrind, 20,000 records over 8,000 keys). Only `ahead.rs` reads this way, and at the first reply
 //! it does not expect (an error, a closed connection, a timeout) it stops for the rest of the run and leaves the
 //! keys to the store's own connections (`link.rs`), which retry, follow a cluster's redirects and say what went
-//! wrong. It never writes to the store.
+//! wrong. What a server sends cannot make it allocate more than it sent, nor wait past a round trip's deadline. It
+//! never writes to the store.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
 
-use super::link::Plain;
+use super::link::{Plain, TIMEOUT_STEP};
 use super::{BATCH, PREFIX, resp};
 use crate::profile::Profile;
 
 /// Bytes read from the socket at a time: a round trip of 2,000 profiles of a few values is about a megabyte.
 const READ: usize = 64 << 10;
-/// The longest header line read: `*N`, `$N` and `+OK` are a few bytes, so that a reply that is not what was asked
-/// for takes no more memory than this before it is found out.
-const LINE: u64 = 1024;
+/// The longest header line read: `*` or `$` and a length take at most 21 bytes; anything longer is not a reply
+/// this reads, and is not read to its end.
+const LINE: u64 = 64;
 
 /// The connection, once made, and what is reused from one round trip to the next.
 pub(super) struct Quick {
     /// Where to connect; none once a read failed, or for a store this does not read.
     plain: Option<Plain>,
-    conn: Option<BufReader<TcpStream>>,
+    conn: Option<BufReader<Timed>>,
     out: Vec<u8>,
     line: Vec<u8>,
     items: Vec<Option<String>>,
@@ -60,14 +62,10 @@ impl Quick {
                 resp::bulk(&mut self.out, &[b"HGETALL"]);
                 resp::bulk(&mut self.out, &[PREFIX.as_bytes(), key.as_bytes(), b"}"]);
             }
-            self.send()?;
+            let conn = self.conn.as_mut().context("not connected")?;
+            send(conn, &self.out)?;
             for key in batch {
-                let count = self.header(b'*')?;
-                self.items.clear();
-                for _ in 0..count {
-                    let text = self.text()?;
-                    self.items.push(text);
-                }
+                hash(conn, &mut self.line, &mut self.items)?;
                 profiles.push(super::build(key, self.items.drain(..))?);
             }
         }
@@ -82,51 +80,166 @@ impl Quick {
         let addr = (host, plain.port).to_socket_addrs()?.next().context("no address")?;
         let socket = TcpStream::connect_timeout(&addr, plain.connect)?;
         socket.set_nodelay(true)?;
-        socket.set_read_timeout(Some(plain.timeout))?;
         socket.set_write_timeout(Some(plain.timeout))?;
-        let commands = plain.commands;
-        self.out.clone_from(&plain.login);
-        self.conn = Some(BufReader::with_capacity(READ, socket));
-        self.send()?;
-        for _ in 0..commands {
-            self.line()?;
+        let timed = Timed { socket, timeout: plain.timeout, deadline: Instant::now(), set: None };
+        let conn = self.conn.insert(BufReader::with_capacity(READ, timed));
+        send(conn, &plain.login)?;
+        for _ in 0..plain.commands {
+            line(conn, &mut self.line)?;
             ensure!(self.line == b"+OK", "login refused");
         }
         Ok(())
     }
+}
 
-    fn send(&mut self) -> Result<()> {
-        let conn = self.conn.as_mut().context("not connected")?;
-        Ok(conn.get_mut().write_all(&self.out)?)
+/// Writes `out` on `conn`, whose replies are then to be read before a timeout has gone by.
+fn send(conn: &mut BufReader<Timed>, out: &[u8]) -> Result<()> {
+    let timed = conn.get_mut();
+    timed.socket.write_all(out)?;
+    (timed.deadline, timed.set) = (Instant::now() + timed.timeout, None);
+    Ok(())
+}
+
+/// The socket, read before the deadline of a round trip, as `link.rs` reads: a server that trickles its replies
+/// is given up on then, not a timeout after each read.
+struct Timed {
+    socket: TcpStream,
+    timeout: std::time::Duration,
+    deadline: Instant,
+    /// When the read timeout was last set: a system call, made again only once [`TIMEOUT_STEP`] has gone by.
+    set: Option<Instant>,
+}
+
+impl Read for Timed {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let now = Instant::now();
+        let left = self.deadline.saturating_duration_since(now);
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "no answer in time"));
+        }
+        if self.set.is_none_or(|at| now - at >= TIMEOUT_STEP) {
+            self.socket.set_read_timeout(Some(left))?;
+            self.set = Some(now);
+        }
+        self.socket.read(buf)
+    }
+}
+
+/// Reads one `HGETALL` reply, its fields and values in turn, into `items` (none where one is not UTF-8 text).
+fn hash(conn: &mut impl BufRead, line: &mut Vec<u8>, items: &mut Vec<Option<String>>) -> Result<()> {
+    let count = header(conn, line, b'*')?;
+    items.clear();
+    for _ in 0..count {
+        items.push(text(conn, line)?);
+    }
+    Ok(())
+}
+
+/// The next line into `line`, without its `\r\n`.
+fn line(conn: &mut impl BufRead, line: &mut Vec<u8>) -> Result<()> {
+    line.clear();
+    conn.take(LINE).read_until(b'\n', line)?;
+    ensure!(line.ends_with(b"\r\n"), "a reply line longer than {LINE} bytes, or the connection closed");
+    line.truncate(line.len() - 2);
+    Ok(())
+}
+
+/// The length that a header line of `kind` (`*` an array, `$` a bulk string) gives.
+fn header(conn: &mut impl BufRead, into: &mut Vec<u8>, kind: u8) -> Result<usize> {
+    line(conn, into)?;
+    match into.split_first() {
+        Some((first, count)) if *first == kind => Ok(std::str::from_utf8(count)?.parse()?),
+        _ => bail!("a reply that is not a hash: {}", String::from_utf8_lossy(into)),
+    }
+}
+
+/// The next bulk string, if it is UTF-8 text. Room is made for at most [`READ`] bytes of the length its header
+/// claims; more are read as they come.
+fn text(conn: &mut impl BufRead, line: &mut Vec<u8>) -> Result<Option<String>> {
+    let len = header(conn, line, b'$')?;
+    let mut bytes = Vec::with_capacity(len.min(READ));
+    conn.take(len as u64).read_to_end(&mut bytes)?;
+    let mut end = [0; 2];
+    ensure!(bytes.len() == len, "the connection closed inside a bulk string");
+    conn.read_exact(&mut end)?;
+    ensure!(end == *b"\r\n", "a bulk string longer than it said");
+    Ok(String::from_utf8(bytes).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `hash` reads from `reply`, delivered `at` bytes at a time, and the bytes it left unread.
+    fn read(reply: &[u8], at: usize) -> (Result<Vec<Option<String>>>, usize) {
+        let mut conn = BufReader::with_capacity(at, reply);
+        let mut items = Vec::new();
+        let read = hash(&mut conn, &mut Vec::new(), &mut items).map(|()| items);
+        let left = conn.buffer().len() + conn.into_inner().len();
+        (read, left)
     }
 
-    /// The next line, without its `\r\n`.
-    fn line(&mut self) -> Result<()> {
-        let conn = self.conn.as_mut().context("not connected")?;
-        self.line.clear();
-        conn.take(LINE).read_until(b'\n', &mut self.line)?;
-        ensure!(self.line.ends_with(b"\r\n"), "connection closed");
-        self.line.truncate(self.line.len() - 2);
-        Ok(())
-    }
-
-    /// The length that a header line of `kind` (`*` an array, `$` a bulk string) gives.
-    fn header(&mut self, kind: u8) -> Result<usize> {
-        self.line()?;
-        match self.line.split_first() {
-            Some((first, count)) if *first == kind => Ok(std::str::from_utf8(count)?.parse()?),
-            _ => bail!("a reply that is not a hash: {}", String::from_utf8_lossy(&self.line)),
+    #[test]
+    fn a_reply_split_anywhere_reads_the_same() {
+        let reply = b"*4\r\n$5\r\nfirst\r\n$0\r\n\r\n$8\r\nip:\xe2\x82\xac01\r\n$2\r\n\xff\xfe\r\n*0\r\n";
+        let want = [Some("first".into()), Some(String::new()), Some("ip:\u{20ac}01".into()), None];
+        for at in 1..reply.len() {
+            let (items, left) = read(reply, at);
+            assert_eq!(items.unwrap(), want, "{at} bytes at a time");
+            assert_eq!(left, 4, "{at} bytes at a time");
         }
     }
 
-    /// The next bulk string, if it is UTF-8 text. Its memory grows with what arrives, not with the length it says.
-    fn text(&mut self) -> Result<Option<String>> {
-        let len = self.header(b'$')?;
-        let conn = self.conn.as_mut().context("not connected")?;
-        let mut bytes = Vec::with_capacity(len.min(READ) + 2);
-        conn.take(len as u64 + 2).read_to_end(&mut bytes)?;
-        ensure!(bytes.len() == len + 2 && bytes.ends_with(b"\r\n"), "a bulk string cut short");
-        bytes.truncate(len);
-        Ok(String::from_utf8(bytes).ok())
+    #[test]
+    fn lengths_a_server_only_claims_allocate_nothing() {
+        for len in [usize::MAX, isize::MAX as usize, 1 << 40] {
+            let reply = format!("*1\r\n${len}\r\nfirst\r\n");
+            let err = read(reply.as_bytes(), 64).0.unwrap_err();
+            assert!(err.to_string().contains("closed inside a bulk string"), "{len}: {err}");
+        }
+        let err = read(b"*1\r\n$2\r\nfirst\r\n", 64).0.unwrap_err();
+        assert!(err.to_string().contains("longer than it said"), "{err}");
+    }
+
+    #[test]
+    fn a_line_without_end_is_not_read_to_its_end() {
+        let mut reply = b"*".to_vec();
+        reply.resize(1 << 20, b'1');
+        reply.extend_from_slice(b"\r\n");
+        let (read, left) = read(&reply, READ);
+        assert!(read.unwrap_err().to_string().contains("longer than 64 bytes"));
+        assert_eq!(left, reply.len() - LINE as usize);
+    }
+
+    #[test]
+    fn a_reply_that_is_not_a_hash_is_named() {
+        for reply in [&b"-NOAUTH Authentication required.\r\n"[..], b"%1\r\n$1\r\na\r\n$1\r\nb\r\n", b"*-1\r\n"] {
+            assert!(read(reply, 64).0.is_err(), "{}", String::from_utf8_lossy(reply));
+        }
+    }
+
+    #[test]
+    fn a_server_that_trickles_its_replies_is_given_up_on_at_the_deadline() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let trickle = std::thread::spawn(move || {
+            let (mut peer, _) = listener.accept().unwrap();
+            // A byte every 50 ms, for 3 s: each read gets one well within the timeout.
+            for _ in 0..60 {
+                if peer.write_all(b"1").is_err() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        });
+        let socket = TcpStream::connect(addr).unwrap();
+        let timeout = std::time::Duration::from_millis(300);
+        let mut timed = Timed { socket, timeout, deadline: Instant::now() + timeout, set: None };
+        let started = Instant::now();
+        let err = io::copy(&mut timed, &mut io::sink()).unwrap_err();
+        assert!(started.elapsed() < timeout * 3, "gave up after {:?}", started.elapsed());
+        assert!(matches!(err.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock), "{err}");
+        drop(timed);
+        trickle.join().unwrap();
     }
 }
