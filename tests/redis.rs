@@ -1065,6 +1065,58 @@ fn score_learn_goes_on_when_redis_does_not_answer_a_second_look_for_an_unknown_k
     assert!(stderr.contains("the keys without a profile are looked up again"), "{stderr}");
 }
 
+/// `score --learn` goes on after a save that failed, and saves again. The failed merge had its second batch of 2,000
+/// keys in flight on the other set of connections when the first was refused by the merge script (a field keywatcher
+/// did not write, put into every profile after the run loaded them), and the server refused that batch too. Once the
+/// profiles are repaired, the last save must read its own replies, not those refusals left unread, and bring every
+/// value and time learned to every profile.
+#[test]
+fn score_learn_saves_again_after_a_merge_failed_with_a_batch_in_flight() {
+    let Some(env) = redis_env() else { return };
+    let server = Server::start(&env.path("redis"), free_port(false), &[]);
+    // 4,000 keys, one call each on the given day: two batches of merges.
+    let day = |day: usize| {
+        let calls: Vec<_> = (0..4000)
+            .map(|k| {
+                let (key, ip) = (format!("AKIAKEY{k:05}"), format!("198.51.100.{}", k % 7));
+                let time = format!("2026-11-{day:02}T10:00:00Z");
+                record(&key, &time, &ip, "aws-cli/2.13.5", "us-east-1", "DescribeInstances")
+            })
+            .collect();
+        ndjson(&calls)
+    };
+    learn(&env, &server.url(), &day(1));
+    // Saved once both days are learned, and at the end.
+    let mut live = env.live(&["score", "--learn", "--save-records", "8000", "--store", &server.url()]);
+    live.send(&day(2));
+    (0..4000).for_each(|_| drop(live.line()));
+    // Every profile is loaded and kept for the run; now each of its addresses holds what keywatcher did not write.
+    let each_address = |change: &str| {
+        let script = format!(
+            "for _, key in ipairs(redis.call('KEYS', 'kw:{{*}}')) do local h = redis.call('HGETALL', key) \
+             for i = 1, #h, 2 do if string.sub(h[i], 1, 3) == 'ip:' then \
+             redis.call('HSET', key, h[i], {change}) end end end"
+        );
+        cli(server.port, &["eval", &script, "0"]);
+    };
+    each_address("'bad ' .. h[i + 1]");
+    live.send(&day(3));
+    (0..4000).for_each(|_| drop(live.line()));
+    // The first batch refused, and some of the second, sent before the first was read: their refusals wait unread.
+    wait_for("the second batch refused", || errors_given(server.port, "BADPROFILE") > 2000);
+    each_address("string.sub(h[i + 1], 5)");
+    live.close();
+    let (status, _, stderr) = live.finish();
+    assert!(stderr.contains("what was learned is kept, to be saved again"), "{stderr}");
+    // Refused once, by the save that failed: not again by the last, reading the refusals left unread.
+    assert!(status.success() && stderr.matches("BADPROFILE").count() == 1, "{status}\n{stderr}");
+    learn(&env, "snapshot", &(day(1) + &day(2) + &day(3)));
+    assert!(
+        without_counts(&export(&env, &server.url())) == without_counts(&export(&env, "snapshot")),
+        "profiles differ"
+    );
+}
+
 #[test]
 fn a_password_never_appears_whatever_fails() {
     let Some(env) = redis_env() else { return };
