@@ -12,7 +12,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use anyhow::{Context, Result, anyhow};
 
 use super::link::Link;
-use super::quick::Quick;
+use super::quick::{Answer, Quick};
 use crate::profile::Profile;
 
 /// The keys of one ask, each with its profile, or none for a key that has none.
@@ -30,12 +30,17 @@ impl Ahead {
     pub(super) fn start(mut link: Link) -> Result<Ahead> {
         let (asks, asked) = mpsc::sync_channel::<Vec<String>>(1);
         let (answer, answers) = mpsc::sync_channel(1);
-        // Read off the socket by `quick.rs` while that works, else on the store's own kind of connections.
+        // Read off the socket by `quick.rs` while that works, else on the store's own kind of connections; a server
+        // silent to the one is not asked again on the other.
         let mut quick = Quick::new(link.plain());
         let serve = move || {
             for keys in asked {
                 let names: Vec<&str> = keys.iter().map(String::as_str).collect();
-                let loaded = quick.profiles(&names).map_or_else(|| super::profiles(&mut link, &names), Ok);
+                let loaded = match quick.profiles(&names) {
+                    Answer::Profiles(profiles) => Ok(profiles),
+                    Answer::Silent(started) => Err(link.silent("load profiles", started)),
+                    Answer::Elsewhere => super::profiles(&mut link, &names),
+                };
                 let loaded = loaded.map(|found| keys.into_iter().zip(found).collect());
                 if answer.send(loaded).is_err() {
                     return;

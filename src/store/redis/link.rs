@@ -137,6 +137,8 @@ pub(super) struct Link {
 
 /// A batch written to the servers, its replies not read yet.
 pub(super) struct Sent {
+    /// When it was written, which a message's time counts from.
+    at: Instant,
     started: Started,
     replies: Vec<Option<Value>>,
 }
@@ -229,17 +231,17 @@ impl Link {
     /// Writes `requests` and returns without reading a reply, so that the caller can prepare its next batch while
     /// the servers work; [`Link::answers`] reads them, and must be called before anything else is sent.
     pub(super) fn send_all(&mut self, requests: &Requests) -> Sent {
-        let pending = (0..requests.len()).map(|i| (i, None)).collect();
-        Sent { started: self.start(requests, pending), replies: vec![None; requests.len()] }
+        let (at, pending) = (Instant::now(), (0..requests.len()).map(|i| (i, None)).collect());
+        Sent { at, started: self.start(requests, pending), replies: vec![None; requests.len()] }
     }
 
     /// The replies to `requests`, sent by [`Link::send_all`], in order; what failed in a way that may pass is sent
     /// again, with backoff.
     pub(super) fn answers(&mut self, doing: &str, requests: &Requests, sent: Sent) -> Result<Vec<Value>> {
-        let Sent { started, mut replies } = sent;
+        let Sent { at, started, mut replies } = sent;
         let (mut pending, failure) = self.finish(started, requests, &mut replies);
         let mut first = Some(failure);
-        self.retrying(doing, |link| {
+        self.retrying(doing, at, |link| {
             let failure = match first.take() {
                 Some(failure) => failure,
                 None => {
@@ -261,7 +263,7 @@ impl Link {
     pub(super) fn on(&mut self, doing: &str, node: Option<&Addr>, cmd: &Cmd) -> Result<Value> {
         let node = node.unwrap_or(&self.target.nodes[0]).clone();
         let packed = cmd.get_packed_command();
-        self.retrying(doing, |link| {
+        self.retrying(doing, Instant::now(), |link| {
             let reply = link.exchange(&node, &[&packed])?;
             Ok(Some(reply.into_iter().next().unwrap_or(Value::Nil)))
         })
@@ -273,7 +275,7 @@ impl Link {
     pub(super) fn check(&mut self) -> Result<()> {
         let doing = "connect to the servers";
         for node in self.masters(doing)? {
-            self.retrying(doing, |link| link.conn(&node).map(|_| Some(())))?;
+            self.retrying(doing, Instant::now(), |link| link.conn(&node).map(|_| Some(())))?;
         }
         if !self.target.cluster
             && let Value::Array(role) = self.on(doing, None, &redis::cmd("ROLE"))?
@@ -290,7 +292,7 @@ impl Link {
         if !self.target.cluster {
             return Ok(vec![self.target.nodes[0].clone()]);
         }
-        self.retrying(doing, |link| link.slot_map().map(Some))?;
+        self.retrying(doing, Instant::now(), |link| link.slot_map().map(Some))?;
         let mut masters: Vec<Addr> = self.slots.iter().map(|(_, _, node)| node.clone()).collect();
         masters.sort();
         masters.dedup();
@@ -298,14 +300,15 @@ impl Link {
     }
 
     /// Runs `attempt` until it gives `Some`, trying again after a failure that may pass, with backoff, while
-    /// less than a timeout has gone by since the first failure.
+    /// less than a timeout has gone by since the first failure. The first attempt began at `started`.
     fn retrying<T>(
         &mut self,
         doing: &str,
+        started: Instant,
         mut attempt: impl FnMut(&mut Link) -> Result<Option<T>, Failure>,
     ) -> Result<T> {
         let mut waits = BACKOFF.iter();
-        let (started, mut first_failure, mut tries, mut redirects) = (Instant::now(), None::<Instant>, 0, 0);
+        let (mut first_failure, mut tries, mut redirects) = (None::<Instant>, 0, 0);
         loop {
             match attempt(self) {
                 Ok(Some(value)) => return Ok(value),
@@ -330,6 +333,12 @@ impl Link {
         }
     }
 
+    /// The error of a round trip to the single server, begun at `started`, that got no answer in time when read
+    /// another way (`quick.rs`), in the words of this one's.
+    pub(super) fn silent(&self, doing: &str, started: Instant) -> anyhow::Error {
+        self.give_up(doing, &self.target.nodes[0], "no answer in time", Trouble::Silent, 1, started)
+    }
+
     fn give_up(
         &self,
         doing: &str,
@@ -340,7 +349,8 @@ impl Link {
         started: Instant,
     ) -> anyhow::Error {
         let (store, at) = (self.location(), self.at(node));
-        let over = format!("{tries} tries over {:.0} s", started.elapsed().as_secs_f64());
+        let tries = if tries == 1 { "1 try".to_string() } else { format!("{tries} tries") };
+        let over = format!("{tries} over {:.0} s", started.elapsed().as_secs_f64());
         let timeout = self.target.timeout.as_secs_f64();
         match trouble {
             Trouble::Silent => anyhow!(

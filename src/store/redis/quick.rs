@@ -2,10 +2,12 @@
 //! `HGETALL`s, arrays of bulk strings, are read into the strings of the profiles with no `redis::Value` in between.
 //! redis-rs's reply parser spent about 2,000 instructions on each bulk string, three fifths of what the thread that
 //! loads ahead did (callgrind, 20,000 records over 8,000 keys). Only `ahead.rs` reads this way, and at the first reply
-//! it does not expect (an error, a closed connection, a timeout) it stops for the rest of the run and leaves the
-//! keys to the store's own connections (`link.rs`), which retry, follow a cluster's redirects and say what went
-//! wrong. What a server sends cannot make it allocate more than it sent, nor wait past a round trip's deadline. It
-//! never writes to the store.
+//! it does not expect (an error, a closed connection) it stops for the rest of the run and leaves the keys to the
+//! store's own connections (`link.rs`), which retry, follow a cluster's redirects and say what went wrong. A server
+//! that gives no answer in time is not asked again that way: that load fails at once, in `link.rs`'s words. Fresh
+//! connections to a stopped server would wait again, each try longer than a timeout: a server stopped mid-`score`
+//! at `?timeout=2` was given up on 18 s after it stopped, now 2 s. What a server sends cannot make it allocate more
+//! than it sent, nor wait past a round trip's deadline. It never writes to the store.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -23,6 +25,17 @@ const READ: usize = 64 << 10;
 /// this reads, and is not read to its end.
 const LINE: u64 = 64;
 
+/// What a load read this way gave.
+pub(super) enum Answer {
+    /// The profiles of the keys, in order (none for a key that has none).
+    Profiles(Vec<Option<Profile>>),
+    /// No answer in time to the load begun then.
+    Silent(Instant),
+    /// Not read: a store this does not read, or a reply it does not expect, which the store's own connections can
+    /// make sense of.
+    Elsewhere,
+}
+
 /// The connection, once made, and what is reused from one round trip to the next.
 pub(super) struct Quick {
     /// Where to connect; none once a read failed, or for a store this does not read.
@@ -39,15 +52,20 @@ impl Quick {
         Quick { plain, conn: None, out: Vec::new(), line: Vec::new(), items: Vec::new() }
     }
 
-    /// The profiles of `keys`, in order (none for a key that has none), or nothing if they could not be read this
-    /// way: then never again in this run.
-    pub(super) fn profiles(&mut self, keys: &[&str]) -> Option<Vec<Option<Profile>>> {
-        self.plain.as_ref()?;
-        let loaded = self.load(keys);
-        if loaded.is_err() {
-            (self.plain, self.conn) = (None, None);
+    /// The profiles of `keys`, read this way if it still works; after a failure, never again in this run.
+    pub(super) fn profiles(&mut self, keys: &[&str]) -> Answer {
+        if self.plain.is_none() {
+            return Answer::Elsewhere;
         }
-        loaded.ok()
+        let started = Instant::now();
+        match self.load(keys) {
+            Ok(profiles) => Answer::Profiles(profiles),
+            Err(err) => {
+                (self.plain, self.conn) = (None, None);
+                let silent = err.downcast_ref::<io::Error>().is_some_and(|err| timed_out(err.kind()));
+                if silent { Answer::Silent(started) } else { Answer::Elsewhere }
+            }
+        }
     }
 
     fn load(&mut self, keys: &[&str]) -> Result<Vec<Option<Profile>>> {
@@ -123,6 +141,12 @@ impl Read for Timed {
         }
         self.socket.read(buf)
     }
+}
+
+/// Whether a read or connect that failed with `kind` waited past its timeout (`WouldBlock` is how Unix reports a read
+/// timeout).
+fn timed_out(kind: io::ErrorKind) -> bool {
+    matches!(kind, io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock)
 }
 
 /// Reads one `HGETALL` reply, its fields and values in turn, into `items` (none where one is not UTF-8 text).
@@ -238,8 +262,34 @@ mod tests {
         let started = Instant::now();
         let err = io::copy(&mut timed, &mut io::sink()).unwrap_err();
         assert!(started.elapsed() < timeout * 3, "gave up after {:?}", started.elapsed());
-        assert!(matches!(err.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock), "{err}");
+        assert!(timed_out(err.kind()), "{err}");
         drop(timed);
         trickle.join().unwrap();
+    }
+
+    /// A stopped server's kernel still accepts the connection, and then nothing comes back: that is answered as
+    /// silence, for the load to fail at once. A reply this does not read (`-LOADING`) is left to the store's own
+    /// connections. Either way this is not read again in the run.
+    #[test]
+    fn a_silent_server_is_told_from_one_whose_reply_is_left_to_the_store() {
+        for (reply, silent) in [(&b""[..], true), (b"-LOADING Redis is loading the dataset in memory\r\n", false)] {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let peer = std::thread::spawn(move || {
+                let (mut conn, _) = listener.accept().unwrap();
+                conn.write_all(reply).unwrap();
+                // Held open until the loader drops the connection.
+                let _ = io::copy(&mut conn, &mut io::sink());
+            });
+            let timeout = std::time::Duration::from_millis(300);
+            let (host, login) = ("127.0.0.1".to_string(), Vec::new());
+            let mut quick = Quick::new(Some(Plain { host, port, login, commands: 0, timeout, connect: timeout }));
+            let answer = quick.profiles(&["AKIAIOSFODNN7EXAMPLE"]);
+            let shown = String::from_utf8_lossy(reply);
+            assert!(matches!(answer, Answer::Silent(_) | Answer::Elsewhere), "{shown}: read a profile");
+            assert_eq!(matches!(answer, Answer::Silent(_)), silent, "{shown}");
+            assert!(matches!(quick.profiles(&["AKIAIOSFODNN7EXAMPLE"]), Answer::Elsewhere), "{shown}: read again");
+            peer.join().unwrap();
+        }
     }
 }
