@@ -708,17 +708,16 @@ impl Run<'_> {
             let chunk = Arc::clone(&parsed.borrow_owner().chunk);
             let Parsed { reach, cursor, .. } = parsed.borrow_dependent();
             let (reach, cursor) = (*reach, cursor.clone());
-            open.cursor = cursor.clone();
             if !reach.full {
+                // The chunk's last part: the next chunk goes on where it stopped.
                 open.keep(leftover(&chunk, reach.end));
                 if cursor != Cursor::default() {
                     self.in_lists = Some(open.index);
                 }
+                open.cursor = cursor;
+                return self.chunk(source, next);
             }
-            self.chunk(source, if reach.full { Next::NONE } else { next })?;
-            if !reach.full {
-                break;
-            }
+            self.chunk(source, Next::NONE)?;
             let limits = self.limits;
             let rest = Part { chunk, from: reach.end };
             source = Source::InOrder(ParsedChunk::new(rest, |p| Parsed::of(p, cursor, limits)));

@@ -80,11 +80,21 @@ fn list<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<&'a RawValue>,
     }
 }
 
+/// A member that must be a JSON string (or `null`, as if absent), kept as its text so that its place can be
+/// kept: it is decoded when its turn comes.
+fn string<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<&'a RawValue>, D::Error> {
+    let raw = <Option<&RawValue>>::deserialize(d)?;
+    if let Some(raw) = raw {
+        serde_json::from_str::<Cow<str>>(raw.get()).map_err(de::Error::custom)?;
+    }
+    Ok(raw)
+}
+
 /// `awslogs`, as a CloudWatch Logs subscription delivers its data to Lambda or Firehose.
 #[derive(Deserialize)]
 struct Awslogs<'a> {
-    #[serde(borrow, default)]
-    data: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "string")]
+    data: Option<&'a RawValue>,
 }
 
 /// The lists of documents an envelope may hold, in the order they are given.
@@ -158,19 +168,18 @@ impl<'a> Envelope<'a> {
                 break;
             }
         }
-        let data = self.awslogs.and_then(|awslogs| awslogs.data);
         let lists = [self.events, self.log_events, self.messages];
         let rest = Rest {
             pos,
             prefix,
             lists: lists.map(|list| list.map(|raw| (source.offset_of(raw.get()) + 1, 0))),
-            awslogs: data.is_some(),
+            awslogs: self.awslogs.and_then(|awslogs| awslogs.data).map(|raw| source.offset_of(raw.get())),
         };
         if let Some(within) = budget.stopped() {
             budget.stop(Inside::Envelope(rest, Some(within)));
             return true;
         }
-        rest.give(source, data, budget, each) || gave
+        rest.give(source, budget, each) || gave
     }
 }
 
@@ -187,8 +196,8 @@ pub(super) struct Rest {
     prefix: String,
     /// For each of [`LISTS`] that it has: where its next element may start (after `[` or `,`), and its index.
     lists: [Option<(usize, usize)>; 3],
-    /// `awslogs.data` is yet to be given.
-    awslogs: bool,
+    /// Where `awslogs.data` starts, while it is yet to be given.
+    awslogs: Option<usize>,
 }
 
 impl Rest {
@@ -209,19 +218,12 @@ impl Rest {
                 return;
             }
         }
-        self.give(source, None, budget, each);
+        self.give(source, budget, each);
     }
 
     /// Gives the documents left, in order, until `budget` is spent: then where it stopped goes to `budget`.
-    /// `data` is `awslogs.data`, if the envelope was just read (else it is read again when its turn comes). False
-    /// when there was nothing left to give.
-    fn give<'a>(
-        mut self,
-        source: Source<'a>,
-        data: Option<Cow<'a, str>>,
-        budget: &Budget,
-        each: &mut dyn FnMut(Item<'a>),
-    ) -> bool {
+    /// False when there was nothing left to give.
+    fn give<'a>(mut self, source: Source<'a>, budget: &Budget, each: &mut dyn FnMut(Item<'a>)) -> bool {
         let mut gave = false;
         for (list, name) in LISTS.iter().enumerate() {
             while let Some((after, index)) = self.lists[list] {
@@ -245,21 +247,19 @@ impl Rest {
                 }
             }
         }
-        if !self.awslogs {
-            return gave;
-        }
+        let Some(at) = self.awslogs else { return gave };
         if budget.spent() {
             budget.stop(Inside::Envelope(self, None));
             return true;
         }
-        self.awslogs = false;
-        let data = data.or_else(|| value::<Envelope>(source, self.pos.offset).ok()?.0.awslogs?.data);
+        self.awslogs = None;
         let path = format!("{}awslogs.data", self.prefix);
         // CloudWatch Logs never packs a payload in a payload; unpacking one would multiply the ratio.
-        let unpacked = match data {
+        let unpacked = match value::<Cow<str>>(source, at) {
             _ if source.unpacked => Err(NESTED.to_string()),
-            Some(data) => unpack(&data, source.limits),
-            None => Err("cannot be read again".to_string()),
+            Ok((data, _)) => unpack(&data, source.limits),
+            // Checked to be a string when the envelope was read ([`string`]); said all the same.
+            Err(_) => Err(NOT_TEXT.to_string()),
         };
         match unpacked {
             Ok(bytes) => Doc::open(Source { unpacked: true, ..source }, path, bytes, self.pos, budget, each),
@@ -324,6 +324,9 @@ fn hold<'a>(
     }
     true
 }
+
+/// Why an `awslogs.data` that is not a JSON string is not unpacked.
+const NOT_TEXT: &str = "is not a JSON string: CloudWatch Logs sends base64 of gzip as one";
 
 /// Why an `awslogs.data` inside another one is not unpacked.
 const NESTED: &str = "is inside another awslogs.data: not unpacked (CloudWatch Logs does not nest its payloads)";
