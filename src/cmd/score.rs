@@ -109,7 +109,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
             }
             fetch(store, batch.calls.iter().map(|c| c.owner), &mut profiles, &mut missing)?;
             // Asked for now and read at the next chunk's turn, so that the store answers while this one is scored.
-            if !batch.calls.is_empty() {
+            if !batch.calls.is_empty() && store.loads_ahead() {
                 store.prefetch(&unseen(next.owners(), &profiles, &missing))?;
             }
         }

@@ -32,9 +32,14 @@ pub trait Store {
     fn load(&mut self, keys: &[&str]) -> Result<Profiles>;
     /// Asks for the profiles of these keys, which the next [`Store::load`] is expected to want, without waiting
     /// for them: a store across a network then answers while the caller works. A failure to load them shows at
-    /// the load that wants them. A local store has nothing to gain.
+    /// the load that wants them. Only called on a store that [`Store::loads_ahead`].
     fn prefetch(&mut self, _keys: &[&str]) -> Result<()> {
         Ok(())
+    }
+    /// Whether [`Store::prefetch`] does anything: a local store has nothing to gain, so its caller need not work
+    /// out which keys to ask for.
+    fn loads_ahead(&self) -> bool {
+        false
     }
     /// Every profile.
     fn all(&mut self) -> Result<Profiles>;

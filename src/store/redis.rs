@@ -456,6 +456,10 @@ impl Store for Redis {
         self.ahead.as_mut().expect("started above").ask(keys)
     }
 
+    fn loads_ahead(&self) -> bool {
+        true
+    }
+
     fn all(&mut self) -> Result<Profiles> {
         let keys = self.stored_keys()?;
         self.load(&keys.iter().map(String::as_str).collect::<Vec<_>>())
