@@ -7,6 +7,8 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 
+use crate::recent::Recent;
+
 /// The family of `agent`: the first `product/version` token as `product/MAJOR`, with a few products that wrap
 /// an SDK (Terraform, the console) named by what the user ran. Without such a token, the text before the
 /// first token that starts with a digit (`S3 Browser 11.5.7 …` → `S3 Browser`). Old exports turned spaces into
@@ -46,39 +48,14 @@ pub fn family(agent: &str) -> Cow<'_, str> {
 /// or `kali-ingest/1.0` is not a tool (GuardDuty's PenTest findings look for the same words, and are as easy
 /// to evade by changing the user agent).
 pub fn attack_tool(agent: &str) -> Option<&'static str> {
-    RECENT.with_borrow_mut(|recent| recent.attack_tool(agent))
+    RECENT.with_borrow_mut(|recent| recent.answer(agent, find_attack_tool))
 }
 
 thread_local! {
     /// Each thread's last answers of [`attack_tool`]: it is asked for every call, on the threads that extract
-    /// them, and a key's calls mostly come from a few agents.
-    static RECENT: RefCell<Recent> = RefCell::default();
-}
-
-/// The last [`RECENT_AGENTS`] agents looked at, with their answers, the oldest replaced first.
-#[derive(Default)]
-struct Recent {
-    agents: [(String, Option<&'static str>); RECENT_AGENTS],
-    next: usize,
-}
-
-/// How many agents [`Recent`] remembers: on the generated tree, 61 % of calls repeat one of the last four
-/// agents of their thread.
-const RECENT_AGENTS: usize = 4;
-
-impl Recent {
-    fn attack_tool(&mut self, agent: &str) -> Option<&'static str> {
-        if let Some((_, tool)) = self.agents.iter().find(|(seen, _)| seen == agent) {
-            return *tool;
-        }
-        let tool = find_attack_tool(agent);
-        let (seen, answer) = &mut self.agents[self.next];
-        seen.clear();
-        seen.push_str(agent);
-        *answer = tool;
-        self.next = (self.next + 1) % RECENT_AGENTS;
-        tool
-    }
+    /// them, and a key's calls mostly come from a few agents (on the generated tree, 61 % of calls repeat one of
+    /// the last four agents of their thread). An empty agent names no tool.
+    static RECENT: RefCell<Recent<String, Option<&'static str>, 4>> = RefCell::new(Recent::new(|| (String::new(), None)));
 }
 
 fn find_attack_tool(agent: &str) -> Option<&'static str> {

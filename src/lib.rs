@@ -26,6 +26,7 @@ pub(crate) mod progress;
 #[cfg(test)]
 mod properties;
 pub(crate) mod read;
+pub(crate) mod recent;
 pub mod report;
 pub mod score;
 pub(crate) mod signals;
